@@ -1,0 +1,11 @@
+"""The JSON API (``/api/v1``): thin routers that parse, call a service and serialise."""
+
+from fastapi import APIRouter
+
+from app.api import accounts, api_keys, contacts, users
+
+router = APIRouter(prefix="/api/v1")
+router.include_router(accounts.router)
+router.include_router(contacts.router)
+router.include_router(users.router)
+router.include_router(api_keys.router)

@@ -1,0 +1,50 @@
+"""Shared pieces of the API routers: documented error responses and serialisers."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlmodel import Session
+
+from app.models import Account, Contact, User
+from app.schemas import AccountPublic, ContactPublic
+from app.services.accounts import account_owner
+
+_PROBLEM = {"content": {"application/problem+json": {}}}
+
+ERRORS: dict[int | str, dict[str, Any]] = {
+    401: {"description": "No API key, or an unknown or revoked one", **_PROBLEM},
+    403: {"description": "The API key's scope is too small", **_PROBLEM},
+    422: {"description": "Invalid input; `errors` names each field", **_PROBLEM},
+}
+NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"description": "Not found", **_PROBLEM}}
+CONFLICT: dict[int | str, dict[str, Any]] = {409: {"description": "Already exists", **_PROBLEM}}
+BODY: dict[int | str, dict[str, Any]] = {
+    400: {"description": "Malformed JSON", **_PROBLEM},
+    413: {"description": "Body too large", **_PROBLEM},
+}
+
+
+def account_public(account: Account, owner: User | None) -> AccountPublic:
+    return AccountPublic(
+        id=account.external_id, name=account.name, industry=account.industry,
+        segment=account.segment, plan=account.plan, licensed_seats=account.licensed_seats,
+        arr=account.arr, currency=account.currency, contract_start_on=account.contract_start_on,
+        renewal_on=account.renewal_on, status=account.status,  # type: ignore[arg-type]
+        churned_on=account.churned_on, owner=owner.email if owner else None,
+        traits=account.traits, created_at=account.created_at, updated_at=account.updated_at,
+    )
+
+
+def account_public_loaded(session: Session, account: Account) -> AccountPublic:
+    return account_public(account, account_owner(session, account))
+
+
+def contact_public(contact: Contact, account_external_id: str) -> ContactPublic:
+    return ContactPublic(
+        id=contact.id or 0, account_id=account_external_id, external_id=contact.external_id,
+        email=contact.email, name=contact.name, title=contact.title,
+        is_champion=contact.is_champion, is_decision_maker=contact.is_decision_maker,
+        is_star_user=contact.is_star_user, status=contact.status,  # type: ignore[arg-type]
+        traits=contact.traits, created_at=contact.created_at, updated_at=contact.updated_at,
+    )

@@ -1,0 +1,217 @@
+"""The ``bansou`` command: serve, migrate, demo data, users and API keys."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from enum import StrEnum
+from typing import Annotated, NoReturn
+
+import typer
+from sqlalchemy.exc import OperationalError
+from sqlmodel import Session
+
+from app.config import ConfigError, Settings, load_settings
+from app.db import make_engine, session_scope, utcnow
+from app.errors import BansouError, InvalidInput
+
+cli = typer.Typer(
+    name="bansou", help="Bansō: self-hosted customer success platform.", no_args_is_help=True,
+    add_completion=False, pretty_exceptions_enable=False,
+)
+users_cli = typer.Typer(help="Manage CSM users.", no_args_is_help=True)
+keys_cli = typer.Typer(help="Manage API keys.", no_args_is_help=True)
+cli.add_typer(users_cli, name="users")
+cli.add_typer(keys_cli, name="keys")
+
+
+class RoleChoice(StrEnum):
+    admin = "admin"
+    csm = "csm"
+    viewer = "viewer"
+
+
+class ScopeChoice(StrEnum):
+    read = "read"
+    write = "write"
+    admin = "admin"
+
+
+def fail(message: str, code: int = 1) -> NoReturn:
+    typer.secho(f"error: {message}", err=True, fg=typer.colors.RED)
+    raise typer.Exit(code)
+
+
+def settings_or_exit() -> Settings:
+    try:
+        return load_settings()
+    except ConfigError as exc:
+        fail(str(exc), 2)
+
+
+@contextmanager
+def unit_of_work(settings: Settings, *, migrate_first: bool = True) -> Iterator[Session]:
+    """A committed session on a migrated database, with readable errors instead of tracebacks."""
+    try:
+        if migrate_first:
+            from app import migrations
+
+            migrations.upgrade(settings.database_url)
+        engine = make_engine(settings.database_url, busy_timeout_ms=settings.sqlite_busy_timeout_ms)
+        try:
+            with session_scope(engine) as session:
+                yield session
+        finally:
+            engine.dispose()
+    except InvalidInput as exc:
+        fail("; ".join(f"{e.field}: {e.message}" for e in exc.errors))
+    except BansouError as exc:
+        fail(exc.detail)
+    except OperationalError as exc:
+        fail(f"cannot reach the database ({_safe_url(settings)}): {exc.orig}")
+
+
+def _safe_url(settings: Settings) -> str:
+    from sqlalchemy.engine import make_url
+
+    return make_url(settings.database_url).render_as_string(hide_password=True)
+
+
+@cli.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Interface to listen on")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port")] = 8000,
+    workers: Annotated[int, typer.Option(help="Worker processes")] = 1,
+) -> None:
+    """Apply migrations, then serve Bansō."""
+    import uvicorn
+
+    settings = settings_or_exit()
+    migrate_database(settings)
+    typer.echo(f"Bansō on http://{host}:{port} (API docs: http://{host}:{port}/docs)", err=True)
+    uvicorn.run(
+        "app.main:app_from_env", factory=True, host=host, port=port, workers=workers,
+        proxy_headers=True, log_level="warning",
+    )
+
+
+def migrate_database(settings: Settings) -> None:
+    from app import migrations
+
+    try:
+        migrations.upgrade(settings.database_url)
+    except OperationalError as exc:
+        fail(f"cannot reach the database ({_safe_url(settings)}): {exc.orig}")
+
+
+@cli.command()
+def migrate() -> None:
+    """Upgrade the database schema to the latest migration."""
+    settings = settings_or_exit()
+    migrate_database(settings)
+    typer.echo(f"database at {_safe_url(settings)} is up to date")
+
+
+@cli.command()
+def demo(
+    reset: Annotated[bool, typer.Option(help="Delete all existing data first")] = False,
+    accounts: Annotated[int, typer.Option(min=1, max=20000, help="How many accounts")] = 300,
+    seed: Annotated[int, typer.Option(help="Random seed; same seed, same data")] = 7,
+) -> None:
+    """Load deterministic demo data (skipped when data exists, unless --reset)."""
+    from app.services import demo as demo_svc
+
+    settings = settings_or_exit()
+    with unit_of_work(settings) as session:
+        if reset:
+            demo_svc.reset(session)
+        elif demo_svc.has_data(session):
+            typer.echo("demo: the database already holds accounts; use --reset to replace them")
+            return
+        result = demo_svc.load_demo(session, seed=seed, accounts=accounts, now=utcnow())
+    typer.echo(
+        f"demo: {result.accounts} accounts, {result.contacts} contacts, "
+        f"{len(result.users)} users loaded (seed {seed})"
+    )
+    typer.echo("sign in with:")
+    for email, role, password in result.users:
+        typer.echo(f"  {email:<28} {role:<6} {password}")
+
+
+@users_cli.command("create")
+def users_create(
+    email: str,
+    role: Annotated[RoleChoice, typer.Option(help="admin, csm or viewer")] = RoleChoice.csm,
+    name: Annotated[str, typer.Option(help="Display name")] = "",
+    locale: Annotated[str, typer.Option(help="ja or en")] = "ja",
+    password_stdin: Annotated[
+        bool, typer.Option("--password-stdin", help="Read the password from standard input")
+    ] = False,
+) -> None:
+    """Create a user; the password is prompted for (or read from stdin)."""
+    from app.services import users as svc
+
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    else:
+        password = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
+    settings = settings_or_exit()
+    with unit_of_work(settings) as session:
+        user = svc.create_user(
+            session, email=email, name=name or email.split("@")[0], role=role.value,
+            password=password, locale=locale, now=utcnow(),
+        )
+    typer.echo(f"created {user.role} {user.email}")
+
+
+@users_cli.command("list")
+def users_list() -> None:
+    """List users."""
+    from app.services import users as svc
+
+    with unit_of_work(settings_or_exit()) as session:
+        for user in svc.list_users(session):
+            state = "" if user.is_active else " (inactive)"
+            typer.echo(f"{user.email:<32} {user.role:<6} {user.name}{state}")
+
+
+@keys_cli.command("create")
+def keys_create(
+    name: Annotated[str, typer.Option(help="What the key is for, e.g. crm")],
+    scope: Annotated[ScopeChoice, typer.Option(help="read, write or admin")] = ScopeChoice.read,
+) -> None:
+    """Create an API key; its secret is printed alone on the last line, once."""
+    from app.services import api_keys as svc
+
+    with unit_of_work(settings_or_exit()) as session:
+        key, secret = svc.create_api_key(session, name=name, scope=scope.value, now=utcnow())
+    typer.echo(f"created {key.scope} key {key.prefix} ({key.name}); the secret is not shown again:")
+    typer.echo(secret)
+
+
+@keys_cli.command("list")
+def keys_list() -> None:
+    """List API keys (prefixes only; secrets are never shown again)."""
+    from app.services import api_keys as svc
+
+    with unit_of_work(settings_or_exit()) as session:
+        for key in svc.list_api_keys(session):
+            used = key.last_used_at.isoformat(timespec="seconds") if key.last_used_at else "never"
+            state = f"revoked {key.revoked_at:%Y-%m-%d}" if key.revoked_at else "active"
+            typer.echo(f"{key.id:>4} {key.prefix:<14} {key.scope:<6} {state:<18} "
+                       f"last used {used:<26} {key.name}")
+
+
+@keys_cli.command("revoke")
+def keys_revoke(ref: Annotated[str, typer.Argument(help="The key's id or prefix")]) -> None:
+    """Revoke an API key."""
+    from app.services import api_keys as svc
+
+    with unit_of_work(settings_or_exit()) as session:
+        key = svc.revoke_api_key(session, ref=ref, now=utcnow())
+    typer.echo(f"revoked {key.prefix} ({key.name})")
+
+
+def main() -> None:
+    cli()

@@ -1,0 +1,89 @@
+"""Settings, read from the environment (prefix ``BANSOU_``) and validated when the app starts."""
+
+from __future__ import annotations
+
+from typing import Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import Field, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+#: The key shipped for local development. Outside ``BANSOU_ENV=development`` it is refused.
+DEV_SECRET_KEY = "dev-insecure-change-me"
+
+
+class ConfigError(ValueError):
+    """Settings that must not be used to start Bansō."""
+
+
+class Settings(BaseSettings):
+    """Every setting Bansō reads; README.md documents each one."""
+
+    model_config = SettingsConfigDict(env_prefix="BANSOU_", env_file=".env", extra="ignore")
+
+    env: Literal["development", "test", "production"] = "development"
+    database_url: str = "sqlite:///./bansou.db"
+    secret_key: str = DEV_SECRET_KEY
+    base_url: str = "http://127.0.0.1:8000"
+    smtp_url: str = "smtp://127.0.0.1:25"
+    mail_from: str = "Bansō <bansou@localhost>"
+    timezone: str = "Asia/Tokyo"
+    log_level: str = "INFO"
+    #: Largest request body accepted under /api (bytes); larger bodies get 413.
+    max_body_bytes: int = Field(default=5 * 1024 * 1024, ge=1024)
+    #: SQLite waits this long for a competing writer before failing (milliseconds).
+    sqlite_busy_timeout_ms: int = Field(default=5000, ge=0)
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_timezone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown time zone {value!r} (use an IANA name such as Asia/Tokyo)") from exc
+        return value
+
+    @field_validator("database_url")
+    @classmethod
+    def _supported_database(cls, value: str) -> str:
+        if value.startswith("postgres://") or value.startswith("postgresql://"):
+            # psycopg 3 is the driver we ship; spell it out so SQLAlchemy does not look for psycopg2.
+            value = "postgresql+psycopg://" + value.split("://", 1)[1]
+        if not (value.startswith("sqlite") or value.startswith("postgresql+psycopg://")):
+            raise ValueError("use sqlite:///PATH or postgresql+psycopg://USER@HOST:PORT/DB")
+        return value
+
+    @model_validator(mode="after")
+    def _secret_key_is_set_outside_development(self) -> Settings:
+        if self.env != "development" and self.secret_key == DEV_SECRET_KEY:
+            raise ValueError(
+                "BANSOU_SECRET_KEY is the development default; set it to a long random value "
+                "(e.g. `python -c 'import secrets; print(secrets.token_urlsafe(48))'`) "
+                f"before running with BANSOU_ENV={self.env}"
+            )
+        if len(self.secret_key) < 16:
+            raise ValueError("BANSOU_SECRET_KEY must be at least 16 characters long")
+        return self
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Read settings from the environment, turning validation errors into one readable message."""
+    from pydantic import ValidationError
+
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        lines = []
+        for err in exc.errors():
+            loc = ".".join(str(p) for p in err["loc"]) or "settings"
+            name = f"BANSOU_{loc.upper()}" if loc != "settings" else "settings"
+            lines.append(f"{name}: {err['msg'].removeprefix('Value error, ')}")
+        raise ConfigError("invalid configuration:\n  " + "\n  ".join(lines)) from None

@@ -1,0 +1,210 @@
+"""Domain errors and the one dispatcher that renders every error as RFC 9457 problem+json.
+
+Services raise these; they never raise ``HTTPException``::
+
+    BansouError (500)
+     ├── NotAuthenticated (401)   no credentials, or credentials we do not accept
+     ├── NotPermitted (403)       authenticated, but the scope or role is too small
+     ├── NotFound (404)
+     ├── Conflict (409)           e.g. an external id that is already taken
+     ├── PreconditionFailed (412) a stale If-Match
+     ├── PayloadTooLarge (413)
+     └── InvalidInput (422)       a domain rule broken; names each field in ``errors``
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+log = logging.getLogger("bansou.errors")
+
+PROBLEM_JSON = "application/problem+json"
+
+
+@dataclass(frozen=True)
+class FieldError:
+    """One bad field: where it is (``body``, ``query``, ``path``, ``header``), its name, why."""
+
+    field: str
+    message: str
+    location: str = "body"
+
+    def as_dict(self) -> dict[str, str]:
+        return {"field": self.field, "location": self.location, "message": self.message}
+
+
+class BansouError(Exception):
+    status = 500
+    slug = "internal-error"
+    title = "Internal server error"
+
+    def __init__(self, detail: str | None = None, **extra: Any) -> None:
+        super().__init__(detail or self.title)
+        self.detail = detail or self.title
+        self.extra = extra
+        self.headers: dict[str, str] = {}
+
+
+class NotAuthenticated(BansouError):
+    status = 401
+    slug = "not-authenticated"
+    title = "Not authenticated"
+
+    def __init__(self, detail: str | None = None, *, scheme: str = "Bearer", **extra: Any) -> None:
+        super().__init__(detail, **extra)
+        self.headers["WWW-Authenticate"] = scheme
+
+
+class NotPermitted(BansouError):
+    status = 403
+    slug = "not-permitted"
+    title = "Not permitted"
+
+
+class NotFound(BansouError):
+    status = 404
+    slug = "not-found"
+    title = "Not found"
+
+
+class Conflict(BansouError):
+    status = 409
+    slug = "conflict"
+    title = "Conflict"
+
+
+class PreconditionFailed(BansouError):
+    status = 412
+    slug = "precondition-failed"
+    title = "Precondition failed"
+
+
+class PayloadTooLarge(BansouError):
+    status = 413
+    slug = "payload-too-large"
+    title = "Payload too large"
+
+
+class InvalidInput(BansouError):
+    status = 422
+    slug = "validation-error"
+    title = "Invalid input"
+
+    def __init__(self, errors: list[FieldError], detail: str | None = None) -> None:
+        super().__init__(detail or "; ".join(f"{e.field}: {e.message}" for e in errors))
+        self.errors = errors
+
+    @classmethod
+    def field(cls, field: str, message: str, location: str = "body") -> InvalidInput:
+        return cls([FieldError(field, message, location)])
+
+
+def problem(
+    status: int,
+    title: str,
+    detail: str,
+    *,
+    slug: str | None = None,
+    request: Request | None = None,
+    headers: dict[str, str] | None = None,
+    **extra: Any,
+) -> JSONResponse:
+    """An RFC 9457 response. ``type`` is a stable URN per kind of problem."""
+    body: dict[str, Any] = {
+        "type": f"urn:bansou:problem:{slug}" if slug else "about:blank",
+        "title": title,
+        "status": status,
+        "detail": detail,
+    }
+    if request is not None:
+        body["instance"] = request.url.path
+        request_id = getattr(request.state, "request_id", None)
+        if request_id:
+            body["request_id"] = request_id
+    body.update(extra)
+    return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
+
+
+def _field_name(loc: tuple[Any, ...]) -> tuple[str, str]:
+    location = str(loc[0]) if loc else "body"
+    parts = [str(p) for p in loc[1:]]
+    return location, ".".join(parts) if parts else location
+
+
+def _validation_errors(exc: RequestValidationError) -> list[FieldError]:
+    out = []
+    for err in exc.errors():
+        location, field = _field_name(tuple(err.get("loc", ())))
+        message = str(err.get("msg", "invalid")).removeprefix("Value error, ")
+        if err.get("type") == "json_invalid":
+            message = f"malformed JSON: {err.get('ctx', {}).get('error', message)}"
+        out.append(FieldError(field, message, location))
+    return out
+
+
+async def _on_bansou_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, BansouError)
+    extra = dict(exc.extra)
+    if isinstance(exc, InvalidInput):
+        extra["errors"] = [e.as_dict() for e in exc.errors]
+    if exc.status >= 500:
+        log.exception("unhandled domain error", exc_info=exc)
+    return problem(
+        exc.status, exc.title, exc.detail, slug=exc.slug, request=request, headers=exc.headers,
+        **extra,
+    )
+
+
+async def _on_validation_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    errors = _validation_errors(exc)
+    malformed = [e for e in errors if e.message.startswith("malformed JSON")]
+    if malformed:
+        return problem(
+            400, "Malformed request body", malformed[0].message, slug="malformed-json",
+            request=request,
+        )
+    return problem(
+        422, InvalidInput.title, "; ".join(f"{e.field}: {e.message}" for e in errors),
+        slug=InvalidInput.slug, request=request, errors=[e.as_dict() for e in errors],
+    )
+
+
+async def _on_http_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    from http import HTTPStatus
+
+    try:
+        title = HTTPStatus(exc.status_code).phrase
+    except ValueError:
+        title = "Error"
+    detail = exc.detail if isinstance(exc.detail, str) else title
+    return problem(exc.status_code, title, detail, request=request, headers=exc.headers)
+
+
+async def _on_unhandled(request: Request, exc: Exception) -> JSONResponse:
+    request_id = getattr(request.state, "request_id", "-")
+    log.error(
+        "unhandled error", exc_info=exc,
+        extra={"request_id": request_id, "path": request.url.path},
+    )
+    return problem(
+        500, BansouError.title,
+        f"Something went wrong on our side. Quote request id {request_id} when reporting it.",
+        slug=BansouError.slug, request=request,
+    )
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    """Register the dispatcher for domain errors, validation, HTTP errors and crashes."""
+    app.add_exception_handler(BansouError, _on_bansou_error)
+    app.add_exception_handler(RequestValidationError, _on_validation_error)
+    app.add_exception_handler(StarletteHTTPException, _on_http_error)
+    app.add_exception_handler(Exception, _on_unhandled)

@@ -1,0 +1,83 @@
+"""The application factory: ``create_app(settings)`` wires routers, middleware and the database."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
+from sqlalchemy.engine import Engine
+
+from app import __version__
+from app.api import router as api_router
+from app.config import Settings, load_settings
+from app.db import make_engine
+from app.errors import install_error_handlers
+from app.middleware import (
+    BodyLimitMiddleware,
+    JsonFormatter,
+    RequestContextMiddleware,
+    SecurityHeadersMiddleware,
+)
+from app.views import ops
+
+STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
+
+DESCRIPTION = """
+Bansō's JSON API. Authenticate with an API key: `Authorization: Bearer bsk_...`
+(create one with `bansou keys create --name NAME --scope read|write|admin`).
+Scopes are ordered read < write < admin. Errors are RFC 9457 `application/problem+json`.
+Lists are `{"data": [...], "next_cursor": ...}`: pass `cursor=next_cursor` for the next page.
+"""
+
+
+def configure_logging(level: str) -> None:
+    """JSON lines on stderr for Bansō's loggers (idempotent)."""
+    logger = logging.getLogger("bansou")
+    logger.setLevel(level.upper())
+    if not any(getattr(h, "_bansou", False) for h in logger.handlers):
+        handler = logging.StreamHandler()
+        handler.setFormatter(JsonFormatter())
+        handler._bansou = True  # type: ignore[attr-defined]
+        logger.addHandler(handler)
+        logger.propagate = False
+
+
+def create_app(settings: Settings | None = None, *, engine: Engine | None = None) -> FastAPI:
+    """Build the Bansō app. Settings are read from the environment only when none are given."""
+    settings = settings or load_settings()
+    configure_logging(settings.log_level)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        owned = engine is None
+        app.state.engine = engine or make_engine(
+            settings.database_url, busy_timeout_ms=settings.sqlite_busy_timeout_ms
+        )
+        try:
+            yield
+        finally:
+            if owned:
+                app.state.engine.dispose()
+
+    app = FastAPI(
+        title="Bansō", version=__version__, description=DESCRIPTION, lifespan=lifespan,
+        docs_url=None, redoc_url=None,
+    )
+    app.state.settings = settings
+    install_error_handlers(app)
+    app.include_router(ops.router)
+    app.include_router(api_router)
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(SecurityHeadersMiddleware)
+    app.add_middleware(RequestContextMiddleware)
+    return app
+
+
+def app_from_env() -> FastAPI:
+    """Entry point for ``uvicorn --factory app.main:app_from_env``."""
+    return create_app()

@@ -1,0 +1,170 @@
+"""Deterministic demo data, written through the services so it is always valid.
+
+Same seed and ``now`` date → same accounts, contacts and users. A Japanese SaaS vendor's book of
+business: ~300 accounts across 12 industries and three segments, contracts started over the last
+two years with annual renewals, about 10% churned, 3–6 contacts each with champion, decision
+maker and star-user roles, and four users (one admin, three CSMs).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import random
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+from sqlalchemy import delete, func
+from sqlmodel import Session, SQLModel, select
+
+from app.models import Account
+from app.schemas import AccountCreate, ContactCreate
+from app.services import accounts as accounts_svc
+from app.services import users as users_svc
+
+INDUSTRIES = (
+    "manufacturing", "retail", "it_services", "finance", "healthcare", "logistics",
+    "real_estate", "education", "media", "hospitality", "construction", "professional_services",
+)
+_SUFFIX = {
+    "manufacturing": "製作所", "retail": "商事", "it_services": "システムズ", "finance": "フィナンシャル",
+    "healthcare": "メディカル", "logistics": "物流", "real_estate": "不動産", "education": "エデュケーション",
+    "media": "メディア", "hospitality": "ホテルズ", "construction": "建設",
+    "professional_services": "コンサルティング",
+}
+_STEMS = (
+    "さくら", "みどり", "あおば", "ひかり", "つばさ", "やまと", "ミライ", "ネクスト", "グローバル", "東京",
+    "大阪", "北斗", "朝日", "富士", "青空", "いろは", "なごみ", "はやぶさ", "瑞穂", "北辰", "港南", "白鷺",
+    "旭", "紅葉", "銀河", "暁", "翔", "和光", "泉", "城南",
+)
+_REGIONS = ("", "東日本", "西日本", "関東", "関西", "九州", "北海道", "中部")
+_SURNAMES = (
+    ("佐藤", "sato"), ("鈴木", "suzuki"), ("高橋", "takahashi"), ("田中", "tanaka"),
+    ("伊藤", "ito"), ("渡辺", "watanabe"), ("山本", "yamamoto"), ("中村", "nakamura"),
+    ("小林", "kobayashi"), ("加藤", "kato"), ("吉田", "yoshida"), ("山田", "yamada"),
+    ("佐々木", "sasaki"), ("山口", "yamaguchi"), ("松本", "matsumoto"), ("井上", "inoue"),
+)
+_GIVEN = (
+    ("翔太", "shota"), ("美咲", "misaki"), ("健", "ken"), ("陽子", "yoko"), ("大輔", "daisuke"),
+    ("彩", "aya"), ("拓也", "takuya"), ("真由美", "mayumi"), ("亮", "ryo"), ("さくら", "sakura"),
+    ("直樹", "naoki"), ("愛", "ai"),
+)
+_TITLES = ("情報システム部 部長", "営業企画 マネージャー", "DX推進室 室長", "経営企画 課長", "カスタマーサポート リーダー",
+           "総務部 主任", "マーケティング 担当", "代表取締役")
+_SEGMENTS = (("enterprise", 0.15, (200, 2000)), ("mid_market", 0.35, (30, 300)),
+             ("smb", 0.50, (3, 40)))
+_PLANS = {"enterprise": "Enterprise", "mid_market": "Business", "smb": "Starter"}
+_USERS = (
+    ("admin@bansou.example", "管理者 花子", "admin"),
+    ("sato@bansou.example", "佐藤 健太", "csm"),
+    ("suzuki@bansou.example", "鈴木 美咲", "csm"),
+    ("tanaka@bansou.example", "田中 大輔", "csm"),
+)
+_WORDS = ("sakura", "fuji", "kaze", "umi", "sora", "hana", "yama", "kawa", "tsuki", "hoshi")
+
+
+@dataclass
+class DemoResult:
+    accounts: int = 0
+    contacts: int = 0
+    users: list[tuple[str, str, str]] = field(default_factory=list)  # email, role, password
+
+
+def has_data(session: Session) -> bool:
+    """Whether any account exists (the demo never loads on top of real data)."""
+    return session.exec(select(func.count()).select_from(Account)).one() > 0
+
+
+def reset(session: Session) -> None:
+    """Delete every row of every table (children first); the schema stays."""
+    for table in reversed(SQLModel.metadata.sorted_tables):
+        session.execute(delete(table))
+    session.flush()
+
+
+def _anniversary_after(start: dt.date, day: dt.date) -> dt.date:
+    years = max(1, day.year - start.year)
+    while True:
+        try:
+            candidate = start.replace(year=start.year + years)
+        except ValueError:  # 29 February
+            candidate = dt.date(start.year + years, 2, 28)
+        if candidate > day:
+            return candidate
+        years += 1
+
+
+def load_demo(session: Session, *, seed: int, accounts: int, now: dt.datetime) -> DemoResult:
+    """Create the demo users, accounts and contacts; returns counts and the users' passwords."""
+    rng = random.Random(seed)
+    today = now.date()
+    result = DemoResult()
+
+    owners = []
+    for email, name, role in _USERS:
+        password = "-".join(rng.sample(_WORDS, 3)) + f"-{rng.randint(10, 99)}"
+        user = users_svc.create_user(
+            session, email=email, name=name, role=role, password=password, now=now
+        )
+        result.users.append((email, role, password))
+        if role == "csm":
+            owners.append(user.email)
+
+    used_names: set[str] = set()
+    for n in range(1, accounts + 1):
+        industry = rng.choice(INDUSTRIES)
+        segment = rng.choices([s for s, _, _ in _SEGMENTS], [w for _, w, _ in _SEGMENTS])[0]
+        low, high = next(r for s, _, r in _SEGMENTS if s == segment)
+        name = ""
+        while not name or name in used_names:
+            region = rng.choice(_REGIONS)
+            name = f"株式会社{rng.choice(_STEMS)}{_SUFFIX[industry]}" + (f" {region}" if region else "")
+        used_names.add(name)
+        seats = rng.randint(low, high)
+        arr = Decimal(seats * rng.choice((12_000, 18_000, 24_000, 36_000)))
+        start = today - dt.timedelta(days=rng.randint(20, 730))
+        churned = rng.random() < 0.10 and (today - start).days > 200
+        churned_on = None
+        if churned:
+            churned_on = start + dt.timedelta(days=rng.randint(180, (today - start).days))
+            renewal = _anniversary_after(start, churned_on - dt.timedelta(days=1))
+            churned_on = min(churned_on, today)
+        else:
+            renewal = _anniversary_after(start, today)
+        owner = owners[n % len(owners)] if rng.random() > 0.05 else None
+        account = accounts_svc.create_account(
+            session,
+            account_in=AccountCreate(
+                id=f"acct-{n:04d}", name=name, industry=industry, segment=segment,  # type: ignore[arg-type]
+                plan=_PLANS[segment], licensed_seats=seats, arr=arr, currency="JPY",
+                contract_start_on=start, renewal_on=renewal,
+                status="churned" if churned else "active", churned_on=churned_on, owner=owner,
+                traits={"employees": seats * rng.randint(2, 8), "region": rng.choice(_REGIONS[1:])},
+            ),
+            now=now,
+        )
+        result.accounts += 1
+        result.contacts += _load_contacts(session, rng, account.external_id, n, now)
+    return result
+
+
+def _load_contacts(
+    session: Session, rng: random.Random, account_id: str, n: int, now: dt.datetime
+) -> int:
+    count = rng.randint(3, 6)
+    people = rng.sample([(s, g) for s in _SURNAMES for g in _GIVEN], count)
+    champion = rng.randrange(count) if rng.random() < 0.85 else None
+    decision_maker = rng.randrange(count)
+    stars = set(rng.sample(range(count), rng.choice((0, 1, 1, 2))))
+    for i, ((surname, surname_r), (given, given_r)) in enumerate(people):
+        accounts_svc.create_contact(
+            session, account_id=account_id,
+            contact_in=ContactCreate(
+                external_id=f"user-{n:04d}-{i + 1:02d}",
+                email=f"{given_r}.{surname_r}@{account_id}.example.jp",
+                name=f"{surname} {given}", title=rng.choice(_TITLES),
+                is_champion=i == champion, is_decision_maker=i == decision_maker,
+                is_star_user=i in stars,
+            ),
+            now=now,
+        )
+    return count

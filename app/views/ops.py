@@ -1,0 +1,48 @@
+"""Liveness, readiness and the API docs page (served from vendored assets, no CDN)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse, JSONResponse
+
+from app.services.ops import readiness
+from app.views.templating import templates
+
+router = APIRouter(include_in_schema=False)
+
+SWAGGER_UI = "vendor/swagger-ui-5.35.0"
+# Swagger UI styles its widgets with inline style attributes; only this page allows them.
+DOCS_CSP = (
+    "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; "
+    "script-src 'self'; frame-ancestors 'none'; base-uri 'self'"
+)
+
+
+@router.get("/healthz")
+def healthz() -> dict[str, str]:
+    """Alive: the process answers."""
+    return {"status": "ok"}
+
+
+@router.get("/readyz")
+def readyz(request: Request) -> JSONResponse:
+    """Ready: the database answers and its schema is at head; 503 otherwise."""
+    state = readiness(request.app.state.engine, request.app.state.settings.database_url)
+    body = {
+        "status": "ok" if state.ready else "unavailable",
+        "database": state.database,
+        "schema_revision": state.schema_revision,
+        "head_revision": state.head_revision,
+    }
+    return JSONResponse(body, status_code=200 if state.ready else 503)
+
+
+@router.get("/docs", response_class=HTMLResponse)
+def docs(request: Request) -> HTMLResponse:
+    """Interactive API documentation."""
+    response = templates.TemplateResponse(
+        request, "docs/swagger.html",
+        {"openapi_url": request.app.openapi_url, "swagger": SWAGGER_UI},
+    )
+    response.headers["Content-Security-Policy"] = DOCS_CSP
+    return response
