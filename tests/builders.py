@@ -1,0 +1,34 @@
+"""Small builders with fixed defaults for test data, written through the services."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from sqlmodel import Session
+
+from app.models import Account, Contact, User
+from app.schemas import AccountCreate, ContactCreate
+from app.services import accounts, users
+
+AS_OF = dt.datetime(2026, 11, 23, 9, 0, tzinfo=dt.UTC)
+
+
+def make_user(
+    session: Session, *, email: str = "csm@example.com", role: str = "csm", name: str = "CSM"
+) -> User:
+    return users.create_user(
+        session, email=email, name=name, role=role, password="correct horse battery", now=AS_OF
+    )
+
+
+def make_account(session: Session, *, id: str = "acme", name: str = "Acme", **fields: Any) -> Account:
+    data: dict[str, Any] = {"id": id, "name": name, "industry": "manufacturing", "segment": "smb"}
+    data.update(fields)
+    return accounts.create_account(session, account_in=AccountCreate(**data), now=AS_OF)
+
+
+def make_contact(session: Session, *, account_id: str = "acme", **fields: Any) -> Contact:
+    return accounts.create_contact(
+        session, account_id=account_id, contact_in=ContactCreate(**fields), now=AS_OF
+    )

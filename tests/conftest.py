@@ -1,0 +1,158 @@
+"""Test fixtures: every test gets its own freshly migrated database.
+
+The engine is SQLite (a temporary file) unless ``BANSOU_TEST_DATABASE_URL`` names a PostgreSQL
+database (``scripts/with-postgres`` sets it). The schema is built once per session from the
+migrations into a template, then copied per test: a file copy on SQLite, ``CREATE DATABASE ...
+TEMPLATE`` on PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import itertools
+import os
+import shutil
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import Engine, make_url
+from sqlmodel import Session
+
+from app import migrations
+from app.config import Settings
+from app.db import make_engine
+from app.main import create_app
+from app.services import api_keys
+
+PG_URL = os.environ.get("BANSOU_TEST_DATABASE_URL", "")
+ENGINE = "postgresql" if PG_URL.startswith("postgresql") else "sqlite"
+AS_OF = dt.datetime(2026, 11, 23, 9, 0, tzinfo=dt.UTC)
+_counter = itertools.count()
+
+
+def pytest_report_header() -> str:
+    return f"bansou database engine: {ENGINE}"
+
+
+class DatabaseFactory:
+    """Makes fresh, migrated databases and returns their URLs."""
+
+    def __init__(self, workdir: Path) -> None:
+        self.workdir = workdir
+        self._template: str | None = None
+
+    def _admin(self) -> Engine:
+        url = make_url(PG_URL).set(database="postgres")
+        return create_engine(url, isolation_level="AUTOCOMMIT")
+
+    def template(self) -> str:
+        if self._template is None:
+            if ENGINE == "sqlite":
+                path = self.workdir / "template.db"
+                url = f"sqlite:///{path}"
+                migrations.upgrade(url)
+                self._template = str(path)
+            else:
+                name = f"bansou_tpl_{os.getpid()}"
+                admin = self._admin()
+                with admin.connect() as conn:
+                    conn.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
+                    conn.execute(text(f'CREATE DATABASE "{name}"'))
+                admin.dispose()
+                migrations.upgrade(make_url(PG_URL).set(database=name).render_as_string(False))
+                self._template = name
+        return self._template
+
+    def fresh(self, *, migrated: bool = True) -> str:
+        n = next(_counter)
+        if ENGINE == "sqlite":
+            path = self.workdir / f"test_{n}.db"
+            if migrated:
+                shutil.copyfile(self.template(), path)
+            return f"sqlite:///{path}"
+        name = f"bansou_t{os.getpid()}_{n}"
+        admin = self._admin()
+        with admin.connect() as conn:
+            if migrated:
+                conn.execute(text(f'CREATE DATABASE "{name}" TEMPLATE "{self.template()}"'))
+            else:
+                conn.execute(text(f'CREATE DATABASE "{name}"'))
+        admin.dispose()
+        return make_url(PG_URL).set(database=name).render_as_string(False)
+
+    def drop(self, url: str) -> None:
+        if ENGINE == "sqlite":
+            path = Path(make_url(url).database or "")
+            for suffix in ("", "-wal", "-shm"):
+                Path(f"{path}{suffix}").unlink(missing_ok=True)
+            return
+        admin = self._admin()
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{make_url(url).database}" WITH (FORCE)'))
+        admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def databases(tmp_path_factory: pytest.TempPathFactory) -> DatabaseFactory:
+    return DatabaseFactory(tmp_path_factory.mktemp("db"))
+
+
+@pytest.fixture
+def db_url(databases: DatabaseFactory) -> Iterator[str]:
+    url = databases.fresh()
+    yield url
+    databases.drop(url)
+
+
+@pytest.fixture
+def engine(db_url: str) -> Iterator[Engine]:
+    eng = make_engine(db_url)
+    yield eng
+    eng.dispose()
+
+
+@pytest.fixture
+def session(engine: Engine) -> Iterator[Session]:
+    with Session(engine, expire_on_commit=False) as s:
+        yield s
+
+
+@pytest.fixture
+def settings(db_url: str) -> Settings:
+    return Settings(env="test", database_url=db_url, secret_key="test-secret-key-0123456789")
+
+
+@pytest.fixture
+def app(settings: Settings) -> FastAPI:
+    application = create_app(settings)
+    application.state.clock = lambda: AS_OF
+    return application
+
+
+@pytest.fixture
+def client(app: FastAPI) -> Iterator[TestClient]:
+    with TestClient(app, raise_server_exceptions=False) as c:
+        yield c
+
+
+@pytest.fixture
+def make_key(engine: Engine) -> Callable[[str], str]:
+    """Issue an API key of a scope and return its secret."""
+
+    def _make(scope: str = "admin") -> str:
+        with Session(engine) as s:
+            _, secret = api_keys.create_api_key(s, name=f"test-{scope}", scope=scope, now=AS_OF)
+            s.commit()
+        return secret
+
+    return _make
+
+
+@pytest.fixture
+def auth(make_key: Callable[[str], str]) -> Callable[[str], dict[str, str]]:
+    """Authorization headers for a fresh key of the given scope."""
+    return lambda scope="admin": {"Authorization": f"Bearer {make_key(scope)}"}
