@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from logging.config import fileConfig
 
+from alembic import context
 from sqlalchemy import pool
 from sqlmodel import SQLModel
 
 import app.models  # noqa: F401  (registers every table on the metadata)
-from alembic import context
 from app.config import load_settings
 from app.db import make_engine
 

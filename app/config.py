@@ -9,7 +9,7 @@ from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 #: The key shipped for local development. Outside ``BANSOU_ENV=development`` it is refused.
-DEV_SECRET_KEY = "dev-insecure-change-me"
+DEV_SECRET_KEY = "dev-insecure-change-me"  # noqa: S105  (refused outside development)
 
 
 class ConfigError(ValueError):

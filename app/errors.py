@@ -186,7 +186,8 @@ async def _on_http_error(request: Request, exc: Exception) -> JSONResponse:
     except ValueError:
         title = "Error"
     detail = exc.detail if isinstance(exc.detail, str) else title
-    return problem(exc.status_code, title, detail, request=request, headers=exc.headers)
+    headers = dict(exc.headers) if exc.headers else None
+    return problem(exc.status_code, title, detail, request=request, headers=headers)
 
 
 async def _on_unhandled(request: Request, exc: Exception) -> JSONResponse:

@@ -13,8 +13,9 @@ from sqlalchemy.engine import Engine
 
 from app import __version__
 from app.api import router as api_router
+from app.api import segment
 from app.config import Settings, load_settings
-from app.db import make_engine
+from app.db import make_engine, utcnow
 from app.errors import install_error_handlers
 from app.middleware import (
     BodyLimitMiddleware,
@@ -68,9 +69,11 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
         docs_url=None, redoc_url=None,
     )
     app.state.settings = settings
+    app.state.clock = utcnow
     install_error_handlers(app)
     app.include_router(ops.router)
     app.include_router(api_router)
+    app.include_router(segment.router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(SecurityHeadersMiddleware)

@@ -11,7 +11,18 @@ import datetime as dt
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import CheckConstraint, Column, ForeignKey, Index, Integer, Numeric, String
+from sqlalchemy import (
+    BigInteger,
+    CheckConstraint,
+    Column,
+    ForeignKey,
+    Index,
+    Integer,
+    Numeric,
+    String,
+    Text,
+    text,
+)
 from sqlmodel import Field, SQLModel
 
 from app.db import JSONType, UTCDateTime, utcnow
@@ -21,6 +32,9 @@ API_SCOPES = ("read", "write", "admin")
 ACCOUNT_STATUSES = ("active", "churned", "deleted")
 CONTACT_STATUSES = ("active", "deleted")
 SEGMENTS = ("enterprise", "mid_market", "smb")
+
+#: 64-bit ids where rows may number in the billions; SQLite only autoincrements INTEGER.
+BigIntPK = BigInteger().with_variant(Integer(), "sqlite")
 
 
 def _in(column: str, values: tuple[str, ...]) -> str:
@@ -122,3 +136,249 @@ class ApiKey(SQLModel, table=True):
     created_at: dt.datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, nullable=False)
     last_used_at: dt.datetime | None = Field(default=None, sa_type=UTCDateTime, nullable=True)
     revoked_at: dt.datetime | None = Field(default=None, sa_type=UTCDateTime, nullable=True)
+
+
+# -- ingestion (Segment-compatible destination, rollups, interactions) --------------------------
+
+INTERACTION_TYPES = (
+    "meeting", "call", "email_sent", "email_reply", "support_ticket", "webinar", "event",
+    "community", "community_post", "nps_response", "email_click", "meeting_scheduled",
+    "training", "certification", "note",
+)
+EVENT_TYPES = ("track", "page", "screen", "identify", "group")
+
+
+class Source(SQLModel, table=True):
+    """A sender of Segment-format traffic; authenticates with a write key (stored as SHA-256)."""
+
+    __tablename__ = "source"
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(sa_column=Column(String(100), nullable=False, unique=True))
+    key_prefix: str = Field(sa_column=Column(String(32), nullable=False, unique=True))
+    key_hash: str = Field(sa_column=Column(String(64), nullable=False))
+    created_at: dt.datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, nullable=False)
+    revoked_at: dt.datetime | None = Field(default=None, sa_type=UTCDateTime, nullable=True)
+    last_event_at: dt.datetime | None = Field(default=None, sa_type=UTCDateTime, nullable=True)
+    last_error_at: dt.datetime | None = Field(default=None, sa_type=UTCDateTime, nullable=True)
+    last_error: str | None = Field(default=None, sa_column=Column(String(1000)))
+
+
+class SourceDailyStat(SQLModel, table=True):
+    """Messages accepted and rejected per source and day (in the team's time zone)."""
+
+    __tablename__ = "source_daily_stat"
+
+    source_id: int = Field(
+        sa_column=Column(
+            Integer, ForeignKey("source.id", ondelete="CASCADE"), primary_key=True
+        )
+    )
+    day: dt.date = Field(primary_key=True)
+    accepted: int = Field(default=0)
+    rejected: int = Field(default=0)
+    duplicates: int = Field(default=0)
+
+
+class IngestError(SQLModel, table=True):
+    """A message a source sent that was rejected, with the reason and (a prefix of) the message."""
+
+    __tablename__ = "ingest_error"
+
+    id: int | None = Field(default=None, primary_key=True)
+    source_id: int = Field(
+        sa_column=Column(
+            Integer, ForeignKey("source.id", ondelete="CASCADE"), nullable=False, index=True
+        )
+    )
+    received_at: dt.datetime = Field(sa_type=UTCDateTime, nullable=False)
+    message_id: str | None = Field(default=None, sa_column=Column(String(255)))
+    reason: str = Field(sa_column=Column(String(500), nullable=False))
+    excerpt: str | None = Field(default=None, sa_column=Column(String(2000)))
+
+
+class TrackedUser(SQLModel, table=True):
+    """A product user seen in the traffic: their latest group link and identify traits.
+
+    Identify calls can arrive before the group call that tells us the user's account; the traits
+    wait here, and the contact is created when the account becomes known.
+    """
+
+    __tablename__ = "tracked_user"
+
+    id: int | None = Field(default=None, primary_key=True)
+    user_id: str = Field(sa_column=Column(String(255), nullable=False, unique=True))
+    account_id: int | None = Field(
+        default=None,
+        sa_column=Column(Integer, ForeignKey("account.id", ondelete="SET NULL"), index=True),
+    )
+    traits: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSONType, nullable=False))
+    first_seen_at: dt.datetime = Field(sa_type=UTCDateTime, nullable=False)
+    last_seen_at: dt.datetime = Field(sa_type=UTCDateTime, nullable=False)
+
+
+class Event(SQLModel, table=True):
+    """A raw message as received (append-only; purged after the retention period).
+
+    ``account_id`` is null while the event cannot be attributed yet (pending); ``group_id`` is
+    the account id the message claimed, kept so it can be attributed when that account appears.
+    """
+
+    __tablename__ = "event"
+    __table_args__ = (
+        CheckConstraint(_in("type", EVENT_TYPES), name="type"),
+        Index("uq_event_source_message", "source_id", "message_id", unique=True),
+        Index("ix_event_account_occurred", "account_id", "occurred_at"),
+        Index("ix_event_received_at", "received_at"),
+        Index(
+            "ix_event_pending_user", "user_id",
+            sqlite_where=text("account_id IS NULL"), postgresql_where=text("account_id IS NULL"),
+        ),
+        Index(
+            "ix_event_pending_group", "group_id",
+            sqlite_where=text("account_id IS NULL"), postgresql_where=text("account_id IS NULL"),
+        ),
+    )
+
+    id: int | None = Field(default=None, sa_column=Column(BigIntPK, primary_key=True))
+    source_id: int = Field(
+        sa_column=Column(Integer, ForeignKey("source.id", ondelete="CASCADE"), nullable=False)
+    )
+    message_id: str = Field(sa_column=Column(String(255), nullable=False))
+    type: str = Field(sa_column=Column(String(8), nullable=False))
+    name: str | None = Field(default=None, sa_column=Column(String(255)))
+    user_id: str | None = Field(default=None, sa_column=Column(String(255)))
+    anonymous_id: str | None = Field(default=None, sa_column=Column(String(255)))
+    group_id: str | None = Field(default=None, sa_column=Column(String(255)))
+    account_id: int | None = Field(
+        default=None, sa_column=Column(Integer, ForeignKey("account.id", ondelete="CASCADE"))
+    )
+    occurred_at: dt.datetime = Field(sa_type=UTCDateTime, nullable=False)
+    received_at: dt.datetime = Field(sa_type=UTCDateTime, nullable=False)
+    payload: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSONType, nullable=False))
+
+
+class UsageDaily(SQLModel, table=True):
+    """Per account, event name and day: how many events and how many distinct users."""
+
+    __tablename__ = "usage_daily"
+
+    account_id: int = Field(
+        sa_column=Column(Integer, ForeignKey("account.id", ondelete="CASCADE"), primary_key=True)
+    )
+    day: dt.date = Field(primary_key=True)
+    event: str = Field(sa_column=Column(String(255), primary_key=True))
+    event_count: int = Field(default=0)
+    distinct_users: int = Field(default=0)
+
+
+class UsageDailyUser(SQLModel, table=True):
+    """Who did an event on a day: the set behind ``usage_daily.distinct_users``."""
+
+    __tablename__ = "usage_daily_user"
+
+    account_id: int = Field(
+        sa_column=Column(Integer, ForeignKey("account.id", ondelete="CASCADE"), primary_key=True)
+    )
+    day: dt.date = Field(primary_key=True)
+    event: str = Field(sa_column=Column(String(255), primary_key=True))
+    user_key: str = Field(sa_column=Column(String(260), primary_key=True))
+
+
+class UsageAccountDay(SQLModel, table=True):
+    """Per account and day: distinct active users, total events, and the last event's time."""
+
+    __tablename__ = "usage_account_day"
+
+    account_id: int = Field(
+        sa_column=Column(Integer, ForeignKey("account.id", ondelete="CASCADE"), primary_key=True)
+    )
+    day: dt.date = Field(primary_key=True)
+    active_users: int = Field(default=0)
+    event_count: int = Field(default=0)
+
+
+class UsageActiveUser(SQLModel, table=True):
+    """Who was active for an account on a day: the set behind ``active_users``."""
+
+    __tablename__ = "usage_active_user"
+
+    account_id: int = Field(
+        sa_column=Column(Integer, ForeignKey("account.id", ondelete="CASCADE"), primary_key=True)
+    )
+    day: dt.date = Field(primary_key=True)
+    user_key: str = Field(sa_column=Column(String(260), primary_key=True))
+
+
+class AccountActivity(SQLModel, table=True):
+    """When an account's last usage event arrived (one row per account, kept current)."""
+
+    __tablename__ = "account_activity"
+
+    account_id: int = Field(
+        sa_column=Column(Integer, ForeignKey("account.id", ondelete="CASCADE"), primary_key=True)
+    )
+    last_event_at: dt.datetime = Field(sa_type=UTCDateTime, nullable=False)
+    last_received_at: dt.datetime = Field(sa_type=UTCDateTime, nullable=False)
+
+
+class Feature(SQLModel, table=True):
+    """A product feature in the catalog; key features drive breadth-of-adoption measures."""
+
+    __tablename__ = "feature"
+
+    id: int | None = Field(default=None, primary_key=True)
+    key: str = Field(sa_column=Column(String(100), nullable=False, unique=True))
+    name: str = Field(sa_column=Column(String(200), nullable=False))
+    description: str | None = Field(default=None, sa_column=Column(String(1000)))
+    is_key: bool = Field(default=False)
+    #: Event names that count as use of the feature: exact names or shell-style patterns (``report.*``).
+    patterns: list[str] = Field(default_factory=list, sa_column=Column(JSONType, nullable=False))
+    created_at: dt.datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, nullable=False)
+    updated_at: dt.datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, nullable=False)
+
+
+class Interaction(SQLModel, table=True):
+    """Something that happened between the vendor and a customer: a meeting, a ticket, an NPS..."""
+
+    __tablename__ = "interaction"
+    __table_args__ = (
+        CheckConstraint(_in("type", INTERACTION_TYPES), name="type"),
+        Index("ix_interaction_account_occurred", "account_id", "occurred_at"),
+        Index("ix_interaction_type_occurred", "type", "occurred_at"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    account_id: int = Field(
+        sa_column=Column(Integer, ForeignKey("account.id", ondelete="CASCADE"), nullable=False)
+    )
+    type: str = Field(sa_column=Column(String(32), nullable=False))
+    occurred_at: dt.datetime = Field(sa_type=UTCDateTime, nullable=False)
+    #: The caller's id for it (or its Idempotency-Key): a retry with the same id is not a new one.
+    external_id: str | None = Field(default=None, sa_column=Column(String(255), unique=True))
+    request_hash: str | None = Field(default=None, sa_column=Column(String(64)))
+    author_user_id: int | None = Field(
+        default=None, sa_column=Column(Integer, ForeignKey("user.id", ondelete="SET NULL"))
+    )
+    author: str = Field(default="system", sa_column=Column(String(320), nullable=False))
+    title: str | None = Field(default=None, sa_column=Column(String(500)))
+    body: str | None = Field(default=None, sa_column=Column(Text))
+    data: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSONType, nullable=False))
+    created_at: dt.datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, nullable=False)
+
+
+class InteractionContact(SQLModel, table=True):
+    """The customer people an interaction involved (attendees, the NPS respondent, ...)."""
+
+    __tablename__ = "interaction_contact"
+
+    interaction_id: int = Field(
+        sa_column=Column(
+            Integer, ForeignKey("interaction.id", ondelete="CASCADE"), primary_key=True
+        )
+    )
+    contact_id: int = Field(
+        sa_column=Column(
+            Integer, ForeignKey("contact.id", ondelete="CASCADE"), primary_key=True, index=True
+        )
+    )

@@ -2,10 +2,12 @@
 
 from fastapi import APIRouter
 
-from app.api import accounts, api_keys, contacts, users
+from app.api import account_usage, accounts, api_keys, contacts, sources, users
 
 router = APIRouter(prefix="/api/v1")
 router.include_router(accounts.router)
 router.include_router(contacts.router)
 router.include_router(users.router)
 router.include_router(api_keys.router)
+router.include_router(sources.router)
+router.include_router(account_usage.router)

@@ -10,7 +10,7 @@ from app.models import Account, Contact, User
 from app.schemas import AccountPublic, ContactPublic
 from app.services.accounts import account_owner
 
-_PROBLEM = {"content": {"application/problem+json": {}}}
+_PROBLEM: dict[str, Any] = {"content": {"application/problem+json": {}}}
 
 ERRORS: dict[int | str, dict[str, Any]] = {
     401: {"description": "No API key, or an unknown or revoked one", **_PROBLEM},
@@ -30,7 +30,7 @@ def account_public(account: Account, owner: User | None) -> AccountPublic:
         id=account.external_id, name=account.name, industry=account.industry,
         segment=account.segment, plan=account.plan, licensed_seats=account.licensed_seats,
         arr=account.arr, currency=account.currency, contract_start_on=account.contract_start_on,
-        renewal_on=account.renewal_on, status=account.status,  # type: ignore[arg-type]
+        renewal_on=account.renewal_on, status=account.status,
         churned_on=account.churned_on, owner=owner.email if owner else None,
         traits=account.traits, created_at=account.created_at, updated_at=account.updated_at,
     )
@@ -45,6 +45,6 @@ def contact_public(contact: Contact, account_external_id: str) -> ContactPublic:
         id=contact.id or 0, account_id=account_external_id, external_id=contact.external_id,
         email=contact.email, name=contact.name, title=contact.title,
         is_champion=contact.is_champion, is_decision_maker=contact.is_decision_maker,
-        is_star_user=contact.is_star_user, status=contact.status,  # type: ignore[arg-type]
+        is_star_user=contact.is_star_user, status=contact.status,
         traits=contact.traits, created_at=contact.created_at, updated_at=contact.updated_at,
     )

@@ -146,7 +146,7 @@ def delete_account(session: Session, *, external_id: str, now: dt.datetime) -> A
 def _sort_expression(sort: str) -> tuple[ColumnElement[Any], bool]:
     descending = sort.startswith("-")
     key = sort.lstrip("-")
-    expressions: dict[str, ColumnElement[Any]] = {
+    expressions: dict[str, Any] = {
         "name": col(Account.name),
         "created_at": col(Account.created_at),
         "renewal_on": func.coalesce(col(Account.renewal_on), literal(_FAR_FUTURE)),
@@ -225,13 +225,14 @@ def list_accounts(session: Session, *, filters: AccountFilters, page: PageParams
             )
     order = (expr.desc(), col(Account.id).desc()) if descending else (expr.asc(), col(Account.id))
     rows = session.exec(query.order_by(*order).limit(page.limit + 1)).all()
-    items = [(a, u) for a, u in rows]
+    items: list[tuple[Account, User | None]] = [(a, u) for a, u in rows]
     next_cursor = None
     if len(items) > page.limit:
         items = items[: page.limit]
         last = items[-1][0]
         assert last.id is not None
-        next_cursor = encode_cursor(Cursor(filters.sort, _cursor_value(last, filters.sort), last.id))
+        value = _cursor_value(last, filters.sort)
+        next_cursor = encode_cursor(Cursor(filters.sort, value, last.id))
     return AccountPage(items, next_cursor)
 
 

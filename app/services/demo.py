@@ -134,7 +134,7 @@ def load_demo(session: Session, *, seed: int, accounts: int, now: dt.datetime) -
         account = accounts_svc.create_account(
             session,
             account_in=AccountCreate(
-                id=f"acct-{n:04d}", name=name, industry=industry, segment=segment,  # type: ignore[arg-type]
+                id=f"acct-{n:04d}", name=name, industry=industry, segment=segment,
                 plan=_PLANS[segment], licensed_seats=seats, arr=arr, currency="JPY",
                 contract_start_on=start, renewal_on=renewal,
                 status="churned" if churned else "active", churned_on=churned_on, owner=owner,

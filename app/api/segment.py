@@ -1,0 +1,235 @@
+"""The Segment-compatible HTTP Tracking API: ``/v1/batch`` and the single-call endpoints.
+
+Any SDK that speaks the Segment format can point its host at Bansō. Success is exactly
+``200 {"success": true}`` (some SDKs retry anything else); a batch with some bad messages is
+still a 200 that says how many were rejected and why (retrying cannot fix them), and the
+rejections are in the source's error log. Overload is 503 with ``Retry-After``, which SDKs retry.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import datetime as dt
+import threading
+import zlib
+from typing import Any
+
+import orjson
+from fastapi import APIRouter, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import JSONResponse
+from sqlalchemy.exc import OperationalError
+
+from app.db import session_scope
+from app.errors import BansouError, InvalidInput, NotAuthenticated, PayloadTooLarge, problem
+from app.services import ingest, sources
+from app.services.segment import MAX_BATCH_BYTES, parse_time
+
+router = APIRouter(tags=["segment"])
+
+#: More requests than this in flight at once get 503 + Retry-After instead of queueing forever.
+MAX_IN_FLIGHT = 64
+RETRY_AFTER_SECONDS = "2"
+
+_DOC = {
+    "responses": {
+        200: {"description": "Stored (see `accepted`, `duplicates`, `rejected`)"},
+        400: {"description": "Malformed JSON or not a Segment payload"},
+        401: {"description": "Unknown or revoked write key"},
+        413: {"description": "Over 500 KB after decompression"},
+        503: {"description": "Overloaded; retry after `Retry-After` seconds"},
+    },
+    "openapi_extra": {
+        "requestBody": {"content": {"application/json": {"schema": {"type": "object"}}}},
+    },
+}
+
+
+class _Gate:
+    """Counts requests in flight; on SQLite, also serialises writers (one writer at a time
+    is all SQLite allows, and waiting on a lock is cheaper than retrying on SQLITE_BUSY)."""
+
+    def __init__(self, serialise: bool) -> None:
+        self.in_flight = 0
+        self.count_lock = threading.Lock()
+        self.write_lock = threading.Lock() if serialise else None
+
+
+def _gate(request: Request) -> _Gate:
+    gate = getattr(request.app.state, "segment_gate", None)
+    if gate is None:
+        gate = _Gate(serialise=request.app.state.settings.is_sqlite)
+        request.app.state.segment_gate = gate
+    return gate
+
+
+async def _read_body(request: Request) -> bytes:
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > MAX_BATCH_BYTES:
+        raise PayloadTooLarge(f"request body over {MAX_BATCH_BYTES} bytes")
+    chunks = bytearray()
+    async for chunk in request.stream():
+        chunks.extend(chunk)
+        if len(chunks) > MAX_BATCH_BYTES:
+            raise PayloadTooLarge(f"request body over {MAX_BATCH_BYTES} bytes")
+    body = bytes(chunks)
+    encoding = request.headers.get("content-encoding", "").strip().lower()
+    if encoding in ("", "identity"):
+        return body
+    if encoding != "gzip":
+        raise InvalidInput.field("Content-Encoding", "only gzip is supported", "header")
+    inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
+    try:
+        out = inflater.decompress(body, MAX_BATCH_BYTES + 1)
+    except zlib.error as exc:
+        raise _BadRequest(f"body is not valid gzip: {exc}") from None
+    if len(out) > MAX_BATCH_BYTES or inflater.unconsumed_tail:
+        raise PayloadTooLarge(f"body over {MAX_BATCH_BYTES} bytes after decompression")
+    return out
+
+
+class _BadRequest(BansouError):
+    status = 400
+    slug = "bad-request"
+    title = "Bad request"
+
+
+def _write_key(request: Request, payload: dict[str, Any]) -> str:
+    header = request.headers.get("authorization", "")
+    scheme, _, value = header.partition(" ")
+    if scheme.lower() == "basic" and value:
+        try:
+            user, _, _password = base64.b64decode(value.strip()).decode().partition(":")
+        except (binascii.Error, UnicodeDecodeError):
+            raise NotAuthenticated("malformed Basic credentials", scheme="Basic") from None
+        if user:
+            return user
+    body_key = payload.get("writeKey")
+    if isinstance(body_key, str) and body_key:
+        return body_key
+    raise NotAuthenticated(
+        "send the write key as the Basic auth user name, or as writeKey in the body",
+        scheme='Basic realm="bansou"',
+    )
+
+
+async def _handle(request: Request, implied_type: str | None) -> JSONResponse:
+    gate = _gate(request)
+    with gate.count_lock:
+        if gate.in_flight >= MAX_IN_FLIGHT:
+            return problem(
+                503, "Overloaded", "too many requests in flight; retry shortly",
+                slug="overloaded", request=request, headers={"Retry-After": RETRY_AFTER_SECONDS},
+            )
+        gate.in_flight += 1
+    try:
+        return await _process(request, implied_type, gate)
+    finally:
+        with gate.count_lock:
+            gate.in_flight -= 1
+
+
+async def _process(request: Request, implied_type: str | None, gate: _Gate) -> JSONResponse:
+    received_at: dt.datetime = request.app.state.clock()
+    body = await _read_body(request)
+    try:
+        payload = orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise _BadRequest(f"malformed JSON: {exc}") from None
+    if not isinstance(payload, dict):
+        raise _BadRequest("the body must be a JSON object")
+    write_key = _write_key(request, payload)
+
+    if implied_type is None:
+        raws = payload.get("batch")
+        if not isinstance(raws, list):
+            raise InvalidInput.field("batch", "must be a list of messages")
+        batch_context = payload.get("context")
+        if isinstance(batch_context, dict) and batch_context:
+            raws = [
+                {**m, "context": {**batch_context, **(m.get("context") or {})}}
+                if isinstance(m, dict) else m
+                for m in raws
+            ]
+    else:
+        raws = [payload]
+    try:
+        batch_sent_at = parse_time(payload.get("sentAt"), "sentAt")
+    except ValueError:
+        batch_sent_at = None
+
+    engine = request.app.state.engine
+    settings = request.app.state.settings
+
+    def work() -> ingest.IngestResult:
+        def run() -> ingest.IngestResult:
+            with session_scope(engine) as session:
+                source = sources.authenticate_write_key(session, write_key)
+                return ingest.ingest_messages(
+                    session, source=source, raws=raws, received_at=received_at, tz=settings.tz,
+                    batch_sent_at=batch_sent_at, implied_type=implied_type,
+                )
+
+        if gate.write_lock is None:
+            return run()
+        with gate.write_lock:
+            return run()
+
+    try:
+        result = await run_in_threadpool(work)
+    except OperationalError:
+        # Lock timeouts or a database restarting: nothing was committed; the SDK retries.
+        return problem(
+            503, "Temporarily unavailable", "the database is busy; retry shortly",
+            slug="unavailable", request=request, headers={"Retry-After": RETRY_AFTER_SECONDS},
+        )
+    errors = [
+        {"index": r.index, "messageId": r.message_id, "reason": r.reason} for r in result.rejected
+    ]
+    if implied_type is not None and result.rejected:
+        raise InvalidInput.field(implied_type, result.rejected[0].reason)
+    return JSONResponse({
+        "success": True,
+        "accepted": result.acknowledged,
+        "duplicates": result.duplicates,
+        "pending": result.pending,
+        "rejected": len(result.rejected),
+        "errors": errors,
+    })
+
+
+@router.post("/v1/batch", **_DOC)  # type: ignore[arg-type]
+async def batch(request: Request) -> JSONResponse:
+    """Segment batch: `{"batch": [messages], "sentAt": ..., "writeKey"?: ...}`."""
+    return await _handle(request, None)
+
+
+@router.post("/v1/track", **_DOC)  # type: ignore[arg-type]
+async def track(request: Request) -> JSONResponse:
+    """A single track call."""
+    return await _handle(request, "track")
+
+
+@router.post("/v1/identify", **_DOC)  # type: ignore[arg-type]
+async def identify(request: Request) -> JSONResponse:
+    """A single identify call."""
+    return await _handle(request, "identify")
+
+
+@router.post("/v1/group", **_DOC)  # type: ignore[arg-type]
+async def group(request: Request) -> JSONResponse:
+    """A single group call."""
+    return await _handle(request, "group")
+
+
+@router.post("/v1/page", **_DOC)  # type: ignore[arg-type]
+async def page(request: Request) -> JSONResponse:
+    """A single page call."""
+    return await _handle(request, "page")
+
+
+@router.post("/v1/screen", **_DOC)  # type: ignore[arg-type]
+async def screen(request: Request) -> JSONResponse:
+    """A single screen call."""
+    return await _handle(request, "screen")

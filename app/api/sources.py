@@ -1,0 +1,133 @@
+"""Sources of Segment-format traffic: write keys, daily stats, error logs, pending events."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, status
+from pydantic import BaseModel, StringConstraints
+
+from app.api.common import BODY, CONFLICT, ERRORS, NOT_FOUND
+from app.deps import AdminKeyDep, NowDep, SessionDep
+from app.models import Source
+from app.schemas import Page
+from app.services import ingest
+from app.services import sources as svc
+
+router = APIRouter(tags=["sources"], responses=ERRORS)
+
+
+class SourceCreate(BaseModel):
+    name: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
+
+
+class SourcePublic(BaseModel):
+    id: int
+    name: str
+    key_prefix: str
+    created_at: dt.datetime
+    revoked_at: dt.datetime | None
+    last_event_at: dt.datetime | None
+    last_error_at: dt.datetime | None
+    last_error: str | None
+
+
+class SourceCreated(SourcePublic):
+    write_key: str
+
+
+class DayStat(BaseModel):
+    day: dt.date
+    accepted: int
+    rejected: int
+    duplicates: int
+
+
+class SourceStatsPublic(BaseModel):
+    source: SourcePublic
+    days: list[DayStat]
+
+
+class IngestErrorPublic(BaseModel):
+    id: int
+    received_at: dt.datetime
+    message_id: str | None
+    reason: str
+    excerpt: str | None
+
+
+class PendingUser(BaseModel):
+    user: str
+    group_id: str | None
+    events: int
+    oldest_received_at: dt.datetime | None
+
+
+class PendingSummary(BaseModel):
+    pending_events: int
+    oldest_received_at: dt.datetime | None
+    by_user: list[PendingUser]
+
+
+def _public(source: Source) -> SourcePublic:
+    return SourcePublic.model_validate(source, from_attributes=True)
+
+
+@router.get("/sources", response_model=Page[SourcePublic])
+def list_sources(session: SessionDep, _key: AdminKeyDep) -> Page[SourcePublic]:
+    """All sources with their last event and last error."""
+    return Page(data=[_public(s) for s in svc.list_sources(session)])
+
+
+@router.post(
+    "/sources", status_code=status.HTTP_201_CREATED, response_model=SourceCreated,
+    responses={**CONFLICT, **BODY},
+)
+def create_source(
+    source_in: SourceCreate, session: SessionDep, now: NowDep, _key: AdminKeyDep
+) -> SourceCreated:
+    """Create a source; the response holds its write key, shown this once."""
+    source, key = svc.create_source(session, name=source_in.name, now=now)
+    return SourceCreated(**_public(source).model_dump(), write_key=key)
+
+
+@router.delete("/sources/{source_id}", response_model=SourcePublic, responses=NOT_FOUND)
+def revoke_source(
+    source_id: int, session: SessionDep, now: NowDep, _key: AdminKeyDep
+) -> SourcePublic:
+    """Revoke a source's write key."""
+    return _public(svc.revoke_source(session, ref=source_id, now=now))
+
+
+@router.get("/sources/{source_id}/stats", response_model=SourceStatsPublic, responses=NOT_FOUND)
+def source_stats(
+    source_id: int, session: SessionDep, _key: AdminKeyDep,
+    days: Annotated[int, Query(ge=1, le=400)] = 30,
+) -> SourceStatsPublic:
+    """Accepted, rejected and duplicate messages per day, newest first."""
+    stats = svc.source_stats(session, ref=source_id, days=days)
+    return SourceStatsPublic(
+        source=_public(stats.source),
+        days=[DayStat.model_validate(d, from_attributes=True) for d in stats.days],
+    )
+
+
+@router.get(
+    "/sources/{source_id}/errors", response_model=Page[IngestErrorPublic], responses=NOT_FOUND
+)
+def source_errors(
+    source_id: int, session: SessionDep, _key: AdminKeyDep,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+) -> Page[IngestErrorPublic]:
+    """The source's latest rejected messages and why."""
+    rows = svc.source_errors(session, ref=source_id, limit=limit)
+    return Page(data=[IngestErrorPublic.model_validate(r, from_attributes=True) for r in rows])
+
+
+@router.get("/ingest/pending", response_model=PendingSummary)
+def pending(
+    session: SessionDep, _key: AdminKeyDep, limit: Annotated[int, Query(ge=1, le=500)] = 50
+) -> Any:
+    """Usage events not attributed to an account yet: never dropped, shown here until they are."""
+    return ingest.pending_summary(session, limit=limit)

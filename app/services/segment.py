@@ -1,0 +1,173 @@
+"""The Segment message format, parsed and checked without I/O.
+
+What we accept is what Segment's HTTP Tracking API accepts, tolerant of the small ways SDKs
+differ: ``userId`` / ``anonymousId`` null or absent (one is needed), numbers as ids, identify
+traits in ``traits`` or ``context.traits``, ``messageId`` any string, unknown fields anywhere
+(they stay in the stored payload).
+
+Event time follows Segment: an explicit ``timestamp`` wins; otherwise ``originalTimestamp`` is
+corrected for the device's clock skew using ``sentAt`` and the time we received the batch
+(``received - (sentAt - originalTimestamp)``); with neither, the receive time.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+
+#: Segment's own limits.
+MAX_MESSAGE_BYTES = 32 * 1024
+MAX_BATCH_BYTES = 500 * 1024
+#: Events dated further ahead than this are refused (a device clock years off, a unit mistake).
+MAX_FUTURE = dt.timedelta(hours=24)
+USAGE_TYPES = frozenset({"track", "page", "screen"})
+TYPES = frozenset({"track", "page", "screen", "identify", "group"})
+_MAX_ID = 255
+
+
+class Rejected(ValueError):
+    """A message we will not accept; the text says why, for the sender's error log."""
+
+
+@dataclass(frozen=True)
+class Message:
+    type: str
+    message_id: str
+    user_id: str | None
+    anonymous_id: str | None
+    group_id: str | None  # the account the message names (group call, or context/properties)
+    name: str | None  # usage events: the rollup event name
+    occurred_at: dt.datetime
+    traits: dict[str, Any] = field(default_factory=dict)
+    payload: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def user_key(self) -> str:
+        """Who did it, for distinct-user counts: the user id, else ``anon:<anonymousId>``."""
+        return self.user_id if self.user_id is not None else f"anon:{self.anonymous_id}"
+
+
+def parse_time(value: Any, field_name: str) -> dt.datetime | None:
+    """An ISO 8601 time as aware UTC; None when absent; Rejected when unreadable."""
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str):
+        raise Rejected(f"{field_name} must be an ISO 8601 string")
+    text = value.strip()
+    if text.endswith(("Z", "z")):
+        text = text[:-1] + "+00:00"
+    try:
+        parsed = dt.datetime.fromisoformat(text)
+    except ValueError:
+        raise Rejected(f"{field_name} is not an ISO 8601 time: {value[:40]!r}") from None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=dt.UTC)
+    return parsed.astimezone(dt.UTC)
+
+
+def _id(value: Any, field_name: str) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, str | int | float):
+        raise Rejected(f"{field_name} must be a string")
+    text = str(value).strip()
+    if not text:
+        return None
+    if len(text) > _MAX_ID:
+        raise Rejected(f"{field_name} is longer than {_MAX_ID} characters")
+    return text
+
+
+def _dict(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def event_time(
+    msg: dict[str, Any], *, received_at: dt.datetime, batch_sent_at: dt.datetime | None
+) -> dt.datetime:
+    """When the event happened, corrected for client clock skew as Segment does."""
+    timestamp = parse_time(msg.get("timestamp"), "timestamp")
+    if timestamp is None:
+        original = parse_time(msg.get("originalTimestamp"), "originalTimestamp")
+        sent_at = parse_time(msg.get("sentAt"), "sentAt") or batch_sent_at
+        if original is not None and sent_at is not None:
+            timestamp = received_at - (sent_at - original)
+        else:
+            timestamp = original or received_at
+    if timestamp - received_at > MAX_FUTURE:
+        raise Rejected(f"timestamp {timestamp.isoformat()} is too far in the future")
+    return timestamp
+
+
+def _usage_name(kind: str, msg: dict[str, Any]) -> str:
+    if kind == "track":
+        event = msg.get("event")
+        if not isinstance(event, str) or not event.strip():
+            raise Rejected("track needs a non-empty event name")
+        return event.strip()[:_MAX_ID]
+    props = _dict(msg.get("properties"))
+    label = msg.get("name") or props.get("name") or props.get("path") or ""
+    if not isinstance(label, str):
+        label = str(label)
+    return f"{kind}:{label.strip()}"[:_MAX_ID]
+
+
+def default_message_id(msg: dict[str, Any]) -> str:
+    """A stable id for a message that brought none, so that a resend is still a duplicate."""
+    return "h-" + hashlib.sha256(orjson.dumps(msg, option=orjson.OPT_SORT_KEYS)).hexdigest()[:40]
+
+
+def parse_message(
+    raw: Any,
+    *,
+    received_at: dt.datetime,
+    batch_sent_at: dt.datetime | None = None,
+    implied_type: str | None = None,
+    size: int | None = None,
+) -> Message:
+    """Check one message and extract what Bansō uses from it; Rejected says what is wrong."""
+    if not isinstance(raw, dict):
+        raise Rejected("message is not a JSON object")
+    if size is None:
+        size = len(orjson.dumps(raw))
+    if size > MAX_MESSAGE_BYTES:
+        raise Rejected(f"message is {size} bytes; the limit is {MAX_MESSAGE_BYTES}")
+    kind = raw.get("type") or implied_type
+    if not isinstance(kind, str) or kind.lower() not in TYPES:
+        raise Rejected(f"unsupported type {kind!r}; expected one of {', '.join(sorted(TYPES))}")
+    kind = kind.lower()
+    user_id = _id(raw.get("userId"), "userId")
+    anonymous_id = _id(raw.get("anonymousId"), "anonymousId")
+    if user_id is None and anonymous_id is None:
+        raise Rejected("needs a userId or an anonymousId")
+    message_id = _id(raw.get("messageId"), "messageId") or default_message_id(raw)
+    occurred_at = event_time(raw, received_at=received_at, batch_sent_at=batch_sent_at)
+    context = _dict(raw.get("context"))
+    props = _dict(raw.get("properties"))
+    traits: dict[str, Any] = {}
+    name = None
+    if kind == "group":
+        group_id = _id(raw.get("groupId"), "groupId")
+        if group_id is None:
+            raise Rejected("group needs a groupId")
+        traits = _dict(raw.get("traits"))
+    elif kind == "identify":
+        if user_id is None:
+            raise Rejected("identify needs a userId")
+        group_id = _id(context.get("groupId"), "context.groupId")
+        traits = {**_dict(context.get("traits")), **_dict(raw.get("traits"))}
+    else:
+        name = _usage_name(kind, raw)
+        group_id = (
+            _id(context.get("groupId"), "context.groupId")
+            or _id(props.get("groupId"), "properties.groupId")
+            or _id(props.get("account_id"), "properties.account_id")
+        )
+    return Message(
+        type=kind, message_id=message_id, user_id=user_id, anonymous_id=anonymous_id,
+        group_id=group_id, name=name, occurred_at=occurred_at, traits=traits, payload=raw,
+    )

@@ -1,0 +1,98 @@
+"""Sources of Segment-format traffic and their write keys, stats and error logs."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+from sqlmodel import Session, col, select
+
+from app.errors import Conflict, InvalidInput, NotAuthenticated, NotFound
+from app.models import IngestError, Source, SourceDailyStat
+from app.security import digest, digest_matches, new_token, token_prefix
+
+WRITE_KEY_KIND = "bwk"
+
+
+@dataclass(frozen=True)
+class SourceStats:
+    source: Source
+    days: list[SourceDailyStat]
+
+
+def create_source(session: Session, *, name: str, now: dt.datetime) -> tuple[Source, str]:
+    """A new source and its write key; the key is returned once and only its digest is kept."""
+    name = name.strip()
+    if not name or len(name) > 100:
+        raise InvalidInput.field("name", "must be 1 to 100 characters")
+    if session.exec(select(Source).where(Source.name == name)).first() is not None:
+        raise Conflict(f"a source named {name!r} already exists")
+    prefix, key = new_token(WRITE_KEY_KIND)
+    source = Source(name=name, key_prefix=prefix, key_hash=digest(key), created_at=now)
+    session.add(source)
+    session.flush()
+    return source, key
+
+
+def authenticate_write_key(session: Session, write_key: str) -> Source:
+    """The live source behind a write key; 401 if unknown or revoked."""
+    prefix = token_prefix(write_key)
+    source = None
+    if prefix is not None:
+        source = session.exec(select(Source).where(Source.key_prefix == prefix)).first()
+    stored = source.key_hash if source is not None else digest("")
+    if not digest_matches(write_key, stored) or source is None or source.revoked_at is not None:
+        raise NotAuthenticated("invalid or revoked write key", scheme='Basic realm="bansou"')
+    return source
+
+
+def list_sources(session: Session) -> list[Source]:
+    return list(session.exec(select(Source).order_by(col(Source.id))).all())
+
+
+def get_source(session: Session, ref: str | int) -> Source:
+    """A source by id, name or key prefix."""
+    source: Source | None
+    if isinstance(ref, int) or str(ref).isdigit():
+        source = session.get(Source, int(ref))
+    else:
+        source = session.exec(
+            select(Source).where((Source.name == ref) | (Source.key_prefix == ref))
+        ).first()
+    if source is None:
+        raise NotFound(f"no source {ref}")
+    return source
+
+
+def revoke_source(session: Session, *, ref: str | int, now: dt.datetime) -> Source:
+    """Revoke a source's write key: its traffic is refused with 401 from now on."""
+    source = get_source(session, ref)
+    if source.revoked_at is None:
+        source.revoked_at = now
+        session.add(source)
+    return source
+
+
+def source_stats(session: Session, *, ref: str | int, days: int = 30) -> SourceStats:
+    """Accepted, rejected and duplicate counts per day, newest first."""
+    source = get_source(session, ref)
+    rows = session.exec(
+        select(SourceDailyStat)
+        .where(SourceDailyStat.source_id == source.id)
+        .order_by(col(SourceDailyStat.day).desc())
+        .limit(days)
+    ).all()
+    return SourceStats(source, list(rows))
+
+
+def source_errors(session: Session, *, ref: str | int, limit: int = 100) -> list[IngestError]:
+    """The source's most recent rejected messages, newest first."""
+    source = get_source(session, ref)
+    return list(
+        session.exec(
+            select(IngestError)
+            .where(IngestError.source_id == source.id)
+            .order_by(col(IngestError.id).desc())
+            .limit(limit)
+        ).all()
+    )
