@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -26,6 +27,8 @@ cli.add_typer(users_cli, name="users")
 cli.add_typer(keys_cli, name="keys")
 sources_cli = typer.Typer(help="Manage sources of Segment-format traffic.", no_args_is_help=True)
 cli.add_typer(sources_cli, name="sources")
+features_cli = typer.Typer(help="Manage the feature catalog.", no_args_is_help=True)
+cli.add_typer(features_cli, name="features")
 
 
 class RoleChoice(StrEnum):
@@ -250,6 +253,105 @@ def sources_revoke(ref: Annotated[str, typer.Argument(help="The source's id, nam
     with unit_of_work(settings_or_exit()) as session:
         source = svc.revoke_source(session, ref=ref, now=utcnow())
     typer.echo(f"revoked source {source.name} ({source.key_prefix})")
+
+
+@cli.command()
+def purge(
+    older_than: Annotated[
+        int | None, typer.Option(min=1, help="Days to keep (default: BANSOU_EVENT_RETENTION_DAYS)")
+    ] = None,
+) -> None:
+    """Delete raw events past the retention period (daily rollups are kept)."""
+    from app.services import ingest
+
+    settings = settings_or_exit()
+    days = older_than or settings.event_retention_days
+    before = utcnow() - dt.timedelta(days=days)
+    with unit_of_work(settings) as session:
+        deleted = ingest.purge_events(session, before=before)
+    typer.echo(f"purged {deleted} raw events received before {before:%Y-%m-%d}")
+
+
+@features_cli.command("list")
+def features_list() -> None:
+    """List the catalog in matching order."""
+    from app.services import features as svc
+
+    with unit_of_work(settings_or_exit()) as session:
+        for f in svc.list_features(session):
+            flag = "key" if f.is_key else "   "
+            typer.echo(f"{f.key:<24} {flag} {f.name:<28} {', '.join(f.patterns)}")
+
+
+@features_cli.command("add")
+def features_add(
+    key: str,
+    name: Annotated[str, typer.Option(help="Display name")],
+    pattern: Annotated[
+        list[str], typer.Option("--pattern", "-p", help="Event name or pattern (repeatable)")
+    ],
+    key_feature: Annotated[bool, typer.Option("--key-feature", help="Mark as a key feature")] = False,
+    description: Annotated[str | None, typer.Option(help="What it is for")] = None,
+) -> None:
+    """Add a feature to the catalog."""
+    from app.services import features as svc
+
+    with unit_of_work(settings_or_exit()) as session:
+        feature = svc.create_feature(
+            session, now=utcnow(),
+            feature_in=svc.FeatureIn(key=key, name=name, patterns=pattern, is_key=key_feature,
+                                     description=description),
+        )
+    typer.echo(f"added feature {feature.key}")
+
+
+@features_cli.command("remove")
+def features_remove(key: str) -> None:
+    """Remove a feature (its events become unmapped)."""
+    from app.services import features as svc
+
+    with unit_of_work(settings_or_exit()) as session:
+        svc.delete_feature(session, key=key)
+    typer.echo(f"removed feature {key}")
+
+
+@features_cli.command("export")
+def features_export() -> None:
+    """Print the catalog as JSON (for `features import`)."""
+    import json
+
+    from app.services import features as svc
+
+    with unit_of_work(settings_or_exit()) as session:
+        data = [
+            {"key": f.key, "name": f.name, "patterns": f.patterns, "is_key": f.is_key,
+             "description": f.description}
+            for f in svc.list_features(session)
+        ]
+    typer.echo(json.dumps(data, ensure_ascii=False, indent=2))
+
+
+@features_cli.command("import")
+def features_import(
+    file: Annotated[typer.FileText, typer.Argument(help="JSON list from `features export`")],
+) -> None:
+    """Replace the catalog with the features in a JSON file (all or nothing)."""
+    import json
+
+    from app.services import features as svc
+
+    try:
+        data = json.load(file)
+        items = [
+            svc.FeatureIn(key=d["key"], name=d["name"], patterns=list(d["patterns"]),
+                          is_key=bool(d.get("is_key", False)), description=d.get("description"))
+            for d in data
+        ]
+    except (ValueError, KeyError, TypeError) as exc:
+        fail(f"not a feature list: {exc}")
+    with unit_of_work(settings_or_exit()) as session:
+        count = svc.replace_catalog(session, features=items, now=utcnow())
+    typer.echo(f"imported {count} features")
 
 
 def main() -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -11,7 +13,7 @@ from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy.engine import Engine
 
-from app import __version__
+from app import __version__, scheduler
 from app.api import router as api_router
 from app.api import segment
 from app.config import Settings, load_settings
@@ -58,9 +60,18 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
         app.state.engine = engine or make_engine(
             settings.database_url, busy_timeout_ms=settings.sqlite_busy_timeout_ms
         )
+        task = None
+        if settings.scheduler_enabled:
+            task = asyncio.create_task(
+                scheduler.run_forever(app.state.engine, settings, scheduler.default_jobs())
+            )
         try:
             yield
         finally:
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
             if owned:
                 app.state.engine.dispose()
 

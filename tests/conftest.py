@@ -123,7 +123,10 @@ def session(engine: Engine) -> Iterator[Session]:
 
 @pytest.fixture
 def settings(db_url: str) -> Settings:
-    return Settings(env="test", database_url=db_url, secret_key="test-secret-key-0123456789")
+    return Settings(
+        env="test", database_url=db_url, secret_key="test-secret-key-0123456789",
+        scheduler_enabled=False,
+    )
 
 
 @pytest.fixture

@@ -2,7 +2,7 @@
 
 from fastapi import APIRouter
 
-from app.api import account_usage, accounts, api_keys, contacts, sources, users
+from app.api import account_usage, accounts, api_keys, contacts, features, sources, users
 
 router = APIRouter(prefix="/api/v1")
 router.include_router(accounts.router)
@@ -11,3 +11,4 @@ router.include_router(users.router)
 router.include_router(api_keys.router)
 router.include_router(sources.router)
 router.include_router(account_usage.router)
+router.include_router(features.router)

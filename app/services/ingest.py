@@ -547,3 +547,16 @@ def attribute_pending_for_account(
     usage = _attribute_pending(session, {}, [external_id], {external_id: account_id}, tz)
     add_usage(session, usage, now)
     return len(usage)
+
+
+def purge_events(session: Session, *, before: dt.datetime, chunk: int = 10_000) -> int:
+    """Delete raw events received before ``before`` (rollups stay); returns how many."""
+    deleted = 0
+    while True:
+        ids = session.execute(
+            select(EVENT.c.id).where(EVENT.c.received_at < before).limit(chunk)
+        ).scalars().all()
+        if not ids:
+            return deleted
+        session.execute(EVENT.delete().where(EVENT.c.id.in_(ids)))
+        deleted += len(ids)
