@@ -1,0 +1,421 @@
+"""Health scores: grade each measure, combine measures into groups and groups into a score.
+
+The formula, in words:
+
+* Each measure's raw value is graded into a *fraction* between 0 and 1 by its scheme:
+  **thresholds** (good → 1, normal → 0.5, bad → 0), **breakpoints** (0–4 points → points / 4),
+  or **linear** (0 at one bound, 1 at the other, clamped). "Lower is better" measures grade
+  the other way round. A measure's grade label is good / normal / bad.
+* A measure with no value is *missing*; one whose data is older than its freshness limit is
+  *stale*. Both follow the measure's missing-data rule: ``bad`` counts it as 0, ``exclude``
+  leaves it out and the remaining weights are renormalised.
+* A group's score is the weighted mean of its measures' fractions (``weighted``), or the fraction
+  of its worst measure (``worst``). The overall score is the weighted mean of the groups, times
+  the model's scale (0–100 by default, 0–4 for the Adoption preset).
+* Every measure's *contribution* is its share of the overall score:
+  ``group weight × measure weight × fraction × scale`` with both weights normalised over what is
+  included (in a ``worst`` group, only the worst measure contributes). Contributions are rounded
+  to 2 decimals and the score is their sum, so they add up to the score exactly.
+* The band is good / normal / bad by the model's cuts on its scale.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Literal
+
+GradeLabel = Literal["good", "normal", "bad"]
+MissingRule = Literal["bad", "exclude"]
+GroupMode = Literal["weighted", "worst"]
+Status = Literal["ok", "missing", "stale"]
+
+#: Fractions for threshold grades: good counts fully, normal half, bad nothing.
+GRADE_FRACTION: dict[str, float] = {"good": 1.0, "normal": 0.5, "bad": 0.0}
+
+
+class ModelError(ValueError):
+    """A model definition that cannot be scored; ``field`` says where (``groups[0].measures[1]``)."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(f"{field}: {message}")
+        self.field = field
+        self.message = message
+
+
+@dataclass(frozen=True)
+class Grading:
+    """How a raw value becomes a fraction. Which fields matter depends on ``kind``:
+
+    * ``thresholds``: ``good`` and ``normal`` cuts. Higher is better: value ≥ good → good,
+      ≥ normal → normal, else bad (e.g. good=10, normal=5: 9.99 → normal, 10 → good).
+    * ``breakpoints``: four ``cuts``; a point for each cut reached (higher is better: value ≥ cut),
+      so 0–4 points (e.g. cuts 0.2, 0.4, 0.6, 0.8: a licence activation of 0.5 → 2 points).
+    * ``linear``: 0 at ``low``, 1 at ``high`` (reversed when lower is better), clamped.
+    """
+
+    kind: Literal["thresholds", "breakpoints", "linear"]
+    good: float | None = None
+    normal: float | None = None
+    cuts: tuple[float, ...] = ()
+    low: float | None = None
+    high: float | None = None
+
+
+@dataclass(frozen=True)
+class MeasureDef:
+    key: str
+    name: str
+    grading: Grading
+    weight: float = 1.0
+    higher_is_better: bool = True
+    missing: MissingRule = "exclude"
+    #: Data older than this many days is stale (None: never stale).
+    freshness_days: int | None = None
+
+
+@dataclass(frozen=True)
+class GroupDef:
+    key: str
+    name: str
+    measures: tuple[MeasureDef, ...]
+    weight: float = 1.0
+    mode: GroupMode = "weighted"
+
+
+@dataclass(frozen=True)
+class ModelDef:
+    groups: tuple[GroupDef, ...]
+    #: Top of the scale: 100 by default, 4 for the Adoption preset.
+    scale_max: float = 100.0
+    #: Band cuts on the scale: score ≥ band_good → good, ≥ band_normal → normal, else bad
+    #: (e.g. 0–4 scale with the adoption line 1.5: 1.49 → bad, 1.50 → normal).
+    band_good: float = 70.0
+    band_normal: float = 40.0
+
+
+@dataclass(frozen=True)
+class MeasureInput:
+    """A measure's raw value (None: no data) and the date of the newest data behind it."""
+
+    value: float | None
+    data_as_of: dt.date | None = None
+
+
+@dataclass(frozen=True)
+class NextStep:
+    """The smallest change in the raw value that moves the measure up a grade or point."""
+
+    target: str  # "normal", "good", "3 points", "+10 points"
+    value_needed: float
+    change: float
+
+
+@dataclass(frozen=True)
+class MeasureResult:
+    key: str
+    name: str
+    value: float | None
+    status: Status
+    grade: GradeLabel | None
+    fraction: float | None  # after grading; None when excluded
+    points: float | None  # the scheme's own points: 0–4 for breakpoints, 0–100 for linear, 2/1/0
+    weight: float  # effective share of the overall score (0 when excluded)
+    contribution: float
+    included: bool
+    next_step: NextStep | None
+
+
+@dataclass(frozen=True)
+class GroupResult:
+    key: str
+    name: str
+    mode: GroupMode
+    score: float | None  # on the model's scale
+    weight: float  # effective share of the overall score
+    contribution: float
+    measures: tuple[MeasureResult, ...]
+    worst: str | None = None  # the measure that sets a worst-of group's score
+
+
+@dataclass(frozen=True)
+class HealthResult:
+    score: float | None  # None when no measure could be scored
+    band: GradeLabel | None
+    scale_max: float
+    groups: tuple[GroupResult, ...]
+    measures_included: int
+    measures_total: int
+
+    @property
+    def measures(self) -> tuple[MeasureResult, ...]:
+        return tuple(m for g in self.groups for m in g.measures)
+
+
+# -- validation ---------------------------------------------------------------------------------
+
+
+def validate_model(model: ModelDef) -> None:
+    """Raise ModelError naming the first problem; a valid model can score any inputs."""
+    if not model.groups:
+        raise ModelError("groups", "a model needs at least one group")
+    if model.scale_max <= 0:
+        raise ModelError("scale_max", "must be positive")
+    if not 0 <= model.band_normal <= model.band_good <= model.scale_max:
+        raise ModelError("band_good", "need 0 ≤ band_normal ≤ band_good ≤ scale_max")
+    keys: set[str] = set()
+    for gi, group in enumerate(model.groups):
+        where = f"groups[{gi}]"
+        if group.weight <= 0:
+            raise ModelError(f"{where}.weight", "must be positive")
+        if not group.measures:
+            raise ModelError(f"{where}.measures", "a group needs at least one measure")
+        for mi, measure in enumerate(group.measures):
+            at = f"{where}.measures[{mi}]"
+            if measure.key in keys:
+                raise ModelError(f"{at}.key", f"duplicate measure key {measure.key!r}")
+            keys.add(measure.key)
+            if measure.weight <= 0:
+                raise ModelError(f"{at}.weight", "must be positive")
+            if measure.freshness_days is not None and measure.freshness_days < 1:
+                raise ModelError(f"{at}.freshness_days", "must be at least 1")
+            _validate_grading(measure, f"{at}.grading")
+
+
+def _validate_grading(measure: MeasureDef, at: str) -> None:
+    g = measure.grading
+    up = measure.higher_is_better
+    if g.kind == "thresholds":
+        if g.good is None or g.normal is None:
+            raise ModelError(at, "thresholds need `good` and `normal`")
+        if (up and g.good < g.normal) or (not up and g.good > g.normal):
+            better = "≥" if up else "≤"
+            raise ModelError(at, f"`good` must be {better} `normal` for this direction")
+    elif g.kind == "breakpoints":
+        if len(g.cuts) != 4:
+            raise ModelError(at, "breakpoints need exactly 4 cuts (for 1, 2, 3 and 4 points)")
+        ordered = sorted(g.cuts) if up else sorted(g.cuts, reverse=True)
+        if list(g.cuts) != ordered:
+            raise ModelError(at, "cuts must be ascending (descending when lower is better)")
+    elif g.kind == "linear":
+        if g.low is None or g.high is None or g.low >= g.high:
+            raise ModelError(at, "linear needs `low` < `high`")
+    else:  # pragma: no cover - Literal guards this for typed callers
+        raise ModelError(at, f"unknown grading {g.kind!r}")
+
+
+# -- grading ------------------------------------------------------------------------------------
+
+
+def grade_value(measure: MeasureDef, value: float) -> tuple[float, float, GradeLabel | None]:
+    """(fraction 0–1, the scheme's points, threshold grade or None) for one raw value."""
+    g = measure.grading
+    up = measure.higher_is_better
+    if g.kind == "thresholds":
+        assert g.good is not None and g.normal is not None
+        if (value >= g.good) if up else (value <= g.good):
+            label: GradeLabel = "good"
+        elif (value >= g.normal) if up else (value <= g.normal):
+            label = "normal"
+        else:
+            label = "bad"
+        return GRADE_FRACTION[label], {"good": 2.0, "normal": 1.0, "bad": 0.0}[label], label
+    if g.kind == "breakpoints":
+        points = sum(1 for cut in g.cuts if (value >= cut if up else value <= cut))
+        return points / 4, float(points), None
+    assert g.low is not None and g.high is not None
+    share = (value - g.low) / (g.high - g.low)
+    fraction = min(1.0, max(0.0, share if up else 1.0 - share))
+    return fraction, round(fraction * 100, 2), None
+
+
+def next_step(measure: MeasureDef, value: float) -> NextStep | None:
+    """What value would lift the measure one step (None at the top already)."""
+    g = measure.grading
+    up = measure.higher_is_better
+
+    def step(target: str, needed: float) -> NextStep:
+        return NextStep(target, round(needed, 4), round(needed - value, 4))
+
+    if g.kind == "thresholds":
+        assert g.good is not None and g.normal is not None
+        _, _, label = grade_value(measure, value)
+        if label == "bad":
+            return step("normal", g.normal)
+        if label == "normal":
+            return step("good", g.good)
+        return None
+    if g.kind == "breakpoints":
+        for points, cut in enumerate(g.cuts, start=1):
+            if not (value >= cut if up else value <= cut):
+                return step(f"{points} points", cut)
+        return None
+    assert g.low is not None and g.high is not None
+    fraction, _, _ = grade_value(measure, value)
+    if fraction >= 1.0:
+        return None
+    target_fraction = min(1.0, fraction + 0.1)
+    span = g.high - g.low
+    needed = g.low + target_fraction * span if up else g.high - target_fraction * span
+    return step("+10 points", needed)
+
+
+def band(model: ModelDef, score: float) -> GradeLabel:
+    """good / normal / bad by the model's cuts (score ≥ cut is in the higher band)."""
+    if score >= model.band_good:
+        return "good"
+    if score >= model.band_normal:
+        return "normal"
+    return "bad"
+
+
+def _label(model: ModelDef, fraction: float) -> GradeLabel:
+    return band(model, fraction * model.scale_max)
+
+
+# -- scoring ------------------------------------------------------------------------------------
+
+
+@dataclass
+class _Graded:
+    measure: MeasureDef
+    value: float | None
+    status: Status
+    fraction: float | None = None
+    points: float | None = None
+    grade: GradeLabel | None = None
+    step: NextStep | None = None
+    included: bool = False
+    weight: float = 0.0
+    contribution: float = 0.0
+
+
+@dataclass
+class _Group:
+    group: GroupDef
+    graded: list[_Graded] = field(default_factory=list)
+    fraction: float | None = None
+    worst: str | None = None
+
+
+def score(
+    model: ModelDef, inputs: Mapping[str, MeasureInput], *, as_of: dt.date
+) -> HealthResult:
+    """Score one account: ``inputs`` maps measure keys to values (absent keys are missing)."""
+    groups = [_grade_group(model, g, inputs, as_of) for g in model.groups]
+    live = [g for g in groups if g.fraction is not None]
+    total_weight = sum(g.group.weight for g in live)
+    for g in live:
+        share = g.group.weight / total_weight
+        _distribute(g, share, model.scale_max)
+    results = tuple(_group_result(model, g, total_weight) for g in groups)
+    contributions = [m.contribution for g in results for m in g.measures]
+    overall = round(sum(contributions), 2) if live else None
+    included = sum(1 for g in groups for m in g.graded if m.included)
+    return HealthResult(
+        score=overall,
+        band=band(model, overall) if overall is not None else None,
+        scale_max=model.scale_max,
+        groups=results,
+        measures_included=included,
+        measures_total=sum(len(g.group.measures) for g in groups),
+    )
+
+
+def _grade_group(
+    model: ModelDef, group: GroupDef, inputs: Mapping[str, MeasureInput], as_of: dt.date
+) -> _Group:
+    out = _Group(group)
+    for measure in group.measures:
+        given = inputs.get(measure.key, MeasureInput(None))
+        status: Status = "ok"
+        if given.value is None:
+            status = "missing"
+        elif (
+            measure.freshness_days is not None
+            and (given.data_as_of is None
+                 or (as_of - given.data_as_of).days > measure.freshness_days)
+        ):
+            status = "stale"
+        graded = _Graded(measure, given.value, status)
+        if status == "ok":
+            assert given.value is not None
+            graded.fraction, graded.points, label = grade_value(measure, given.value)
+            graded.grade = label or _label(model, graded.fraction)
+            graded.step = next_step(measure, given.value)
+            graded.included = True
+        elif measure.missing == "bad":
+            graded.fraction, graded.points, graded.grade = 0.0, 0.0, "bad"
+            graded.included = True
+        out.graded.append(graded)
+    included = [m for m in out.graded if m.included]
+    if included:
+        if group.mode == "worst":
+            worst = min(included, key=lambda m: (m.fraction or 0.0, -m.measure.weight))
+            out.fraction, out.worst = worst.fraction, worst.measure.key
+        else:
+            weight = sum(m.measure.weight for m in included)
+            out.fraction = sum((m.fraction or 0.0) * m.measure.weight for m in included) / weight
+    return out
+
+
+def _distribute(group: _Group, share: float, scale_max: float) -> None:
+    included = [m for m in group.graded if m.included]
+    if group.group.mode == "worst":
+        for m in included:
+            m.weight = share if m.measure.key == group.worst else 0.0
+    else:
+        weight = sum(m.measure.weight for m in included)
+        for m in included:
+            m.weight = share * m.measure.weight / weight
+    for m in included:
+        m.contribution = round(m.weight * (m.fraction or 0.0) * scale_max, 2)
+
+
+def _group_result(model: ModelDef, group: _Group, total_weight: float) -> GroupResult:
+    share = group.group.weight / total_weight if group.fraction is not None else 0.0
+    measures = tuple(
+        MeasureResult(
+            key=m.measure.key, name=m.measure.name, value=m.value, status=m.status,
+            grade=m.grade, fraction=m.fraction if m.included else None, points=m.points,
+            weight=round(m.weight, 6), contribution=m.contribution, included=m.included,
+            next_step=m.step,
+        )
+        for m in group.graded
+    )
+    return GroupResult(
+        key=group.group.key, name=group.group.name, mode=group.group.mode,
+        score=round(group.fraction * model.scale_max, 2) if group.fraction is not None else None,
+        weight=round(share, 6), contribution=round(sum(m.contribution for m in measures), 2),
+        measures=measures, worst=group.worst,
+    )
+
+
+# -- key-feature status (domain.md §5) ------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class KeyFeatureStatus:
+    """[normal] / [1bad] / [2bad] / [3bad] from monthly key-feature grades.
+
+    The level is the number of key features graded bad in the latest month (at most 3), or 3
+    when any key feature has been bad in each of the last three months: features A and B bad
+    this month → [2bad]; feature B bad three months running → [3bad].
+    """
+
+    label: str
+    level: int
+    bad_now: tuple[str, ...]
+    bad_three_months: tuple[str, ...]
+
+
+def key_feature_status(monthly: Mapping[str, Sequence[GradeLabel]]) -> KeyFeatureStatus:
+    """``monthly`` maps each key feature to its grades, oldest month first, latest last."""
+    bad_now = tuple(sorted(k for k, grades in monthly.items() if grades and grades[-1] == "bad"))
+    streak = tuple(sorted(
+        k for k, grades in monthly.items()
+        if len(grades) >= 3 and all(g == "bad" for g in grades[-3:])
+    ))
+    level = 3 if streak else min(3, len(bad_now))
+    return KeyFeatureStatus("normal" if level == 0 else f"{level}bad", level, bad_now, streak)
