@@ -1,0 +1,415 @@
+"""Measure values for many accounts at once: set-based SQL over rollups and interactions.
+
+One query per distinct (source, window) in the model, each grouped by account — never a Python
+loop over raw rows. Usage comes from the daily rollups, interactions from their table, the rest
+from accounts, contacts and sentiment ratings. An account with no usage in a window has the value
+0 (it did not use the product), not "missing"; per-seat values are missing when the account has no
+licensed seat count.
+
+Freshness: usage data is as fresh as the newest rollup day of any account up to the scoring date,
+so a broken integration (nothing arriving for anyone) makes usage measures stale, while one quiet
+account simply scores low.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import defaultdict
+from dataclasses import dataclass
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import Table, and_, case, distinct, func, select
+from sqlmodel import Session
+
+from app.models import (
+    Account,
+    Contact,
+    Interaction,
+    SentimentRating,
+    UsageAccountDay,
+    UsageActiveUser,
+    UsageDaily,
+    UsageDailyUser,
+)
+from app.scoring.catalog import Catalog, is_pattern
+from app.scoring.health import MeasureInput
+from app.services import features as features_svc
+from app.services.health_spec import (
+    AttributeSource,
+    InteractionSource,
+    MeasureSpec,
+    ModelSpec,
+    SentimentSource,
+    TrendSource,
+    UsageSource,
+)
+
+
+def _t(model: Any) -> Table:
+    table: Table = model.__table__
+    return table
+
+
+ACCOUNT = _t(Account)
+CONTACT = _t(Contact)
+INTERACTION = _t(Interaction)
+SENTIMENT = _t(SentimentRating)
+USAGE_DAILY = _t(UsageDaily)
+USAGE_DAILY_USER = _t(UsageDailyUser)
+USAGE_ACCOUNT_DAY = _t(UsageAccountDay)
+USAGE_ACTIVE_USER = _t(UsageActiveUser)
+
+#: Months for the key-feature status: this 30-day window and the two before it.
+MONTH_DAYS = 30
+
+
+@dataclass(frozen=True)
+class AccountFacts:
+    id: int
+    external_id: str
+    licensed_seats: int | None
+    arr: float
+    contract_start_on: dt.date | None
+    owner_id: int | None
+
+
+@dataclass
+class Values:
+    """Raw measure values per account: ``inputs[account_id][measure_key]``, plus for
+    key-feature models the previous months' values ``history[account_id][key]`` (oldest first)."""
+
+    accounts: list[AccountFacts]
+    inputs: dict[int, dict[str, MeasureInput]]
+    history: dict[int, dict[str, list[float | None]]]
+
+
+class _Context:
+    def __init__(
+        self, session: Session, accounts: list[AccountFacts], as_of: dt.date, tz: ZoneInfo
+    ) -> None:
+        self.session = session
+        self.accounts = accounts
+        self.ids = [a.id for a in accounts]
+        self.by_id = {a.id: a for a in accounts}
+        self.as_of = as_of
+        self.tz = tz
+        self._catalog: Catalog | None = None
+        self._event_names: list[str] | None = None
+        self._usage_fresh: dt.date | bool | None = False
+        self._cache: dict[str, dict[int, float]] = {}
+
+    # -- shared lookups ----------------------------------------------------------------------
+
+    def catalog(self) -> Catalog:
+        if self._catalog is None:
+            self._catalog = features_svc.catalog(self.session)
+        return self._catalog
+
+    def event_names(self) -> list[str]:
+        if self._event_names is None:
+            rows = self.session.execute(select(distinct(USAGE_DAILY.c.event))).scalars()
+            self._event_names = sorted(rows)
+        return self._event_names
+
+    def usage_fresh_as_of(self) -> dt.date | None:
+        if self._usage_fresh is False:
+            self._usage_fresh = self.session.execute(
+                select(func.max(USAGE_ACCOUNT_DAY.c.day)).where(USAGE_ACCOUNT_DAY.c.day <= self.as_of)
+            ).scalar()
+        assert self._usage_fresh is not True
+        return self._usage_fresh
+
+    def bounds(self, window: int, shift: int = 0) -> tuple[dt.date, dt.date]:
+        end = self.as_of - dt.timedelta(days=shift)
+        return end - dt.timedelta(days=window - 1), end
+
+    def instant(self, day: dt.date) -> dt.datetime:
+        """Midnight at the start of ``day`` in the team's time zone, as UTC."""
+        return dt.datetime.combine(day, dt.time(), tzinfo=self.tz).astimezone(dt.UTC)
+
+    def event_set(self, source: UsageSource) -> list[str] | None:
+        """Concrete event names the source counts (None: every event)."""
+        if not source.events and not source.features:
+            return None
+        names: set[str] = set()
+        all_names = self.event_names()
+        for wanted in source.events:
+            if is_pattern(wanted):
+                from fnmatch import fnmatchcase
+
+                names.update(n for n in all_names if fnmatchcase(n, wanted))
+            else:
+                names.add(wanted)
+        if source.features:
+            catalog = self.catalog()
+            wanted_features = set(source.features)
+            names.update(n for n in all_names if catalog.feature_of(n) in wanted_features)
+        return sorted(names)
+
+    def scope(self, column: Any) -> Any:
+        return column.in_(self.ids)
+
+
+def load_accounts(
+    session: Session, *, account_ids: list[int] | None = None, as_of: dt.date | None = None,
+    include_churned: bool = False,
+) -> list[AccountFacts]:
+    """Accounts to score: active ones (and, for backtests, those not yet churned on ``as_of``)."""
+    query = select(
+        ACCOUNT.c.id, ACCOUNT.c.external_id, ACCOUNT.c.licensed_seats, ACCOUNT.c.arr,
+        ACCOUNT.c.contract_start_on, ACCOUNT.c.owner_id,
+    ).where(ACCOUNT.c.status != "deleted")
+    if not include_churned:
+        query = query.where(ACCOUNT.c.status == "active")
+    if account_ids is not None:
+        query = query.where(ACCOUNT.c.id.in_(account_ids))
+    rows = session.execute(query.order_by(ACCOUNT.c.id)).all()
+    out = [
+        AccountFacts(r.id, r.external_id, r.licensed_seats, float(r.arr or 0),
+                     r.contract_start_on, r.owner_id)
+        for r in rows
+    ]
+    if as_of is not None:
+        out = [a for a in out if a.contract_start_on is None or a.contract_start_on <= as_of]
+    return out
+
+
+def compute_values(
+    session: Session, spec: ModelSpec, *, accounts: list[AccountFacts], as_of: dt.date,
+    tz: ZoneInfo,
+) -> Values:
+    """Every measure's raw value for every given account at the end of ``as_of``."""
+    ctx = _Context(session, accounts, as_of, tz)
+    inputs: dict[int, dict[str, MeasureInput]] = {a.id: {} for a in accounts}
+    history: dict[int, dict[str, list[float | None]]] = {a.id: {} for a in accounts}
+    if not accounts:
+        return Values(accounts, inputs, history)
+    for measure in spec.measures():
+        values, fresh = _measure(ctx, measure, shift=0)
+        for account in accounts:
+            inputs[account.id][measure.key] = MeasureInput(values.get(account.id), fresh)
+        if spec.key_feature_status and isinstance(measure.source, UsageSource):
+            earlier = [_measure(ctx, measure, shift=MONTH_DAYS * k)[0] for k in (2, 1)]
+            for account in accounts:
+                history[account.id][measure.key] = [
+                    *(e.get(account.id) for e in earlier), values.get(account.id)
+                ]
+    return Values(accounts, inputs, history)
+
+
+def _measure(
+    ctx: _Context, measure: MeasureSpec, *, shift: int
+) -> tuple[dict[int, float | None], dt.date | None]:
+    source = measure.source
+    window = measure.window_days
+    if isinstance(source, UsageSource):
+        return _usage(ctx, source, window, shift), ctx.usage_fresh_as_of()
+    if isinstance(source, TrendSource):
+        now = _usage(ctx, source.of, window, shift)
+        before = _usage(ctx, source.of, window, shift + window)
+        trend: dict[int, float | None] = {}
+        for account_id in ctx.ids:
+            a, b = now.get(account_id), before.get(account_id)
+            if a is None or b is None:
+                trend[account_id] = None
+            elif b == 0:
+                trend[account_id] = 1.0 if a > 0 else 0.0
+            else:
+                trend[account_id] = round((a - b) / b, 6)
+        return trend, ctx.usage_fresh_as_of()
+    if isinstance(source, InteractionSource):
+        return _interactions(ctx, source, window), ctx.as_of
+    if isinstance(source, AttributeSource):
+        return _attribute(ctx, source), ctx.as_of
+    assert isinstance(source, SentimentSource)
+    return _sentiment(ctx, source), ctx.as_of
+
+
+# -- usage --------------------------------------------------------------------------------------
+
+
+def _usage(ctx: _Context, source: UsageSource, window: int, shift: int) -> dict[int, float | None]:
+    start, end = ctx.bounds(window, shift)
+    cache_key = f"{source.model_dump_json()}|{start}|{end}"
+    if cache_key in ctx._cache:
+        raw: dict[int, float] = ctx._cache[cache_key]
+    else:
+        raw = _usage_raw(ctx, source, start, end)
+        ctx._cache[cache_key] = raw
+    out: dict[int, float | None] = {}
+    for account_id in ctx.ids:
+        value: float | None = raw.get(account_id, 0.0)
+        if source.metric == "seat_activation" or source.per_seat:
+            seats = ctx.by_id[account_id].licensed_seats
+            value = round(value / seats, 6) if seats and value is not None else None
+        out[account_id] = value
+    return out
+
+
+def _usage_raw(
+    ctx: _Context, source: UsageSource, start: dt.date, end: dt.date
+) -> dict[int, float]:
+    events = ctx.event_set(source)
+    if events is not None and not events:
+        return {}
+    metric = source.metric
+    s = ctx.session
+    if metric == "key_features_used":
+        catalog = ctx.catalog()
+        keys = set(catalog.key_features)
+        names = [n for n in (events if events is not None else ctx.event_names())
+                 if catalog.feature_of(n) in keys]
+        if not names:
+            return {}
+        rows = s.execute(
+            select(USAGE_DAILY.c.account_id, USAGE_DAILY.c.event)
+            .where(ctx.scope(USAGE_DAILY.c.account_id), USAGE_DAILY.c.day.between(start, end),
+                   USAGE_DAILY.c.event.in_(names), USAGE_DAILY.c.event_count > 0)
+            .group_by(USAGE_DAILY.c.account_id, USAGE_DAILY.c.event)
+        ).all()
+        used: dict[int, set[str | None]] = defaultdict(set)
+        for account_id, event in rows:
+            used[account_id].add(catalog.feature_of(event))
+        return {a: float(len(f)) for a, f in used.items()}
+
+    if metric in ("active_users", "seat_activation"):
+        if events is None:
+            sets = s.execute(
+                select(USAGE_ACTIVE_USER.c.account_id,
+                       func.count(distinct(USAGE_ACTIVE_USER.c.user_key)))
+                .where(ctx.scope(USAGE_ACTIVE_USER.c.account_id),
+                       USAGE_ACTIVE_USER.c.day.between(start, end))
+                .group_by(USAGE_ACTIVE_USER.c.account_id)
+            ).all()
+            # Pushed daily aggregates carry counts without the users behind them: the busiest
+            # day is then the best lower bound for the window.
+            peaks = s.execute(
+                select(USAGE_ACCOUNT_DAY.c.account_id, func.max(USAGE_ACCOUNT_DAY.c.active_users))
+                .where(ctx.scope(USAGE_ACCOUNT_DAY.c.account_id),
+                       USAGE_ACCOUNT_DAY.c.day.between(start, end))
+                .group_by(USAGE_ACCOUNT_DAY.c.account_id)
+            ).all()
+        else:
+            sets = s.execute(
+                select(USAGE_DAILY_USER.c.account_id,
+                       func.count(distinct(USAGE_DAILY_USER.c.user_key)))
+                .where(ctx.scope(USAGE_DAILY_USER.c.account_id),
+                       USAGE_DAILY_USER.c.day.between(start, end),
+                       USAGE_DAILY_USER.c.event.in_(events))
+                .group_by(USAGE_DAILY_USER.c.account_id)
+            ).all()
+            peaks = s.execute(
+                select(USAGE_DAILY.c.account_id, func.max(USAGE_DAILY.c.distinct_users))
+                .where(ctx.scope(USAGE_DAILY.c.account_id), USAGE_DAILY.c.day.between(start, end),
+                       USAGE_DAILY.c.event.in_(events))
+                .group_by(USAGE_DAILY.c.account_id)
+            ).all()
+        out: dict[int, float] = {a: float(n or 0) for a, n in peaks}
+        for a, n in sets:
+            out[a] = max(out.get(a, 0.0), float(n or 0))
+        return out
+
+    if events is None:
+        table, count_col = USAGE_ACCOUNT_DAY, USAGE_ACCOUNT_DAY.c.event_count
+        where = [ctx.scope(table.c.account_id), table.c.day.between(start, end)]
+    else:
+        table, count_col = USAGE_DAILY, USAGE_DAILY.c.event_count
+        where = [ctx.scope(table.c.account_id), table.c.day.between(start, end),
+                 table.c.event.in_(events)]
+    if metric == "events":
+        agg: Any = func.sum(count_col)
+    else:  # active_days
+        agg = func.count(distinct(case((count_col > 0, table.c.day))))
+    rows = s.execute(select(table.c.account_id, agg).where(*where).group_by(table.c.account_id)).all()
+    return {a: float(n or 0) for a, n in rows}
+
+
+# -- interactions, attributes, sentiment ---------------------------------------------------------
+
+
+def _interactions(ctx: _Context, source: InteractionSource, window: int) -> dict[int, float | None]:
+    start_day, end_day = ctx.bounds(window)
+    start, end = ctx.instant(start_day), ctx.instant(end_day + dt.timedelta(days=1))
+    s = ctx.session
+    types = list(source.types) or (["nps_response"] if source.metric == "latest_nps" else [])
+    conditions = [ctx.scope(INTERACTION.c.account_id), INTERACTION.c.occurred_at < end]
+    if types:
+        conditions.append(INTERACTION.c.type.in_(types))
+    if source.metric == "count":
+        rows = s.execute(
+            select(INTERACTION.c.account_id, func.count())
+            .where(*conditions, INTERACTION.c.occurred_at >= start)
+            .group_by(INTERACTION.c.account_id)
+        ).all()
+        counts = {a: float(n) for a, n in rows}
+        return {a: counts.get(a, 0.0) for a in ctx.ids}
+    if source.metric == "days_since_last":
+        rows = s.execute(
+            select(INTERACTION.c.account_id, func.max(INTERACTION.c.occurred_at))
+            .where(*conditions).group_by(INTERACTION.c.account_id)
+        ).all()
+        out: dict[int, float | None] = {}
+        for account_id, last in rows:
+            last = last if last.tzinfo else last.replace(tzinfo=dt.UTC)
+            out[account_id] = float((ctx.as_of - last.astimezone(ctx.tz).date()).days)
+        return out
+    rows = s.execute(
+        select(INTERACTION.c.account_id, INTERACTION.c.occurred_at, INTERACTION.c.id,
+               INTERACTION.c.data)
+        .where(*conditions, INTERACTION.c.occurred_at >= start)
+    ).all()
+    latest: dict[int, tuple[Any, int, float]] = {}
+    for account_id, occurred_at, id_, data in rows:
+        value = (data or {}).get("score")
+        if not isinstance(value, int | float):
+            continue
+        key = (occurred_at, id_)
+        if account_id not in latest or key > latest[account_id][:2]:
+            latest[account_id] = (occurred_at, id_, float(value))
+    return {a: v[2] for a, v in latest.items()}
+
+
+def _attribute(ctx: _Context, source: AttributeSource) -> dict[int, float | None]:
+    name = source.attribute
+    if name == "licensed_seats":
+        return {a.id: float(a.licensed_seats) if a.licensed_seats is not None else None
+                for a in ctx.accounts}
+    if name == "arr":
+        return {a.id: a.arr for a in ctx.accounts}
+    if name == "tenure_days":
+        return {a.id: float((ctx.as_of - a.contract_start_on).days) if a.contract_start_on else None
+                for a in ctx.accounts}
+    flag = {"has_star_user": CONTACT.c.is_star_user, "has_champion": CONTACT.c.is_champion,
+            "has_decision_maker": CONTACT.c.is_decision_maker}.get(name)
+    agg: Any = func.count() if flag is None else func.sum(case((flag.is_(True), 1), else_=0))
+    rows = ctx.session.execute(
+        select(CONTACT.c.account_id, agg)
+        .where(ctx.scope(CONTACT.c.account_id), CONTACT.c.status == "active")
+        .group_by(CONTACT.c.account_id)
+    ).all()
+    found = {a: float(n or 0) for a, n in rows}
+    if flag is None:
+        return {a: found.get(a, 0.0) for a in ctx.ids}
+    return {a: 1.0 if found.get(a, 0.0) > 0 else 0.0 for a in ctx.ids}
+
+
+def _sentiment(ctx: _Context, source: SentimentSource) -> dict[int, float | None]:
+    end = ctx.instant(ctx.as_of + dt.timedelta(days=1))
+    start = ctx.instant(ctx.as_of - dt.timedelta(days=source.expires_days))
+    latest = (
+        select(SENTIMENT.c.account_id, func.max(SENTIMENT.c.id).label("id"))
+        .where(ctx.scope(SENTIMENT.c.account_id), SENTIMENT.c.created_at < end,
+               SENTIMENT.c.created_at >= start)
+        .group_by(SENTIMENT.c.account_id)
+        .subquery()
+    )
+    rows = ctx.session.execute(
+        select(SENTIMENT.c.account_id, SENTIMENT.c.rating, SENTIMENT.c.owner_id)
+        .join(latest, and_(latest.c.id == SENTIMENT.c.id))
+    ).all()
+    out: dict[int, float | None] = {}
+    for account_id, rating, owner_id in rows:
+        if owner_id == ctx.by_id[account_id].owner_id:
+            out[account_id] = float(rating)
+    return out
