@@ -7,12 +7,14 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from enum import StrEnum
+from pathlib import Path
 from typing import Annotated, NoReturn
 
 import typer
 from sqlalchemy.exc import OperationalError
 from sqlmodel import Session
 
+from app.cli_import import ImportKindChoice
 from app.config import ConfigError, Settings, load_settings
 from app.db import make_engine, session_scope, utcnow
 from app.errors import BansouError, InvalidInput
@@ -134,10 +136,15 @@ def demo(
         elif demo_svc.has_data(session):
             typer.echo("demo: the database already holds accounts; use --reset to replace them")
             return
-        result = demo_svc.load_demo(session, seed=seed, accounts=accounts, now=utcnow())
+        result = demo_svc.load_demo(
+            session, seed=seed, accounts=accounts, now=utcnow(), tz=settings.tz
+        )
     typer.echo(
         f"demo: {result.accounts} accounts, {result.contacts} contacts, "
-        f"{len(result.users)} users loaded (seed {seed})"
+        f"{len(result.users)} users, {result.usage_rows} daily usage rows, {result.events} "
+        f"live events, {result.interactions} interactions, {result.snapshots} score snapshots, "
+        f"{result.plans} success plans "
+        f"loaded (seed {seed})"
     )
     typer.echo("sign in with:")
     for email, role, password in result.users:
@@ -272,6 +279,30 @@ def purge(
     typer.echo(f"purged {deleted} raw events received before {before:%Y-%m-%d}")
 
 
+@cli.command()
+def score(
+    since: Annotated[
+        dt.datetime | None,
+        typer.Option(formats=["%Y-%m-%d"], help="Backfill daily snapshots from this day (YYYY-MM-DD)"),
+    ] = None,
+    step: Annotated[int, typer.Option(min=1, help="Days between backfilled snapshots")] = 1,
+) -> None:
+    """Score every account with every published health model (today, or from --since)."""
+    from app.services import health
+
+    settings = settings_or_exit()
+    now = utcnow()
+    today = now.astimezone(settings.tz).date()
+    with unit_of_work(settings) as session:
+        if since is not None:
+            written = health.backfill(
+                session, since=since.date(), until=today, tz=settings.tz, now=now, step_days=step
+            )
+        else:
+            written = sum(health.run_scoring(session, as_of=today, tz=settings.tz, now=now).values())
+    typer.echo(f"stored {written} score snapshots")
+
+
 @features_cli.command("list")
 def features_list() -> None:
     """List the catalog in matching order."""
@@ -352,6 +383,36 @@ def features_import(
     with unit_of_work(settings_or_exit()) as session:
         count = svc.replace_catalog(session, features=items, now=utcnow())
     typer.echo(f"imported {count} features")
+
+
+@cli.command("import")
+def import_csv(
+    kind: Annotated[ImportKindChoice, typer.Argument(help="What the rows are")],
+    file: Annotated[
+        Path, typer.Argument(exists=True, dir_okay=False, readable=True, help="The CSV, header first")
+    ],
+    mapping: Annotated[
+        list[str] | None,
+        typer.Option("--map", help="CSVCOLUMN=FIELD (repeatable); FIELD empty skips the column"),
+    ] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Check every row, write nothing")] = False,
+    partial: Annotated[
+        bool, typer.Option("--partial", help="Keep the good rows (default: all or nothing)")
+    ] = False,
+    encoding: Annotated[str, typer.Option(help="utf-8-sig (with or without BOM), cp932, ...")] = "utf-8-sig",
+    progress: Annotated[bool, typer.Option(help="Show a progress bar on stderr")] = True,
+) -> None:
+    """Import accounts, contacts, interactions or daily usage from a CSV file (streamed).
+
+    Errors name the row (the header is row 1, the first data row is row 2) and the column.
+    Exit status 1 if any row had an error.
+    """
+    from app.cli_import import run_import
+
+    run_import(
+        kind=kind.value, path=file, mapping=mapping or [], dry_run=dry_run, partial=partial,
+        encoding=encoding, progress=progress,
+    )
 
 
 def main() -> None:

@@ -154,7 +154,9 @@ async def _on_bansou_error(request: Request, exc: Exception) -> JSONResponse:
     extra = dict(exc.extra)
     if isinstance(exc, InvalidInput):
         extra["errors"] = [e.as_dict() for e in exc.errors]
-    if exc.status >= 500:
+    if exc.status == 503:
+        log.warning("%s: %s", exc.title, exc.detail)
+    elif exc.status >= 500:
         log.exception("unhandled domain error", exc_info=exc)
     return problem(
         exc.status, exc.title, exc.detail, slug=exc.slug, request=request, headers=exc.headers,
@@ -196,16 +198,50 @@ async def _on_unhandled(request: Request, exc: Exception) -> JSONResponse:
         "unhandled error", exc_info=exc,
         extra={"request_id": request_id, "path": request.url.path},
     )
+    # Starlette renders crashes outside every middleware, so this response would otherwise lack
+    # the request id header and the security headers the other responses get on the way out.
+    from app.middleware import SecurityHeadersMiddleware
+
+    headers = {k.decode(): v.decode() for k, v in SecurityHeadersMiddleware.HEADERS}
+    headers["X-Request-ID"] = request_id
     return problem(
         500, BansouError.title,
         f"Something went wrong on our side. Quote request id {request_id} when reporting it.",
-        slug=BansouError.slug, request=request,
+        slug=BansouError.slug, request=request, headers=headers,
+    )
+
+
+#: PostgreSQL states that mean "lost a race for a lock": serialization, deadlock, lock timeout.
+_CONTENTION_STATES = frozenset({"40001", "40P01", "55P03"})
+
+
+async def _on_database_error(request: Request, exc: Exception) -> JSONResponse:
+    """The database is locked by a concurrent writer, or unreachable: nothing was written, and
+    the client may retry (503 with Retry-After)."""
+    from sqlalchemy.exc import OperationalError
+
+    assert isinstance(exc, OperationalError)
+    state = getattr(exc.orig, "sqlstate", None)
+    text = str(exc.orig).lower()
+    if state in _CONTENTION_STATES or "database is locked" in text or "busy" in text:
+        detail = "the database is busy with a concurrent write; retry shortly"
+        slug = "busy"
+    else:
+        detail = "the database is not reachable right now; retry shortly"
+        slug = "database-unavailable"
+    log.warning("database error answered with 503: %s", text[:200])
+    return problem(
+        503, "Service unavailable", detail, slug=slug, request=request,
+        headers={"Retry-After": "1"},
     )
 
 
 def install_error_handlers(app: FastAPI) -> None:
     """Register the dispatcher for domain errors, validation, HTTP errors and crashes."""
+    from sqlalchemy.exc import OperationalError
+
     app.add_exception_handler(BansouError, _on_bansou_error)
+    app.add_exception_handler(OperationalError, _on_database_error)
     app.add_exception_handler(RequestValidationError, _on_validation_error)
     app.add_exception_handler(StarletteHTTPException, _on_http_error)
     app.add_exception_handler(Exception, _on_unhandled)

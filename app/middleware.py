@@ -104,6 +104,13 @@ class BodyLimitMiddleware:
 
         async def tracking_send(message: Message) -> None:
             nonlocal started
+            if too_large:
+                # The app saw its body cut short and answers for that (FastAPI with a 400 "error
+                # parsing the body"); the client must hear the real reason instead.
+                if not started:
+                    started = True
+                    await self._reject(scope, send)
+                return
             if message["type"] == "http.response.start":
                 started = True
             await send(message)
@@ -112,9 +119,11 @@ class BodyLimitMiddleware:
             await self.app(scope, limited_receive, tracking_send)
         except _TooLarge:
             if not started:
+                started = True
                 await self._reject(scope, send)
         except Exception:
             if too_large and not started:
+                started = True
                 await self._reject(scope, send)
             else:
                 raise

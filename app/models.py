@@ -289,6 +289,8 @@ class UsageAccountDay(SQLModel, table=True):
     """Per account and day: distinct active users, total events, and the last event's time."""
 
     __tablename__ = "usage_account_day"
+    #: Freshness asks for the newest day of any account up to a date: one index seek.
+    __table_args__ = (Index("ix_usage_account_day_day", "day"),)
 
     account_id: int = Field(
         sa_column=Column(Integer, ForeignKey("account.id", ondelete="CASCADE"), primary_key=True)
@@ -308,6 +310,59 @@ class UsageActiveUser(SQLModel, table=True):
     )
     day: dt.date = Field(primary_key=True)
     user_key: str = Field(sa_column=Column(String(260), primary_key=True))
+
+
+PRESENCE_KINDS = ("a", "e", "u")
+
+
+class UsagePresence(SQLModel, table=True):
+    """Which days an account, each of its events and each of its users was active: 64-day bitmaps.
+
+    Days are numbered from 1970-01-01; block ``b`` is days ``32b`` to ``32b + 31``, and its row
+    holds the block before it and its own: bit ``i`` is day ``32(b - 1) + i`` (bit 63 is the
+    sign bit of the signed 64-bit integer). Each day sets a bit in two rows, so any window of
+    up to 33 days lies within one row. Kinds: ``a`` the account (``item`` empty; days with
+    events), ``e`` an event (``item`` the name; days it happened), ``u`` a user (``item`` the
+    user key; days in ``usage_active_user``). See ``app.services.presence``.
+    """
+
+    __tablename__ = "usage_presence"
+    __table_args__ = (
+        CheckConstraint(_in("kind", PRESENCE_KINDS), name="kind"),
+        # Clustered by key on SQLite: a window's rows for all accounts are one contiguous range.
+        {"sqlite_with_rowid": False},
+    )
+
+    block: int = Field(sa_column=Column(Integer, primary_key=True, autoincrement=False))
+    kind: str = Field(sa_column=Column(String(1), primary_key=True))
+    account_id: int = Field(
+        sa_column=Column(Integer, ForeignKey("account.id", ondelete="CASCADE"), primary_key=True)
+    )
+    item: str = Field(sa_column=Column(String(260), primary_key=True))
+    days: int = Field(sa_column=Column(BigInteger, nullable=False))
+
+
+class UsagePeakDay(SQLModel, table=True):
+    """Account-days whose ``active_users`` came from pushed aggregates and may exceed the users
+    seen in raw events (``usage_active_user``): the only days a window's busiest day can beat
+    its distinct users."""
+
+    __tablename__ = "usage_peak_day"
+    #: A full recompute reads the window's days of every account.
+    __table_args__ = (Index("ix_usage_peak_day_day", "day"),)
+
+    account_id: int = Field(
+        sa_column=Column(Integer, ForeignKey("account.id", ondelete="CASCADE"), primary_key=True)
+    )
+    day: dt.date = Field(primary_key=True)
+
+
+class UsageEventName(SQLModel, table=True):
+    """Every event name that has had usage: what patterns and features are matched against."""
+
+    __tablename__ = "usage_event_name"
+
+    event: str = Field(sa_column=Column(String(255), primary_key=True))
 
 
 class AccountActivity(SQLModel, table=True):
@@ -345,7 +400,8 @@ class Interaction(SQLModel, table=True):
     __table_args__ = (
         CheckConstraint(_in("type", INTERACTION_TYPES), name="type"),
         Index("ix_interaction_account_occurred", "account_id", "occurred_at"),
-        Index("ix_interaction_type_occurred", "type", "occurred_at"),
+        # With the account: counts per account in a window read this index alone.
+        Index("ix_interaction_type_occurred_account", "type", "occurred_at", "account_id"),
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -477,3 +533,5 @@ class ScoreDirty(SQLModel, table=True):
         sa_column=Column(Integer, ForeignKey("account.id", ondelete="CASCADE"), primary_key=True)
     )
     since: dt.datetime = Field(sa_type=UTCDateTime, nullable=False)
+
+from app.models_plans import *  # noqa: E402,F403

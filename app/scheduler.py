@@ -1,4 +1,5 @@
-"""Periodic jobs run inside ``bansou serve``: the raw-event purge now, daily scoring later.
+"""Periodic jobs run inside ``bansou serve``: scoring (changed accounts every five minutes, every
+account four times a day so each day has a snapshot) and the daily raw-event purge.
 
 With several server processes on PostgreSQL, each job takes a PostgreSQL advisory lock first,
 so exactly one process runs it; on SQLite (one machine) the lock is not needed.
@@ -18,7 +19,7 @@ from sqlalchemy.engine import Engine
 
 from app.config import Settings
 from app.db import session_scope, utcnow
-from app.services import ingest
+from app.services import health, ingest, plans
 
 log = logging.getLogger("bansou.scheduler")
 
@@ -38,8 +39,40 @@ def purge_job(engine: Engine, settings: Settings, now: dt.datetime) -> str:
     return f"purged {deleted} raw events received before {before:%Y-%m-%d}"
 
 
+def rescore_dirty_job(engine: Engine, settings: Settings, now: dt.datetime) -> str:
+    """Rescore, for today, the accounts whose data changed since they were last scored."""
+    today = now.astimezone(settings.tz).date()
+    with session_scope(engine) as session:
+        ids = health.dirty_accounts(session)
+        if not ids:
+            return "nothing to rescore"
+        written = health.run_scoring(session, as_of=today, tz=settings.tz, now=now, account_ids=ids)
+    return f"rescored {len(ids)} accounts ({sum(written.values())} snapshots)"
+
+
+def score_all_job(engine: Engine, settings: Settings, now: dt.datetime) -> str:
+    """Score every account with every published model for today."""
+    today = now.astimezone(settings.tz).date()
+    with session_scope(engine) as session:
+        written = health.run_scoring(session, as_of=today, tz=settings.tz, now=now)
+    return f"scored {sum(written.values())} snapshots for {today}"
+
+
+def plans_job(engine: Engine, settings: Settings, now: dt.datetime) -> str:
+    """Track success-plan goals from the rollups; achieved and past-due goals raise events."""
+    today = now.astimezone(settings.tz).date()
+    with session_scope(engine) as session:
+        events = plans.track_goals(session, as_of=today, now=now)
+    return f"success plans: {len(events)} goal events for {today}"
+
+
 def default_jobs() -> list[Job]:
-    return [Job("purge-raw-events", dt.timedelta(days=1), purge_job)]
+    return [
+        Job("purge-raw-events", dt.timedelta(days=1), purge_job),
+        Job("score-all", dt.timedelta(hours=6), score_all_job),
+        Job("rescore-dirty", dt.timedelta(minutes=5), rescore_dirty_job),
+        Job("success-plan-automation", dt.timedelta(days=1), plans_job),
+    ]
 
 
 def run_job_once(engine: Engine, settings: Settings, job: Job, now: dt.datetime) -> str | None:

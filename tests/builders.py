@@ -32,3 +32,15 @@ def make_contact(session: Session, *, account_id: str = "acme", **fields: Any) -
     return accounts.create_contact(
         session, account_id=account_id, contact_in=ContactCreate(**fields), now=AS_OF
     )
+
+
+def make_interaction(
+    session: Session, *, account: Account, type: str, occurred_at: dt.datetime, **data: Any
+) -> None:
+    """An interaction row as the interactions service stores it (data holds the type's fields)."""
+    from app.models import Interaction
+
+    assert account.id is not None
+    session.add(Interaction(account_id=account.id, type=type, occurred_at=occurred_at,
+                            data=data, created_at=occurred_at))
+    session.flush()

@@ -2,7 +2,20 @@
 
 from fastapi import APIRouter
 
-from app.api import account_usage, accounts, api_keys, contacts, features, sources, users
+from app.api import (
+    account_usage,
+    accounts,
+    api_keys,
+    contacts,
+    features,
+    health,
+    imports,
+    interactions,
+    plans,
+    sources,
+    usage,
+    users,
+)
 
 router = APIRouter(prefix="/api/v1")
 router.include_router(accounts.router)
@@ -12,3 +25,8 @@ router.include_router(api_keys.router)
 router.include_router(sources.router)
 router.include_router(account_usage.router)
 router.include_router(features.router)
+router.include_router(health.router)
+router.include_router(interactions.router)
+router.include_router(usage.router)
+router.include_router(imports.router)
+router.include_router(plans.router)

@@ -13,6 +13,7 @@ import binascii
 import datetime as dt
 import threading
 import zlib
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
@@ -23,6 +24,7 @@ from sqlalchemy.exc import OperationalError
 
 from app.db import session_scope
 from app.errors import BansouError, InvalidInput, NotAuthenticated, PayloadTooLarge, problem
+from app.models import Source
 from app.services import ingest, sources
 from app.services.segment import MAX_BATCH_BYTES, parse_time
 
@@ -47,21 +49,130 @@ _DOC = {
 
 
 class _Gate:
-    """Counts requests in flight; on SQLite, also serialises writers (one writer at a time
-    is all SQLite allows, and waiting on a lock is cheaper than retrying on SQLITE_BUSY)."""
+    """Counts requests in flight."""
 
-    def __init__(self, serialise: bool) -> None:
+    def __init__(self) -> None:
         self.in_flight = 0
         self.count_lock = threading.Lock()
-        self.write_lock = threading.Lock() if serialise else None
 
 
 def _gate(request: Request) -> _Gate:
     gate = getattr(request.app.state, "segment_gate", None)
     if gate is None:
-        gate = _Gate(serialise=request.app.state.settings.is_sqlite)
-        request.app.state.segment_gate = gate
+        gate = request.app.state.segment_gate = _Gate()
     return gate
+
+
+#: A transaction takes every batch waiting when it starts, up to about this many messages.
+GROUP_MESSAGES = 5000
+
+
+@dataclass
+class _Job:
+    """One request's batch, waiting to be stored; ``done`` once its transaction committed."""
+
+    write_key: str
+    raws: list[Any]
+    received_at: dt.datetime
+    batch_sent_at: dt.datetime | None
+    implied_type: str | None
+    result: ingest.IngestResult | None = None
+    error: BaseException | None = None
+    done: bool = False
+
+
+class _Writer:
+    """Group commit: the batches that arrive while a transaction is being written are stored
+    together in the next one, each in its own savepoint, and all are answered by its commit.
+
+    A commit costs a sync to disk (SQLite, synchronous=FULL) or a WAL flush (PostgreSQL); one per
+    request caps throughput at the disk's syncs per second, one per group does not. Nothing
+    changes for a request: its batch is stored as if alone (the batches of a group are stored in
+    arrival order, each sees the ones before it, so a resend in the same group is a duplicate),
+    and it is answered only after the commit that holds its data. If the commit fails, every
+    request of the group gets the error, and none of their data is stored.
+
+    There is no writer thread: a request thread that finds nobody writing becomes the writer for
+    everything queued, while the others wait for it and find their work done (or write the rest
+    of the queue themselves). One transaction at a time per process also means batches of the
+    same process never deadlock each other on PostgreSQL.
+    """
+
+    def __init__(self, engine: Any, tz: Any) -> None:
+        self.engine = engine
+        self.tz = tz
+        self.write_lock = threading.Lock()
+        self.queue_lock = threading.Lock()
+        self.queue: list[_Job] = []
+
+    def store(self, job: _Job) -> ingest.IngestResult:
+        """Store the job's batch (with whatever else is waiting); its result once committed."""
+        with self.queue_lock:
+            self.queue.append(job)
+        with self.write_lock:
+            if not job.done:
+                self._write(self._take())
+        if job.error is not None:
+            raise job.error
+        assert job.result is not None
+        return job.result
+
+    def _take(self) -> list[_Job]:
+        with self.queue_lock:
+            size = 0
+            for taken, queued in enumerate(self.queue):
+                size += len(queued.raws)
+                if size > GROUP_MESSAGES and taken > 0:
+                    break
+            else:
+                taken = len(self.queue)
+            jobs, self.queue = self.queue[:taken], self.queue[taken:]
+        return jobs
+
+    def _write(self, jobs: list[_Job]) -> None:
+        outcomes: list[tuple[ingest.IngestResult | None, BaseException | None]] = []
+        try:
+            with session_scope(self.engine) as session:
+                known: dict[str, Source | BansouError] = {}
+                for job in jobs:
+                    outcomes.append(self._one(session, job, known))
+        except BaseException as exc:  # nothing of the group is stored: every request hears it
+            outcomes = [(None, exc)] * len(jobs)
+        for job, (result, error) in zip(jobs, outcomes, strict=True):
+            job.result, job.error, job.done = result, error, True
+
+    def _one(
+        self, session: Any, job: _Job, known: dict[str, Source | BansouError]
+    ) -> tuple[ingest.IngestResult | None, BaseException | None]:
+        source = known.get(job.write_key)
+        if source is None:
+            try:
+                source = sources.authenticate_write_key(session, job.write_key)
+            except BansouError as exc:
+                source = exc
+            known[job.write_key] = source
+        if isinstance(source, BansouError):
+            return None, source
+        try:
+            with session.begin_nested():
+                result = ingest.ingest_messages(
+                    session, source=source, raws=job.raws, received_at=job.received_at,
+                    tz=self.tz, batch_sent_at=job.batch_sent_at, implied_type=job.implied_type,
+                )
+        except OperationalError:
+            raise  # the database is busy or gone: the whole group is retried
+        except Exception as exc:  # this batch only; the others of the group go ahead
+            return None, exc
+        return result, None
+
+
+def _writer(request: Request) -> _Writer:
+    writer = getattr(request.app.state, "segment_writer", None)
+    if writer is None:
+        writer = request.app.state.segment_writer = _Writer(
+            request.app.state.engine, request.app.state.settings.tz
+        )
+    return writer
 
 
 async def _read_body(request: Request) -> bytes:
@@ -124,13 +235,13 @@ async def _handle(request: Request, implied_type: str | None) -> JSONResponse:
             )
         gate.in_flight += 1
     try:
-        return await _process(request, implied_type, gate)
+        return await _process(request, implied_type)
     finally:
         with gate.count_lock:
             gate.in_flight -= 1
 
 
-async def _process(request: Request, implied_type: str | None, gate: _Gate) -> JSONResponse:
+async def _process(request: Request, implied_type: str | None) -> JSONResponse:
     received_at: dt.datetime = request.app.state.clock()
     body = await _read_body(request)
     try:
@@ -147,9 +258,11 @@ async def _process(request: Request, implied_type: str | None, gate: _Gate) -> J
             raise InvalidInput.field("batch", "must be a list of messages")
         batch_context = payload.get("context")
         if isinstance(batch_context, dict) and batch_context:
+            # A message's own context wins, key by key; a message whose context is not an
+            # object is left as sent (its payload is kept verbatim).
             raws = [
                 {**m, "context": {**batch_context, **(m.get("context") or {})}}
-                if isinstance(m, dict) else m
+                if isinstance(m, dict) and isinstance(m.get("context") or {}, dict) else m
                 for m in raws
             ]
     else:
@@ -159,25 +272,9 @@ async def _process(request: Request, implied_type: str | None, gate: _Gate) -> J
     except ValueError:
         batch_sent_at = None
 
-    engine = request.app.state.engine
-    settings = request.app.state.settings
-
-    def work() -> ingest.IngestResult:
-        def run() -> ingest.IngestResult:
-            with session_scope(engine) as session:
-                source = sources.authenticate_write_key(session, write_key)
-                return ingest.ingest_messages(
-                    session, source=source, raws=raws, received_at=received_at, tz=settings.tz,
-                    batch_sent_at=batch_sent_at, implied_type=implied_type,
-                )
-
-        if gate.write_lock is None:
-            return run()
-        with gate.write_lock:
-            return run()
-
+    job = _Job(write_key, raws, received_at, batch_sent_at, implied_type)
     try:
-        result = await run_in_threadpool(work)
+        result = await run_in_threadpool(_writer(request).store, job)
     except OperationalError:
         # Lock timeouts or a database restarting: nothing was committed; the SDK retries.
         return problem(

@@ -22,6 +22,7 @@ The formula, in words:
 from __future__ import annotations
 
 import datetime as dt
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
@@ -323,27 +324,54 @@ def score(
     )
 
 
+_MISSING = MeasureInput(None)
+
+
+def _status(measure: MeasureDef, given: MeasureInput, as_of: dt.date) -> Status:
+    """ok, missing (no value) or stale (data older than the measure's freshness limit)."""
+    if given.value is None:
+        return "missing"
+    if (
+        measure.freshness_days is not None
+        and (given.data_as_of is None or (as_of - given.data_as_of).days > measure.freshness_days)
+    ):
+        return "stale"
+    return "ok"
+
+
+_Grading = tuple[float, float, GradeLabel, NextStep | None]
+
+
+def _grade_ok(
+    model: ModelDef, measure: MeasureDef, value: float,
+    cache: dict[tuple[int, object], _Grading] | None,
+) -> _Grading:
+    """(fraction, points, grade, next step) of a value that counts; ``cache`` remembers them
+    per measure (by identity) and value."""
+    if cache is None:
+        fraction, points, label = grade_value(measure, value)
+        return fraction, points, label or _label(model, fraction), next_step(measure, value)
+    key = (id(measure), _exact(value))
+    found = cache.get(key)
+    if found is None:
+        found = cache[key] = _grade_ok(model, measure, value, None)
+    return found
+
+
 def _grade_group(
-    model: ModelDef, group: GroupDef, inputs: Mapping[str, MeasureInput], as_of: dt.date
+    model: ModelDef, group: GroupDef, inputs: Mapping[str, MeasureInput], as_of: dt.date,
+    cache: dict[tuple[int, object], _Grading] | None = None,
 ) -> _Group:
     out = _Group(group)
     for measure in group.measures:
-        given = inputs.get(measure.key, MeasureInput(None))
-        status: Status = "ok"
-        if given.value is None:
-            status = "missing"
-        elif (
-            measure.freshness_days is not None
-            and (given.data_as_of is None
-                 or (as_of - given.data_as_of).days > measure.freshness_days)
-        ):
-            status = "stale"
+        given = inputs.get(measure.key, _MISSING)
+        status = _status(measure, given, as_of)
         graded = _Graded(measure, given.value, status)
         if status == "ok":
             assert given.value is not None
-            graded.fraction, graded.points, label = grade_value(measure, given.value)
-            graded.grade = label or _label(model, graded.fraction)
-            graded.step = next_step(measure, given.value)
+            graded.fraction, graded.points, graded.grade, graded.step = _grade_ok(
+                model, measure, given.value, cache
+            )
             graded.included = True
         elif measure.missing == "bad":
             graded.fraction, graded.points, graded.grade = 0.0, 0.0, "bad"
@@ -390,6 +418,100 @@ def _group_result(model: ModelDef, group: _Group, total_weight: float) -> GroupR
         weight=round(share, 6), contribution=round(sum(m.contribution for m in measures), 2),
         measures=measures, worst=group.worst,
     )
+
+
+class Scorer:
+    """Scores many accounts with one model, grading each distinct group input only once.
+
+    A group's result depends only on its measures' values and statuses and on the total weight
+    of the groups that count, so accounts whose inputs to a group are equal share one
+    ``GroupResult`` object (callers may cache what they derive from it by identity). The result
+    is exactly ``score``'s: in a book of 10,000 accounts the ABC preset's three groups see a few
+    thousand distinct inputs, not 30,000.
+
+    Inputs are first told apart by identity — a caller that gives equal inputs as one shared
+    ``MeasureInput`` object (as ``compute_values`` does) makes the lookup cheapest — and then by
+    value, value type and status, so equal inputs given as separate objects share too.
+    """
+
+    def __init__(self, model: ModelDef, *, as_of: dt.date) -> None:
+        self.model = model
+        self.as_of = as_of
+        self._measures_total = sum(len(g.measures) for g in model.groups)
+        self._keys = [tuple(m.key for m in g.measures) for g in model.groups]
+        self._weights = [g.weight for g in model.groups]
+        # Per group: the identities of its inputs → (their values and statuses, whether the
+        # group counts, the inputs themselves: kept alive so that no identity is reused).
+        self._seen: list[dict[tuple[int, ...], tuple[tuple[object, ...], bool, object]]] = [
+            {} for _ in model.groups
+        ]
+        self._memo: dict[tuple[object, ...], tuple[GroupResult, tuple[float, ...], int]] = {}
+        self._graded: dict[tuple[int, object], _Grading] = {}  # the model's measures are alive
+
+    def _describe(
+        self, index: int, given: tuple[MeasureInput | None, ...]
+    ) -> tuple[tuple[object, ...], bool, object]:
+        key: list[object] = []
+        counts = False
+        for measure, one in zip(self.model.groups[index].measures, given, strict=True):
+            status = _status(measure, one or _MISSING, self.as_of)
+            key.append(_exact(None if one is None else one.value))
+            key.append(status)
+            counts = counts or status == "ok" or measure.missing == "bad"
+        return tuple(key), counts, given
+
+    def score(self, inputs: Mapping[str, MeasureInput]) -> HealthResult:
+        """Same as ``score(model, inputs, as_of=...)``."""
+        model = self.model
+        described = []
+        total_weight: float = 0
+        live = False
+        for index, keys in enumerate(self._keys):
+            given = tuple(map(inputs.get, keys))
+            ids = tuple(map(id, given))
+            seen = self._seen[index].get(ids)
+            if seen is None:
+                seen = self._seen[index][ids] = self._describe(index, given)
+            described.append(seen[0])
+            if seen[1]:
+                total_weight += self._weights[index]  # in group order, as ``score`` adds them
+                live = True
+        groups = []
+        contributions: list[float] = []
+        included = 0
+        for index, group in enumerate(model.groups):
+            memo_key = (index, described[index], total_weight)
+            found = self._memo.get(memo_key)
+            if found is None:
+                graded = _grade_group(model, group, inputs, self.as_of, self._graded)
+                if graded.fraction is not None:
+                    _distribute(graded, group.weight / total_weight, model.scale_max)
+                result = _group_result(model, graded, total_weight)
+                found = self._memo[memo_key] = (
+                    result, tuple(m.contribution for m in result.measures),
+                    sum(1 for m in graded.graded if m.included),
+                )
+            groups.append(found[0])
+            contributions.extend(found[1])
+            included += found[2]
+        overall = round(sum(contributions), 2) if live else None
+        return HealthResult(
+            score=overall,
+            band=band(model, overall) if overall is not None else None,
+            scale_max=model.scale_max,
+            groups=tuple(groups),
+            measures_included=included,
+            measures_total=self._measures_total,
+        )
+
+
+def _exact(value: float | None) -> object:
+    """A memo key that tells apart what ``==`` does not: 1 from 1.0, 0.0 from -0.0."""
+    if value is None:
+        return None
+    if value == 0:
+        return (value.__class__, "zero", math.copysign(1.0, value))
+    return (value.__class__, value)
 
 
 # -- key-feature status (domain.md §5) ------------------------------------------------------------

@@ -12,13 +12,23 @@ import datetime as dt
 import random
 from dataclasses import dataclass, field
 from decimal import Decimal
+from typing import Any
+from zoneinfo import ZoneInfo
 
+from pydantic import TypeAdapter
 from sqlalchemy import delete, func
 from sqlmodel import Session, SQLModel, select
 
 from app.models import Account
 from app.schemas import AccountCreate, ContactCreate
+from app.schemas_interactions import InteractionIn
 from app.services import accounts as accounts_svc
+from app.services import demo_activity, ingest, plans_demo
+from app.services import features as features_svc
+from app.services import health as health_svc
+from app.services import interactions as interactions_svc
+from app.services import sources as sources_svc
+from app.services import usage as usage_svc
 from app.services import users as users_svc
 
 INDUSTRIES = (
@@ -66,6 +76,11 @@ _WORDS = ("sakura", "fuji", "kaze", "umi", "sora", "hana", "yama", "kawa", "tsuk
 class DemoResult:
     accounts: int = 0
     contacts: int = 0
+    usage_rows: int = 0
+    events: int = 0
+    interactions: int = 0
+    snapshots: int = 0
+    plans: int = 0
     users: list[tuple[str, str, str]] = field(default_factory=list)  # email, role, password
 
 
@@ -93,8 +108,12 @@ def _anniversary_after(start: dt.date, day: dt.date) -> dt.date:
         years += 1
 
 
-def load_demo(session: Session, *, seed: int, accounts: int, now: dt.datetime) -> DemoResult:
-    """Create the demo users, accounts and contacts; returns counts and the users' passwords."""
+def load_demo(
+    session: Session, *, seed: int, accounts: int, now: dt.datetime,
+    tz: ZoneInfo = ZoneInfo("Asia/Tokyo"), activity: bool = True,
+) -> DemoResult:
+    """Create the demo users, accounts, contacts, a year of usage and interactions, the shipped
+    health models and their score history; returns counts and the users' passwords."""
     rng = random.Random(seed)
     today = now.date()
     result = DemoResult()
@@ -110,6 +129,7 @@ def load_demo(session: Session, *, seed: int, accounts: int, now: dt.datetime) -
             owners.append(user.email)
 
     used_names: set[str] = set()
+    plans: list[tuple[demo_activity.AccountPlan, str, str | None]] = []
     for n in range(1, accounts + 1):
         industry = rng.choice(INDUSTRIES)
         segment = rng.choices([s for s, _, _ in _SEGMENTS], [w for _, w, _ in _SEGMENTS])[0]
@@ -143,8 +163,93 @@ def load_demo(session: Session, *, seed: int, accounts: int, now: dt.datetime) -
             now=now,
         )
         result.accounts += 1
-        result.contacts += _load_contacts(session, rng, account.external_id, n, now)
+        contact_count = _load_contacts(session, rng, account.external_id, n, now)
+        result.contacts += contact_count
+        plans.append((
+            demo_activity.AccountPlan(
+                external_id=account.external_id, seats=seats, contract_start_on=start,
+                churned_on=churned_on, user_ids=_user_ids(n, seats, contact_count),
+            ),
+            segment, owner,
+        ))
+    if activity:
+        _load_activity(session, rng, plans, now, tz, result)
     return result
+
+
+def _user_ids(n: int, seats: int, contacts: int) -> tuple[str, ...]:
+    """Product user ids: the contacts' own first, then the account's other users."""
+    return tuple(f"user-{n:04d}-{k + 1:02d}" if k < contacts else f"user-{n:04d}-x{k:03d}"
+                 for k in range(max(contacts, min(seats, 400))))
+
+
+def _load_activity(
+    session: Session, rng: random.Random,
+    plans: list[tuple[demo_activity.AccountPlan, str, str | None]], now: dt.datetime,
+    tz: ZoneInfo, result: DemoResult,
+) -> None:
+    today = now.astimezone(tz).date()
+    history_start = today - dt.timedelta(days=365)
+    for key, name, patterns, is_key, _rate in demo_activity.CATALOG:
+        features_svc.create_feature(
+            session, feature_in=features_svc.FeatureIn(key=key, name=name, patterns=list(patterns),
+                                                       is_key=is_key), now=now,
+        )
+    source, _ = sources_svc.create_source(session, name="demo-product", now=now)
+    adapter: TypeAdapter[Any] = TypeAdapter(list[InteractionIn])
+    aggregates: list[usage_svc.DailyAggregateIn] = []
+    messages: list[dict[str, Any]] = []
+    interactions: list[dict[str, Any]] = []
+    for plan, segment, owner in plans:
+        kind = demo_activity.archetype(rng, plan)
+        features = demo_activity.adopted_features(rng, kind)
+        rows = demo_activity.daily_usage(rng, plan, kind, features, history_start, today, today)
+        for row in rows:
+            if row.day < today:
+                aggregates.append(usage_svc.DailyAggregateIn(
+                    account_id=row.account_id, day=row.day, event=row.event, count=row.count,
+                    distinct_users=row.distinct_users, active_users=row.active_users,
+                ))
+        # Today so far arrives as live Segment traffic: a morning's share of a day.
+        morning = [
+            demo_activity.DayUsage(r.account_id, r.day, r.event, max(1, r.count // 4),
+                                   max(1, min(r.distinct_users, r.count // 4)), r.active_users)
+            for r in rows if r.day == today
+        ]
+        messages.extend(demo_activity.segment_messages(rng, morning, plan, tz, "live")[:150])
+        contacts = [u for u in plan.user_ids[:6]]
+        contact_ids = [c for c in contacts if _is_contact(c)]
+        interactions.extend(demo_activity.interactions_for(
+            rng, plan, kind, segment, owner, contact_ids, history_start, now, tz,
+        ))
+    for start in range(0, len(aggregates), 5000):
+        usage_svc.replace_daily_aggregates(session, rows=aggregates[start:start + 5000], now=now)
+    for start in range(0, len(messages), 500):
+        ingest.ingest_messages(session, source=source, raws=messages[start:start + 500],
+                               received_at=now, tz=tz)
+    for start in range(0, len(interactions), 1000):
+        interactions_svc.create_interactions(
+            session, interactions_in=adapter.validate_python(interactions[start:start + 1000]),
+            now=now,
+        )
+    result.usage_rows = len(aggregates)
+    result.events = len(messages)
+    result.interactions = len(interactions)
+    for preset in ("abc", "adoption", "key_features", "minimal"):
+        health_svc.adopt_preset(session, preset=preset, now=now)
+    # A score history: weekly for the last half year with the ABC model, today for every model.
+    abc = health_svc.default_model(session)
+    assert abc is not None and abc.id is not None
+    result.snapshots = health_svc.backfill(
+        session, since=today - dt.timedelta(days=182), until=today - dt.timedelta(days=1),
+        step_days=7, tz=tz, now=now, model_ids=[abc.id],
+    )
+    result.snapshots += sum(health_svc.run_scoring(session, as_of=today, tz=tz, now=now).values())
+    result.plans = plans_demo.load_demo_plans(session, rng=rng, now=now, tz=tz)
+
+
+def _is_contact(user_id: str) -> bool:
+    return "-x" not in user_id
 
 
 def _load_contacts(

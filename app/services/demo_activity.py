@@ -80,12 +80,13 @@ def activation(kind: str, day: dt.date, plan: AccountPlan, today: dt.date) -> fl
         return 0.08 + 0.07 * ramp
     if kind == "seasonal":
         return 0.45 * ramp * (0.55 + 0.45 * math.sin(2 * math.pi * (day.timetuple().tm_yday / 365)))
-    # churned: fine at first, collapsing over the two months before the churn date
+    # churned: fine at first, fading over the five months before the churn date and
+    # collapsing in the last two
     assert plan.churned_on is not None
     to_churn = (plan.churned_on - day).days
     if to_churn < 0:
         return 0.0
-    return 0.5 * ramp * min(1.0, to_churn / 60)
+    return 0.5 * ramp * min(1.0, to_churn / 150) ** 1.5 * min(1.0, 0.3 + to_churn / 60)
 
 
 def adopted_features(rng: random.Random, kind: str) -> tuple[str, ...]:
@@ -143,3 +144,84 @@ def segment_messages(
                 "properties": {},
             })
     return messages
+
+
+def interactions_for(
+    rng: random.Random, plan: AccountPlan, kind: str, segment: str, owner: str | None,
+    contacts: list[str], start: dt.date, now: dt.datetime, tz: dt.tzinfo,
+) -> list[dict[str, object]]:
+    """A year of meetings, calls, tickets, NPS answers, webinars, community and training."""
+    today = now.astimezone(tz).date()
+    begin = max(start, plan.contract_start_on)
+    last = plan.churned_on or today
+    out: list[dict[str, object]] = []
+    engaged = {"grower": 1.0, "steady": 0.7, "seasonal": 0.6, "decliner": 0.4, "stalled": 0.25,
+               "churned": 0.35}[kind]
+    author = owner or "system"
+    n = 0
+
+    def add(day: dt.date, kind_: str, **fields: object) -> None:
+        nonlocal n
+        n += 1
+        at = dt.datetime.combine(day, dt.time(rng.randint(9, 17), rng.choice((0, 30))), tzinfo=tz)
+        if at > now:
+            return
+        out.append({"account_id": plan.external_id, "type": kind_, "occurred_at": at,
+                    "external_id": f"demo-{plan.external_id}-{n}", **fields})
+
+    meeting_gap = {"enterprise": 28, "mid_market": 50, "smb": 100}[segment]
+    day = begin + dt.timedelta(days=rng.randint(3, 14))
+    while day <= last:
+        # Quiet accounts and accounts on their way out see their CSM less.
+        fading = plan.churned_on is not None and (plan.churned_on - day).days < 150
+        if rng.random() < (0.25 if fading else 0.55 + 0.45 * engaged):
+            people = rng.sample(contacts, min(len(contacts), rng.randint(1, 3)))
+            onboarding = (day - plan.contract_start_on).days < 90
+            add(day, "meeting", author=author, title="定例ミーティング / Regular meeting",
+                attendees=people, notes="利用状況と次のアクションを確認 / Reviewed usage and next steps.",
+                onboarding_topic="初期設定 / Setup" if onboarding else None,
+                duration_minutes=rng.choice((30, 45, 60)))
+        day += dt.timedelta(days=int(meeting_gap * rng.uniform(0.6, 1.5)))
+    for _ in range(rng.randint(0, 6)):
+        day = begin + dt.timedelta(days=rng.randint(0, max(0, (last - begin).days)))
+        add(day, "call", author=author, duration_minutes=rng.choice((15, 20, 30)))
+    for _ in range(int(rng.randint(1, 8) * (1.6 - engaged))):
+        day = begin + dt.timedelta(days=rng.randint(0, max(0, (last - begin).days)))
+        add(day, "support_ticket", author="zendesk", title="問い合わせ / Support request",
+            status=rng.choice(("opened", "closed", "closed")),
+            severity=rng.choice(("low", "normal", "normal", "high")),
+            ticket_id=f"ZD-{rng.randint(10000, 99999)}")
+    nps_center = {"grower": 9, "steady": 8, "seasonal": 7, "decliner": 6, "stalled": 5,
+                  "churned": 4}[kind]
+    survey = dt.date(today.year - 1, 1, 15)
+    while survey <= last:
+        if survey >= begin:
+            for person in contacts:
+                if rng.random() < 0.3:
+                    late = plan.churned_on is not None and (plan.churned_on - survey).days < 120
+                    center = nps_center - (3 if late else 0)
+                    add(survey + dt.timedelta(days=rng.randint(0, 10)), "nps_response",
+                        contacts=[person], score=max(0, min(10, int(rng.gauss(center, 1.5)))),
+                        comment=rng.choice((None, "使いやすい", "レポートが便利", "もっと研修がほしい",
+                                            "Support was quick", "Too expensive for us")))
+        survey += dt.timedelta(days=91)
+    for month in range(12):
+        day = today - dt.timedelta(days=30 * month + rng.randint(0, 20))
+        if begin <= day <= last and rng.random() < 0.45 * engaged:
+            add(day, "webinar", contacts=rng.sample(contacts, 1),
+                name=rng.choice(("はじめての活用ウェビナー / First steps", "もっと使おう / Use it more",
+                                 "新機能紹介 / What's new")))
+        if begin <= day <= last and rng.random() < 0.25 * engaged:
+            add(day, rng.choice(("community", "community_post", "event")),
+                contacts=rng.sample(contacts, 1))
+        if begin <= day <= last and rng.random() < 0.12 * engaged:
+            add(day, "certification", contacts=rng.sample(contacts, 1),
+                name="Bansō 認定 / Certified user", level=rng.randint(1, 3))
+        if begin <= day <= last and rng.random() < 0.15 * engaged:
+            add(day, "training", contacts=rng.sample(contacts, 1), name="管理者トレーニング / Admin training")
+    if plan.churned_on is None and rng.random() < 0.35:
+        soon = now + dt.timedelta(days=rng.randint(1, 20))
+        out.append({"account_id": plan.external_id, "type": "meeting_scheduled",
+                    "occurred_at": now, "external_id": f"demo-{plan.external_id}-next",
+                    "author": author, "scheduled_for": soon, "title": "次回定例 / Next meeting"})
+    return out

@@ -6,6 +6,11 @@ from accounts, contacts and sentiment ratings. An account with no usage in a win
 0 (it did not use the product), not "missing"; per-seat values are missing when the account has no
 licensed seat count.
 
+Distinct users, active days and key features used are read from the presence bitmaps
+(``app.services.presence``): a 30-day window costs one row per user or event of each account,
+instead of one per user per active day. Event counts and event-filtered users are summed from
+the daily rollups.
+
 Freshness: usage data is as fresh as the newest rollup day of any account up to the scoring date,
 so a broken integration (nothing arriving for anyone) makes usage measures stale, while one quiet
 account simply scores low.
@@ -19,7 +24,19 @@ from dataclasses import dataclass
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Table, and_, case, distinct, func, select
+from sqlalchemy import (
+    ColumnElement,
+    Float,
+    Table,
+    and_,
+    case,
+    cast,
+    distinct,
+    func,
+    literal,
+    select,
+    true,
+)
 from sqlmodel import Session
 
 from app.models import (
@@ -28,13 +45,15 @@ from app.models import (
     Interaction,
     SentimentRating,
     UsageAccountDay,
-    UsageActiveUser,
     UsageDaily,
     UsageDailyUser,
+    UsageEventName,
+    UsagePeakDay,
 )
 from app.scoring.catalog import Catalog, is_pattern
 from app.scoring.health import MeasureInput
 from app.services import features as features_svc
+from app.services import presence
 from app.services.health_spec import (
     AttributeSource,
     InteractionSource,
@@ -58,7 +77,14 @@ SENTIMENT = _t(SentimentRating)
 USAGE_DAILY = _t(UsageDaily)
 USAGE_DAILY_USER = _t(UsageDailyUser)
 USAGE_ACCOUNT_DAY = _t(UsageAccountDay)
-USAGE_ACTIVE_USER = _t(UsageActiveUser)
+EVENT_NAME = _t(UsageEventName)
+PEAK_DAY = _t(UsagePeakDay)
+PRESENCE = presence.PRESENCE
+
+#: Up to this many accounts, queries name them (``account_id IN (...)``); beyond, they read every
+#: account's rows in the window and drop the others, which costs less than a long IN list (and
+#: stays under SQLite's limit on parameters).
+NAMED_ACCOUNTS = 500
 
 #: Months for the key-feature status: this 30-day window and the two before it.
 MONTH_DAYS = 30
@@ -108,7 +134,7 @@ class _Context:
 
     def event_names(self) -> list[str]:
         if self._event_names is None:
-            rows = self.session.execute(select(distinct(USAGE_DAILY.c.event))).scalars()
+            rows = self.session.execute(select(EVENT_NAME.c.event)).scalars()
             self._event_names = sorted(rows)
         return self._event_names
 
@@ -147,7 +173,10 @@ class _Context:
             names.update(n for n in all_names if catalog.feature_of(n) in wanted_features)
         return sorted(names)
 
-    def scope(self, column: Any) -> Any:
+    def scope(self, column: Any) -> ColumnElement[bool]:
+        """Rows of the accounts being scored (or of all accounts, when they are many)."""
+        if len(self.ids) > NAMED_ACCOUNTS:
+            return true()
         return column.in_(self.ids)
 
 
@@ -157,8 +186,9 @@ def load_accounts(
 ) -> list[AccountFacts]:
     """Accounts to score: active ones (and, for backtests, those not yet churned on ``as_of``)."""
     query = select(
-        ACCOUNT.c.id, ACCOUNT.c.external_id, ACCOUNT.c.licensed_seats, ACCOUNT.c.arr,
-        ACCOUNT.c.contract_start_on, ACCOUNT.c.owner_id,
+        ACCOUNT.c.id, ACCOUNT.c.external_id, ACCOUNT.c.licensed_seats,
+        func.coalesce(cast(ACCOUNT.c.arr, Float), 0.0), ACCOUNT.c.contract_start_on,
+        ACCOUNT.c.owner_id,
     ).where(ACCOUNT.c.status != "deleted")
     if not include_churned:
         query = query.where(ACCOUNT.c.status == "active")
@@ -166,9 +196,8 @@ def load_accounts(
         query = query.where(ACCOUNT.c.id.in_(account_ids))
     rows = session.execute(query.order_by(ACCOUNT.c.id)).all()
     out = [
-        AccountFacts(r.id, r.external_id, r.licensed_seats, float(r.arr or 0),
-                     r.contract_start_on, r.owner_id)
-        for r in rows
+        AccountFacts(id_, external_id, seats, float(arr), start, owner)
+        for id_, external_id, seats, arr, start, owner in rows
     ]
     if as_of is not None:
         out = [a for a in out if a.contract_start_on is None or a.contract_start_on <= as_of]
@@ -185,10 +214,19 @@ def compute_values(
     history: dict[int, dict[str, list[float | None]]] = {a.id: {} for a in accounts}
     if not accounts:
         return Values(accounts, inputs, history)
+    # Values repeat (0, 1, 2 ... days or features): equal inputs share one frozen object.
+    shared: dict[tuple[object, dt.date | None], MeasureInput] = {}
     for measure in spec.measures():
         values, fresh = _measure(ctx, measure, shift=0)
-        for account in accounts:
-            inputs[account.id][measure.key] = MeasureInput(values.get(account.id), fresh)
+        key = measure.key
+        for account_id in ctx.ids:
+            value = values.get(account_id)
+            # (0.0 and -0.0 are equal but not the same value.)
+            same = (value if value.__class__ is float and value != 0.0 else repr(value), fresh)
+            given = shared.get(same)
+            if given is None:
+                given = shared[same] = MeasureInput(value, fresh)
+            inputs[account_id][key] = given
         if spec.key_feature_status and isinstance(measure.source, UsageSource):
             earlier = [_measure(ctx, measure, shift=MONTH_DAYS * k)[0] for k in (2, 1)]
             for account in accounts:
@@ -254,62 +292,130 @@ def _usage_raw(
     if events is not None and not events:
         return {}
     metric = source.metric
-    s = ctx.session
     if metric == "key_features_used":
-        catalog = ctx.catalog()
-        keys = set(catalog.key_features)
-        names = [n for n in (events if events is not None else ctx.event_names())
-                 if catalog.feature_of(n) in keys]
-        if not names:
-            return {}
-        rows = s.execute(
-            select(USAGE_DAILY.c.account_id, USAGE_DAILY.c.event)
-            .where(ctx.scope(USAGE_DAILY.c.account_id), USAGE_DAILY.c.day.between(start, end),
-                   USAGE_DAILY.c.event.in_(names), USAGE_DAILY.c.event_count > 0)
-            .group_by(USAGE_DAILY.c.account_id, USAGE_DAILY.c.event)
-        ).all()
-        used: dict[int, set[str | None]] = defaultdict(set)
-        for account_id, event in rows:
-            used[account_id].add(catalog.feature_of(event))
-        return {a: float(len(f)) for a, f in used.items()}
-
+        return _key_features(ctx, events, start, end)
     if metric in ("active_users", "seat_activation"):
         if events is None:
-            sets = s.execute(
-                select(USAGE_ACTIVE_USER.c.account_id,
-                       func.count(distinct(USAGE_ACTIVE_USER.c.user_key)))
-                .where(ctx.scope(USAGE_ACTIVE_USER.c.account_id),
-                       USAGE_ACTIVE_USER.c.day.between(start, end))
-                .group_by(USAGE_ACTIVE_USER.c.account_id)
-            ).all()
-            # Pushed daily aggregates carry counts without the users behind them: the busiest
-            # day is then the best lower bound for the window.
-            peaks = s.execute(
-                select(USAGE_ACCOUNT_DAY.c.account_id, func.max(USAGE_ACCOUNT_DAY.c.active_users))
-                .where(ctx.scope(USAGE_ACCOUNT_DAY.c.account_id),
-                       USAGE_ACCOUNT_DAY.c.day.between(start, end))
-                .group_by(USAGE_ACCOUNT_DAY.c.account_id)
-            ).all()
-        else:
-            sets = s.execute(
-                select(USAGE_DAILY_USER.c.account_id,
-                       func.count(distinct(USAGE_DAILY_USER.c.user_key)))
-                .where(ctx.scope(USAGE_DAILY_USER.c.account_id),
-                       USAGE_DAILY_USER.c.day.between(start, end),
-                       USAGE_DAILY_USER.c.event.in_(events))
-                .group_by(USAGE_DAILY_USER.c.account_id)
-            ).all()
-            peaks = s.execute(
-                select(USAGE_DAILY.c.account_id, func.max(USAGE_DAILY.c.distinct_users))
-                .where(ctx.scope(USAGE_DAILY.c.account_id), USAGE_DAILY.c.day.between(start, end),
-                       USAGE_DAILY.c.event.in_(events))
-                .group_by(USAGE_DAILY.c.account_id)
-            ).all()
-        out: dict[int, float] = {a: float(n or 0) for a, n in peaks}
-        for a, n in sets:
-            out[a] = max(out.get(a, 0.0), float(n or 0))
-        return out
+            return _active_users(ctx, start, end)
+        return _event_users(ctx, events, start, end)
+    if metric == "active_days":
+        return _active_days(ctx, events, start, end)
+    return _event_counts(ctx, events, start, end)
 
+
+def _present(ctx: _Context, kind: str, window: presence.Window, *extra: Any) -> Any:
+    """The conditions for presence rows of one kind with some use inside the window."""
+    return (PRESENCE.c.kind == kind, window.clause(PRESENCE), ctx.scope(PRESENCE.c.account_id),
+            *extra)
+
+
+def _key_features(
+    ctx: _Context, events: list[str] | None, start: dt.date, end: dt.date
+) -> dict[int, float]:
+    """Distinct key features with any use in the window (an event with a count above zero)."""
+    catalog = ctx.catalog()
+    keys = set(catalog.key_features)
+    feature_of = {n: catalog.feature_of(n)
+                  for n in (events if events is not None else ctx.event_names())}
+    names = {n: f for n, f in feature_of.items() if f in keys}
+    if not names:
+        return {}
+    by_feature: dict[str, list[str]] = defaultdict(list)
+    for name, feature in sorted(names.items()):
+        by_feature[feature].append(name)
+    # Per feature, whether any of its events was used: a sum of maxima, cheaper than a DISTINCT.
+    used = sum(
+        (func.max(case((PRESENCE.c.item.in_(events_of), 1), else_=0))
+         for events_of in by_feature.values()),
+        literal(0),
+    )
+    window = presence.window(start, end)
+    rows = ctx.session.execute(
+        select(PRESENCE.c.account_id, used)
+        .where(*_present(ctx, "e", window, PRESENCE.c.item.in_(sorted(names))))
+        .group_by(PRESENCE.c.account_id)
+    ).all()
+    return {a: float(n) for a, n in rows}
+
+
+def _active_users(ctx: _Context, start: dt.date, end: dt.date) -> dict[int, float]:
+    """Distinct users seen in the window, or the busiest pushed day's count if that is more."""
+    window = presence.window(start, end)
+    # One row per user and window when it fits in one row; otherwise a user may have several.
+    users = func.count() if window.single else func.count(distinct(PRESENCE.c.item))
+    out = {a: float(n) for a, n in ctx.session.execute(
+        select(PRESENCE.c.account_id, users)
+        .where(*_present(ctx, "u", window))
+        .group_by(PRESENCE.c.account_id)
+    ).all()}
+    # Pushed daily aggregates carry counts without the users behind them: the busiest day is
+    # then the best lower bound for the window. Only the days marked in usage_peak_day can
+    # exceed the users seen; on every other day active_users is the number of users seen.
+    # (A scalar subquery, so that the few marked days drive the query on either engine.)
+    active_users = (
+        select(USAGE_ACCOUNT_DAY.c.active_users)
+        .where(USAGE_ACCOUNT_DAY.c.account_id == PEAK_DAY.c.account_id,
+               USAGE_ACCOUNT_DAY.c.day == PEAK_DAY.c.day)
+        .scalar_subquery()
+    )
+    peaks = ctx.session.execute(
+        select(PEAK_DAY.c.account_id, func.max(active_users))
+        .where(ctx.scope(PEAK_DAY.c.account_id), PEAK_DAY.c.day.between(start, end))
+        .group_by(PEAK_DAY.c.account_id)
+    ).all()
+    for a, n in peaks:
+        out[a] = max(out.get(a, 0.0), float(n or 0))
+    return out
+
+
+def _event_users(
+    ctx: _Context, events: list[str], start: dt.date, end: dt.date
+) -> dict[int, float]:
+    """Distinct users of the given events in the window (or the busiest day's, if more)."""
+    s = ctx.session
+    sets = s.execute(
+        select(USAGE_DAILY_USER.c.account_id, func.count(distinct(USAGE_DAILY_USER.c.user_key)))
+        .where(ctx.scope(USAGE_DAILY_USER.c.account_id),
+               USAGE_DAILY_USER.c.day.between(start, end),
+               USAGE_DAILY_USER.c.event.in_(events))
+        .group_by(USAGE_DAILY_USER.c.account_id)
+    ).all()
+    peaks = s.execute(
+        select(USAGE_DAILY.c.account_id, func.max(USAGE_DAILY.c.distinct_users))
+        .where(ctx.scope(USAGE_DAILY.c.account_id), USAGE_DAILY.c.day.between(start, end),
+               USAGE_DAILY.c.event.in_(events))
+        .group_by(USAGE_DAILY.c.account_id)
+    ).all()
+    out: dict[int, float] = {a: float(n or 0) for a, n in peaks}
+    for a, n in sets:
+        out[a] = max(out.get(a, 0.0), float(n or 0))
+    return out
+
+
+def _active_days(
+    ctx: _Context, events: list[str] | None, start: dt.date, end: dt.date
+) -> dict[int, float]:
+    """Days in the window with any event (of the given ones) counted: bits, counted here."""
+    window = presence.window(start, end)
+    if events is None:
+        where = _present(ctx, "a", window)
+    else:
+        where = _present(ctx, "e", window, PRESENCE.c.item.in_(events))
+    merged: dict[tuple[int, int], int] = defaultdict(int)
+    for account_id, block, days in ctx.session.execute(
+        select(PRESENCE.c.account_id, PRESENCE.c.block, PRESENCE.c.days).where(*where)
+    ).all():
+        merged[(account_id, block)] |= presence.unsigned(days)
+    out: dict[int, float] = defaultdict(float)
+    for (account_id, block), days in merged.items():
+        out[account_id] += window.count_days(block, days)
+    return out
+
+
+def _event_counts(
+    ctx: _Context, events: list[str] | None, start: dt.date, end: dt.date
+) -> dict[int, float]:
+    """Events counted in the window."""
     if events is None:
         table, count_col = USAGE_ACCOUNT_DAY, USAGE_ACCOUNT_DAY.c.event_count
         where = [ctx.scope(table.c.account_id), table.c.day.between(start, end)]
@@ -317,11 +423,9 @@ def _usage_raw(
         table, count_col = USAGE_DAILY, USAGE_DAILY.c.event_count
         where = [ctx.scope(table.c.account_id), table.c.day.between(start, end),
                  table.c.event.in_(events)]
-    if metric == "events":
-        agg: Any = func.sum(count_col)
-    else:  # active_days
-        agg = func.count(distinct(case((count_col > 0, table.c.day))))
-    rows = s.execute(select(table.c.account_id, agg).where(*where).group_by(table.c.account_id)).all()
+    rows = ctx.session.execute(
+        select(table.c.account_id, func.sum(count_col)).where(*where).group_by(table.c.account_id)
+    ).all()
     return {a: float(n or 0) for a, n in rows}
 
 
@@ -329,45 +433,55 @@ def _usage_raw(
 
 
 def _interactions(ctx: _Context, source: InteractionSource, window: int) -> dict[int, float | None]:
+    if source.metric == "latest_nps":
+        return _latest_nps(ctx, source, window)
     start_day, end_day = ctx.bounds(window)
     start, end = ctx.instant(start_day), ctx.instant(end_day + dt.timedelta(days=1))
-    s = ctx.session
-    types = list(source.types) or (["nps_response"] if source.metric == "latest_nps" else [])
-    conditions = [ctx.scope(INTERACTION.c.account_id), INTERACTION.c.occurred_at < end]
-    if types:
-        conditions.append(INTERACTION.c.type.in_(types))
+    at = INTERACTION.c.occurred_at
+    # Each reads the index on (type, occurred_at, account_id) alone.
+    conditions = [ctx.scope(INTERACTION.c.account_id), at < end]
+    if source.types:
+        conditions.append(INTERACTION.c.type.in_(sorted(source.types)))
     if source.metric == "count":
-        rows = s.execute(
+        rows = ctx.session.execute(
             select(INTERACTION.c.account_id, func.count())
-            .where(*conditions, INTERACTION.c.occurred_at >= start)
-            .group_by(INTERACTION.c.account_id)
+            .where(*conditions, at >= start).group_by(INTERACTION.c.account_id)
         ).all()
         counts = {a: float(n) for a, n in rows}
         return {a: counts.get(a, 0.0) for a in ctx.ids}
-    if source.metric == "days_since_last":
-        rows = s.execute(
-            select(INTERACTION.c.account_id, func.max(INTERACTION.c.occurred_at))
-            .where(*conditions).group_by(INTERACTION.c.account_id)
-        ).all()
-        out: dict[int, float | None] = {}
-        for account_id, last in rows:
-            last = last if last.tzinfo else last.replace(tzinfo=dt.UTC)
-            out[account_id] = float((ctx.as_of - last.astimezone(ctx.tz).date()).days)
-        return out
-    rows = s.execute(
-        select(INTERACTION.c.account_id, INTERACTION.c.occurred_at, INTERACTION.c.id,
-               INTERACTION.c.data)
-        .where(*conditions, INTERACTION.c.occurred_at >= start)
+    # days_since_last: ever, up to the scoring date
+    rows = ctx.session.execute(
+        select(INTERACTION.c.account_id, func.max(at)).where(*conditions)
+        .group_by(INTERACTION.c.account_id)
     ).all()
-    latest: dict[int, tuple[Any, int, float]] = {}
-    for account_id, occurred_at, id_, data in rows:
-        value = (data or {}).get("score")
-        if not isinstance(value, int | float):
-            continue
-        key = (occurred_at, id_)
-        if account_id not in latest or key > latest[account_id][:2]:
-            latest[account_id] = (occurred_at, id_, float(value))
-    return {a: v[2] for a, v in latest.items()}
+    out: dict[int, float | None] = {}
+    for account_id, last in rows:
+        last = last if last.tzinfo else last.replace(tzinfo=dt.UTC)
+        out[account_id] = float((ctx.as_of - last.astimezone(ctx.tz).date()).days)
+    return out
+
+
+def _latest_nps(ctx: _Context, source: InteractionSource, window: int) -> dict[int, float | None]:
+    """The newest numeric ``score`` among the window's responses (ties: the later id)."""
+    start_day, end_day = ctx.bounds(window)
+    start, end = ctx.instant(start_day), ctx.instant(end_day + dt.timedelta(days=1))
+    types = list(source.types) or ["nps_response"]
+    if ctx.session.get_bind().dialect.name == "sqlite":
+        score: Any = func.json_extract(INTERACTION.c.data, "$.score")  # JSON true comes as 1
+    else:
+        score = INTERACTION.c.data["score"]
+    rows = ctx.session.execute(
+        select(INTERACTION.c.account_id, score)
+        .where(ctx.scope(INTERACTION.c.account_id), INTERACTION.c.type.in_(types),
+               INTERACTION.c.occurred_at >= start, INTERACTION.c.occurred_at < end)
+        .order_by(INTERACTION.c.account_id, INTERACTION.c.occurred_at.desc(),
+                  INTERACTION.c.id.desc())
+    ).all()
+    latest: dict[int, float | None] = {}
+    for account_id, value in rows:
+        if account_id not in latest and isinstance(value, int | float):
+            latest[account_id] = float(value)
+    return latest
 
 
 def _attribute(ctx: _Context, source: AttributeSource) -> dict[int, float | None]:
@@ -382,16 +496,18 @@ def _attribute(ctx: _Context, source: AttributeSource) -> dict[int, float | None
                 for a in ctx.accounts}
     flag = {"has_star_user": CONTACT.c.is_star_user, "has_champion": CONTACT.c.is_champion,
             "has_decision_maker": CONTACT.c.is_decision_maker}.get(name)
-    agg: Any = func.count() if flag is None else func.sum(case((flag.is_(True), 1), else_=0))
-    rows = ctx.session.execute(
-        select(CONTACT.c.account_id, agg)
-        .where(ctx.scope(CONTACT.c.account_id), CONTACT.c.status == "active")
-        .group_by(CONTACT.c.account_id)
-    ).all()
-    found = {a: float(n or 0) for a, n in rows}
+    active = (ctx.scope(CONTACT.c.account_id), CONTACT.c.status == "active")
     if flag is None:
+        rows = ctx.session.execute(
+            select(CONTACT.c.account_id, func.count()).where(*active)
+            .group_by(CONTACT.c.account_id)
+        ).all()
+        found = {a: float(n) for a, n in rows}
         return {a: found.get(a, 0.0) for a in ctx.ids}
-    return {a: 1.0 if found.get(a, 0.0) > 0 else 0.0 for a in ctx.ids}
+    having = set(ctx.session.execute(
+        select(CONTACT.c.account_id).where(*active, flag.is_(True)).distinct()
+    ).scalars())
+    return {a: 1.0 if a in having else 0.0 for a in ctx.ids}
 
 
 def _sentiment(ctx: _Context, source: SentimentSource) -> dict[int, float | None]:
@@ -410,6 +526,7 @@ def _sentiment(ctx: _Context, source: SentimentSource) -> dict[int, float | None
     ).all()
     out: dict[int, float | None] = {}
     for account_id, rating, owner_id in rows:
-        if owner_id == ctx.by_id[account_id].owner_id:
+        account = ctx.by_id.get(account_id)
+        if account is not None and owner_id == account.owner_id:
             out[account_id] = float(rating)
     return out

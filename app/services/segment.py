@@ -27,6 +27,7 @@ MAX_FUTURE = dt.timedelta(hours=24)
 USAGE_TYPES = frozenset({"track", "page", "screen"})
 TYPES = frozenset({"track", "page", "screen", "identify", "group"})
 _MAX_ID = 255
+NUL_REASON = "message contains a NUL character (\\u0000), which cannot be stored"
 
 
 class Rejected(ValueError):
@@ -44,6 +45,7 @@ class Message:
     occurred_at: dt.datetime
     traits: dict[str, Any] = field(default_factory=dict)
     payload: dict[str, Any] = field(default_factory=dict)
+    payload_json: str | None = None  # the payload serialised, when parsing measured it
 
     @property
     def user_key(self) -> str:
@@ -66,7 +68,10 @@ def parse_time(value: Any, field_name: str) -> dt.datetime | None:
         raise Rejected(f"{field_name} is not an ISO 8601 time: {value[:40]!r}") from None
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=dt.UTC)
-    return parsed.astimezone(dt.UTC)
+    try:
+        return parsed.astimezone(dt.UTC)
+    except OverflowError:  # e.g. 0001-01-01T00:00:00+01:00 is before year 1 in UTC
+        raise Rejected(f"{field_name} is out of range: {value[:40]!r}") from None
 
 
 def _id(value: Any, field_name: str) -> str | None:
@@ -82,6 +87,16 @@ def _id(value: Any, field_name: str) -> str | None:
     return text
 
 
+def _has_nul(value: Any) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any("\x00" in k or _has_nul(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_has_nul(v) for v in value)
+    return False
+
+
 def _dict(value: Any) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
@@ -95,7 +110,10 @@ def event_time(
         original = parse_time(msg.get("originalTimestamp"), "originalTimestamp")
         sent_at = parse_time(msg.get("sentAt"), "sentAt") or batch_sent_at
         if original is not None and sent_at is not None:
-            timestamp = received_at - (sent_at - original)
+            try:
+                timestamp = received_at - (sent_at - original)
+            except OverflowError:  # a skew of millennia: no clock is that wrong
+                raise Rejected("timestamp is out of range after clock-skew correction") from None
         else:
             timestamp = original or received_at
     if timestamp - received_at > MAX_FUTURE:
@@ -132,8 +150,18 @@ def parse_message(
     """Check one message and extract what Bansō uses from it; Rejected says what is wrong."""
     if not isinstance(raw, dict):
         raise Rejected("message is not a JSON object")
+    encoded = None
     if size is None:
-        size = len(orjson.dumps(raw))
+        try:
+            encoded = orjson.dumps(raw)
+        except orjson.JSONEncodeError as exc:  # e.g. an integer over 64 bits, built in Python
+            raise Rejected(f"message is not serialisable as JSON: {exc}") from None
+        size = len(encoded)
+        # PostgreSQL cannot store U+0000 in text or jsonb; refuse it on every engine alike.
+        if b"\\u0000" in encoded and _has_nul(raw):
+            raise Rejected(NUL_REASON)
+    elif _has_nul(raw):
+        raise Rejected(NUL_REASON)
     if size > MAX_MESSAGE_BYTES:
         raise Rejected(f"message is {size} bytes; the limit is {MAX_MESSAGE_BYTES}")
     kind = raw.get("type") or implied_type
@@ -170,4 +198,5 @@ def parse_message(
     return Message(
         type=kind, message_id=message_id, user_id=user_id, anonymous_id=anonymous_id,
         group_id=group_id, name=name, occurred_at=occurred_at, traits=traits, payload=raw,
+        payload_json=encoded.decode() if encoded is not None else None,
     )

@@ -38,7 +38,7 @@ def authenticate_write_key(session: Session, write_key: str) -> Source:
     """The live source behind a write key; 401 if unknown or revoked."""
     prefix = token_prefix(write_key)
     source = None
-    if prefix is not None:
+    if prefix is not None and "\x00" not in prefix:  # PostgreSQL text cannot hold NUL
         source = session.exec(select(Source).where(Source.key_prefix == prefix)).first()
     stored = source.key_hash if source is not None else digest("")
     if not digest_matches(write_key, stored) or source is None or source.revoked_at is not None:

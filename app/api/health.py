@@ -1,0 +1,394 @@
+"""Health scores (current, history, bulk) and health models (CRUD, publish, preview, backtest)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, Query, Response, status
+from pydantic import BaseModel, Field, StringConstraints
+
+from app.api.common import BODY, CONFLICT, ERRORS, NOT_FOUND
+from app.deps import AdminKeyDep, NowDep, ReadKeyDep, SessionDep, SettingsDep, WriteKeyDep
+from app.models import HealthModel, HealthModelVersion
+from app.pagination import Cursor, PageParams, decode_cursor, encode_cursor, page_params
+from app.scoring.presets import PRESETS
+from app.services import backtest as backtest_svc
+from app.services import health as svc
+
+router = APIRouter(tags=["health"], responses=ERRORS)
+
+
+class ModelRef(BaseModel):
+    id: int
+    name: str
+    version: int
+
+
+class Scale(BaseModel):
+    min: float = 0
+    max: float
+
+
+class NextStepPublic(BaseModel):
+    target: str
+    value_needed: float
+    change: float
+
+
+class MeasurePublic(BaseModel):
+    key: str
+    name: str
+    value: float | None
+    window_days: int | None
+    status: Literal["ok", "missing", "stale"]
+    grade: str | None
+    points: float | None
+    weight: float
+    contribution: float
+    included: bool
+    next_step: NextStepPublic | None
+    value_change_7d: float | None = None
+    value_change_30d: float | None = None
+    contribution_change_7d: float | None = None
+    contribution_change_30d: float | None = None
+
+
+class GroupPublic(BaseModel):
+    key: str
+    name: str
+    mode: str
+    score: float | None
+    weight: float
+    contribution: float
+    worst: str | None
+    measures: list[MeasurePublic]
+
+
+class HealthPublic(BaseModel):
+    account_id: str
+    as_of: dt.date
+    model: ModelRef
+    score: float | None
+    scale: Scale
+    band: str | None
+    status: str | None = Field(description="Key-feature status ([normal]/[1bad]/...) if the model has it")
+    change_7d: float | None
+    change_30d: float | None
+    live: bool = Field(description="Computed on request because no stored snapshot existed")
+    groups: list[GroupPublic]
+
+
+class HistoryPointPublic(BaseModel):
+    day: dt.date
+    score: float | None
+    band: str | None
+    status: str | None
+    model_version: int
+
+
+class VersionMark(BaseModel):
+    version: int
+    published_at: dt.datetime
+
+
+class HistoryPublic(BaseModel):
+    account_id: str
+    model: ModelRef
+    data: list[HistoryPointPublic]
+    versions: list[VersionMark] = Field(description="When each version was published (chart marks)")
+
+
+class BulkItem(BaseModel):
+    account_id: str
+    name: str
+    owner: str | None
+    as_of: dt.date
+    score: float | None
+    band: str | None
+    status: str | None
+
+
+class BulkPage(BaseModel):
+    model: ModelRef
+    as_of: dt.date | None
+    data: list[BulkItem]
+    next_cursor: str | None
+
+
+class VersionPublic(BaseModel):
+    version: int
+    state: str
+    created_at: dt.datetime
+    published_at: dt.datetime | None
+    definition: dict[str, Any]
+
+
+class HealthModelPublic(BaseModel):
+    id: int
+    name: str
+    description: str | None
+    preset: str | None
+    is_default: bool
+    published_version: int | None
+    draft_version: int | None
+    versions: list[VersionPublic]
+
+
+class HealthModelCreate(BaseModel):
+    name: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)] | None = None
+    preset: Literal["abc", "adoption", "key_features", "minimal"] | None = Field(
+        default=None, description=f"Adopt a shipped preset ({', '.join(PRESETS)}), published at once"
+    )
+    definition: dict[str, Any] | None = None
+    description: Annotated[str, StringConstraints(max_length=1000)] | None = None
+    publish: bool = False
+
+
+class DraftIn(BaseModel):
+    definition: dict[str, Any]
+
+
+class PreviewIn(BaseModel):
+    definition: dict[str, Any] | None = Field(
+        default=None, description="Draft definition to try; default: the model's saved draft"
+    )
+
+
+class PreviewPublic(BaseModel):
+    as_of: dt.date
+    accounts: int
+    bands_before: dict[str, int]
+    bands_after: dict[str, int]
+    moved: dict[str, int]
+    biggest_changes: list[dict[str, Any]]
+
+
+class SentimentIn(BaseModel):
+    rating: int = Field(ge=1, le=5)
+    comment: Annotated[str, StringConstraints(max_length=4000)] | None = None
+
+
+class SentimentPublic(BaseModel):
+    id: int
+    rating: int
+    comment: str | None
+    created_at: dt.datetime
+
+
+def _ref(model: HealthModel, version: HealthModelVersion) -> ModelRef:
+    return ModelRef(id=model.id or 0, name=model.name, version=version.version)
+
+
+def _model_public(session: Any, model: HealthModel) -> HealthModelPublic:
+    all_versions = svc.versions(session, model.id or 0)
+    return HealthModelPublic(
+        id=model.id or 0, name=model.name, description=model.description, preset=model.preset,
+        is_default=model.is_default,
+        published_version=next((v.version for v in all_versions if v.state == "published"), None),
+        draft_version=next((v.version for v in all_versions if v.state == "draft"), None),
+        versions=[VersionPublic.model_validate(v, from_attributes=True) for v in all_versions],
+    )
+
+
+# -- scores -------------------------------------------------------------------------------------
+
+
+@router.get("/accounts/{account_id}/health", response_model=HealthPublic, responses=NOT_FOUND)
+def account_health(
+    account_id: str, session: SessionDep, settings: SettingsDep, now: NowDep, _key: ReadKeyDep,
+    model: Annotated[int | None, Query(description="Model id (default: the default model)")] = None,
+) -> HealthPublic:
+    """The current score with every measure's value, grade, weight and contribution."""
+    current = svc.current_health(
+        session, account_id=account_id, model_id=model, today=now.astimezone(settings.tz).date(),
+        tz=settings.tz,
+    )
+    return HealthPublic(
+        account_id=current.account.external_id, as_of=current.day,
+        model=_ref(current.model, current.version), score=current.score,
+        scale=Scale(max=current.scale_max), band=current.band, status=current.status,
+        change_7d=current.change_week, change_30d=current.change_month, live=current.live,
+        groups=[GroupPublic.model_validate(g) for g in current.groups],
+    )
+
+
+@router.get(
+    "/accounts/{account_id}/health/history", response_model=HistoryPublic, responses=NOT_FOUND
+)
+def account_health_history(
+    account_id: str, session: SessionDep, settings: SettingsDep, now: NowDep, _key: ReadKeyDep,
+    start: Annotated[dt.date | None, Query(alias="from")] = None,
+    end: Annotated[dt.date | None, Query(alias="to")] = None,
+    model: int | None = None,
+) -> HistoryPublic:
+    """Daily scores (default: the last 90 days) and the dates new model versions were published."""
+    end = end or now.astimezone(settings.tz).date()
+    start = start or end - dt.timedelta(days=89)
+    found, points, marks = svc.health_history(
+        session, account_id=account_id, model_id=model, start=start, end=end
+    )
+    published = svc.published_version(session, found.id or 0)
+    return HistoryPublic(
+        account_id=account_id,
+        model=ModelRef(id=found.id or 0, name=found.name,
+                       version=published.version if published else 0),
+        data=[HistoryPointPublic(day=p.day, score=p.score, band=p.band, status=p.status,
+                                 model_version=p.version) for p in points],
+        versions=[VersionMark(version=v.version, published_at=v.published_at)
+                  for v in marks if v.published_at],
+    )
+
+
+@router.get("/health", response_model=BulkPage)
+def bulk_health(
+    session: SessionDep, _key: ReadKeyDep,
+    page: Annotated[PageParams, Depends(page_params)],
+    band: Literal["good", "normal", "bad"] | None = None,
+    owner: Annotated[str | None, Query(description="Owner's email, or `none`")] = None,
+    model: int | None = None,
+) -> BulkPage:
+    """Every account's latest score (what other services poll), by account."""
+    after = decode_cursor(page.cursor, sort="account").last_id if page.cursor else None
+    found, version, day, rows = svc.bulk_health(
+        session, model_id=model, band=band, owner=owner, limit=page.limit + 1,
+        after_account=after,
+    )
+    next_cursor = None
+    if len(rows) > page.limit:
+        rows = rows[: page.limit]
+        last = rows[-1].account.id or 0
+        next_cursor = encode_cursor(Cursor("account", last, last))
+    return BulkPage(
+        model=_ref(found, version), as_of=day, next_cursor=next_cursor,
+        data=[BulkItem(account_id=r.account.external_id, name=r.account.name,
+                       owner=r.owner.email if r.owner else None, as_of=r.snapshot.day,
+                       score=r.snapshot.score, band=r.snapshot.band, status=r.snapshot.status)
+              for r in rows],
+    )
+
+
+@router.post(
+    "/accounts/{account_id}/sentiment", status_code=status.HTTP_201_CREATED,
+    response_model=SentimentPublic, responses={**NOT_FOUND, **BODY},
+)
+def rate_sentiment(
+    account_id: str, rating_in: SentimentIn, session: SessionDep, now: NowDep, _key: WriteKeyDep
+) -> SentimentPublic:
+    """Record the CSM's own health rating (1–5) with a comment; it expires and resets with a new owner."""
+    entry = svc.rate_sentiment(session, account_id=account_id, rating=rating_in.rating,
+                               comment=rating_in.comment, author_user_id=None, now=now)
+    return SentimentPublic.model_validate(entry, from_attributes=True)
+
+
+# -- models -------------------------------------------------------------------------------------
+
+
+@router.get("/health-models", response_model=list[HealthModelPublic])
+def list_models(session: SessionDep, _key: ReadKeyDep) -> list[HealthModelPublic]:
+    """Every model with its versions."""
+    return [_model_public(session, m) for m in svc.list_models(session)]
+
+
+@router.post(
+    "/health-models", status_code=status.HTTP_201_CREATED, response_model=HealthModelPublic,
+    responses={**CONFLICT, **BODY},
+)
+def create_model(
+    model_in: HealthModelCreate, session: SessionDep, now: NowDep, _key: AdminKeyDep
+) -> HealthModelPublic:
+    """Adopt a preset (`{"preset": "abc"}`), or create a model from a definition (JSON import)."""
+    if model_in.preset:
+        model, _ = svc.adopt_preset(session, preset=model_in.preset, now=now, name=model_in.name)
+    else:
+        if model_in.definition is None or not model_in.name:
+            from app.errors import FieldError, InvalidInput
+
+            raise InvalidInput([FieldError("preset", "give a preset, or a name and a definition")])
+        model, _ = svc.create_model(
+            session, name=model_in.name, definition=model_in.definition, now=now,
+            description=model_in.description, publish=model_in.publish,
+        )
+    return _model_public(session, model)
+
+
+@router.get("/health-models/{model_id}", response_model=HealthModelPublic, responses=NOT_FOUND)
+def get_model(model_id: int, session: SessionDep, _key: ReadKeyDep) -> HealthModelPublic:
+    """A model with every version's definition (export)."""
+    return _model_public(session, svc.get_model(session, model_id))
+
+
+@router.put(
+    "/health-models/{model_id}/draft", response_model=HealthModelPublic,
+    responses={**NOT_FOUND, **BODY},
+)
+def save_draft(
+    model_id: int, draft_in: DraftIn, session: SessionDep, now: NowDep, _key: AdminKeyDep
+) -> HealthModelPublic:
+    """Save the model's draft version (the published version never changes)."""
+    svc.save_draft(session, model_id=model_id, definition=draft_in.definition, now=now)
+    return _model_public(session, svc.get_model(session, model_id))
+
+
+@router.post(
+    "/health-models/{model_id}/versions/{version}/publish", response_model=HealthModelPublic,
+    responses={**NOT_FOUND, **CONFLICT},
+)
+def publish(
+    model_id: int, version: int, session: SessionDep, now: NowDep, _key: AdminKeyDep
+) -> HealthModelPublic:
+    """Publish a draft: it scores from now on and the previous version is retired."""
+    svc.publish_version(session, model_id=model_id, version=version, now=now)
+    return _model_public(session, svc.get_model(session, model_id))
+
+
+@router.post(
+    "/health-models/{model_id}/default", response_model=HealthModelPublic, responses=NOT_FOUND
+)
+def make_default(model_id: int, session: SessionDep, _key: AdminKeyDep) -> HealthModelPublic:
+    """Show this model's scores unless another is asked for."""
+    return _model_public(session, svc.set_default(session, model_id=model_id))
+
+
+@router.delete(
+    "/health-models/{model_id}", status_code=status.HTTP_204_NO_CONTENT, responses=NOT_FOUND
+)
+def delete_model(model_id: int, session: SessionDep, _key: AdminKeyDep) -> Response:
+    """Delete a model with its versions and snapshots."""
+    svc.delete_model(session, model_id=model_id)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.post(
+    "/health-models/{model_id}/preview", response_model=PreviewPublic,
+    responses={**NOT_FOUND, **BODY},
+)
+def preview(
+    model_id: int, preview_in: PreviewIn, session: SessionDep, settings: SettingsDep,
+    now: NowDep, _key: ReadKeyDep,
+) -> PreviewPublic:
+    """Score every active account with a draft, store nothing, and compare bands before/after."""
+    result = svc.preview(
+        session, model_id=model_id, definition=preview_in.definition,
+        as_of=now.astimezone(settings.tz).date(), tz=settings.tz,
+    )
+    return PreviewPublic(
+        as_of=result.as_of, accounts=result.accounts, bands_before=result.before,
+        bands_after=result.after, moved=result.moved, biggest_changes=result.biggest_changes,
+    )
+
+
+@router.post(
+    "/health-models/{model_id}/backtest", response_model=backtest_svc.BacktestPublic,
+    responses={**NOT_FOUND, **BODY},
+)
+def backtest(
+    model_id: int, backtest_in: backtest_svc.BacktestIn, session: SessionDep,
+    settings: SettingsDep, now: NowDep, _key: ReadKeyDep,
+) -> backtest_svc.BacktestPublic:
+    """How well the model's past scores separated accounts that later churned from those that
+    renewed: ROC AUC overall and per measure, churn rate and lift by band."""
+    return backtest_svc.run_backtest(
+        session, model_id=model_id, params=backtest_in, today=now.astimezone(settings.tz).date(),
+        tz=settings.tz,
+    )

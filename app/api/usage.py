@@ -1,0 +1,59 @@
+"""Daily usage aggregates pushed from a warehouse (instead of raw Segment events)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body
+from pydantic import BaseModel, ConfigDict, Field
+
+from app.api.common import BODY, ERRORS
+from app.deps import NowDep, SessionDep, WriteKeyDep
+from app.services import usage as svc
+from app.validation import NO_TAGS, route_class
+
+router = APIRouter(prefix="/usage", tags=["usage"], responses=ERRORS, route_class=route_class(NO_TAGS))
+
+#: Rows per request; larger pushes are split (or sent as CSV through `bansou import usage`).
+MAX_ROWS = 10_000
+
+
+class UsageAggregatesIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    data: list[svc.DailyAggregateIn] = Field(min_length=1, max_length=MAX_ROWS)
+
+
+class UsageAggregatesResult(BaseModel):
+    rows: int = Field(description="Rows received")
+    created: int = Field(description="(account, day, event) keys stored for the first time")
+    replaced: int = Field(description="Keys whose earlier values were replaced")
+    account_days: int = Field(description="(account, day) totals recomputed")
+
+
+_BUSY: dict[int | str, dict[str, Any]] = {
+    503: {
+        "description": "A concurrent push held the lock; nothing was written: retry after "
+        "`Retry-After` seconds",
+        "content": {"application/problem+json": {}},
+    },
+}
+
+
+@router.post("", response_model=UsageAggregatesResult, responses={**BODY, **_BUSY})
+def push_daily_aggregates(
+    aggregates_in: Annotated[UsageAggregatesIn, Body()],
+    session: SessionDep,
+    now: NowDep,
+    _key: WriteKeyDep,
+) -> UsageAggregatesResult:
+    """Store daily aggregates `{account_id, day, event, count, distinct_users, active_users?}`.
+
+    Values replace what is stored for each (account, day, event) — a re-sent day replaces, never
+    adds — and each touched day's totals are recomputed. All or nothing; up to 10,000 rows.
+    """
+    result = svc.replace_daily_aggregates(session, rows=aggregates_in.data, now=now)
+    return UsageAggregatesResult(
+        rows=result.rows, created=result.created, replaced=result.replaced,
+        account_days=result.account_days,
+    )

@@ -1,0 +1,52 @@
+"""A real browser against a real server: Debian's Chromium driven by Playwright's sync API.
+
+``live_server`` serves the per-test ``app`` (its own fresh database) with uvicorn on a free
+loopback port, in a background thread; ``browser`` is one Chromium for the whole session. Both
+are plain sync fixtures: Playwright's sync API runs its own event loop and must not be called
+from inside one (pytest-asyncio only starts loops for async tests).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from fastapi import FastAPI
+
+from tests.live import live_server as serve_live
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+    "--disable-component-update", "--disable-sync", "--no-first-run",
+]
+
+
+def _require_chromium() -> None:
+    if CHROMIUM.exists():
+        return
+    message = f"{CHROMIUM} is missing (apt-get install -y chromium)"
+    if os.environ.get("CI") == "true":
+        pytest.fail(message)
+    pytest.skip(message)
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[object]:
+    """One headless Chromium for the session (Debian's binary; no `playwright install`)."""
+    _require_chromium()
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        chromium = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def live_server(app: FastAPI) -> Iterator[str]:
+    """The test's app served over HTTP on 127.0.0.1 (``tests.live``); yields its base URL."""
+    with serve_live(app) as server:
+        yield server.url
