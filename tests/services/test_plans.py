@@ -381,16 +381,13 @@ def test_if_match_names_a_version_of_this_resource(header: str | None, expected:
 
 
 def test_demo_plans_come_in_varied_states(session: Session) -> None:
-    import random
     from zoneinfo import ZoneInfo
 
     from app.services import demo
-    from app.services.plans_demo import load_demo_plans
 
     tz = ZoneInfo("Asia/Tokyo")
-    demo.load_demo(session, seed=7, accounts=20, now=AS_OF, tz=tz)
-
-    created = load_demo_plans(session, rng=random.Random(7), now=AS_OF, tz=tz)
+    # The demo loads its plans (through plans_demo.load_demo_plans) after usage and scores.
+    created = demo.load_demo(session, seed=7, accounts=20, now=AS_OF, tz=tz).plans
 
     active = session.exec(select(Account).where(Account.status == "active")).all()
     assert created >= len(active) * 0.6
