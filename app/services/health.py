@@ -15,10 +15,10 @@ from zoneinfo import ZoneInfo
 
 import orjson
 from pydantic import ValidationError
-from sqlalchemy import Table, func, select, update
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import func, select, update
 from sqlmodel import Session, col
 
+from app.db import dialect_insert, table_of
 from app.errors import Conflict, FieldError, InvalidInput, NotFound
 from app.models import (
     Account,
@@ -44,8 +44,8 @@ from app.services.accounts import get_account
 from app.services.health_spec import ModelSpec, to_model_def
 from app.services.health_values import AccountFacts, Values, compute_values, load_accounts
 
-SNAPSHOT: Table = ScoreSnapshot.__table__  # type: ignore[attr-defined]
-DIRTY: Table = ScoreDirty.__table__  # type: ignore[attr-defined]
+SNAPSHOT = table_of(ScoreSnapshot)
+DIRTY = table_of(ScoreDirty)
 
 
 # -- definitions --------------------------------------------------------------------------------
@@ -305,10 +305,6 @@ def score_accounts(
     return score_values(spec, values, as_of=as_of)
 
 
-def _insert(session: Session, table: Table) -> Any:
-    dialect = session.get_bind().dialect.name
-    return (postgresql.insert if dialect == "postgresql" else sqlite.insert)(table)
-
 
 _SNAPSHOT_COLUMNS = 'account_id, model_version_id, day, score, band, status, "groups", computed_at'
 _SNAPSHOT_SCRATCH = (
@@ -420,7 +416,7 @@ def mark_dirty(session: Session, account_ids: set[int], now: dt.datetime) -> Non
     """Note that these accounts' data changed; the scheduler rescores them soon."""
     if not account_ids:
         return
-    ins = _insert(session, DIRTY)
+    ins = dialect_insert(session, DIRTY)
     session.execute(
         ins.on_conflict_do_nothing(index_elements=["account_id"]),
         [{"account_id": a, "since": now} for a in sorted(account_ids)],

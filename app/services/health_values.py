@@ -27,7 +27,6 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import (
     ColumnElement,
     Float,
-    Table,
     and_,
     case,
     cast,
@@ -39,6 +38,7 @@ from sqlalchemy import (
 )
 from sqlmodel import Session
 
+from app.db import table_of
 from app.models import (
     Account,
     Contact,
@@ -64,21 +64,15 @@ from app.services.health_spec import (
     UsageSource,
 )
 
-
-def _t(model: Any) -> Table:
-    table: Table = model.__table__
-    return table
-
-
-ACCOUNT = _t(Account)
-CONTACT = _t(Contact)
-INTERACTION = _t(Interaction)
-SENTIMENT = _t(SentimentRating)
-USAGE_DAILY = _t(UsageDaily)
-USAGE_DAILY_USER = _t(UsageDailyUser)
-USAGE_ACCOUNT_DAY = _t(UsageAccountDay)
-EVENT_NAME = _t(UsageEventName)
-PEAK_DAY = _t(UsagePeakDay)
+ACCOUNT = table_of(Account)
+CONTACT = table_of(Contact)
+INTERACTION = table_of(Interaction)
+SENTIMENT = table_of(SentimentRating)
+USAGE_DAILY = table_of(UsageDaily)
+USAGE_DAILY_USER = table_of(UsageDailyUser)
+USAGE_ACCOUNT_DAY = table_of(UsageAccountDay)
+EVENT_NAME = table_of(UsageEventName)
+PEAK_DAY = table_of(UsagePeakDay)
 PRESENCE = presence.PRESENCE
 
 #: Up to this many accounts, queries name them (``account_id IN (...)``); beyond, they read every

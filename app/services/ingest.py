@@ -21,10 +21,10 @@ from typing import Any, cast
 from zoneinfo import ZoneInfo
 
 import orjson
-from sqlalchemy import Table, and_, func, or_, select, text, update
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import and_, func, or_, select, text, update
 from sqlmodel import Session
 
+from app.db import table_of
 from app.models import (
     Account,
     AccountActivity,
@@ -48,20 +48,16 @@ MAX_LOGGED_REJECTIONS = 50
 _EXCERPT = 2000
 
 
-def _table(model: Any) -> Table:
-    table: Table = model.__table__
-    return table
 
-
-EVENT = _table(Event)
-USAGE_DAILY = _table(UsageDaily)
-USAGE_DAILY_USER = _table(UsageDailyUser)
-USAGE_ACCOUNT_DAY = _table(UsageAccountDay)
-USAGE_ACTIVE_USER = _table(UsageActiveUser)
-ACCOUNT_ACTIVITY = _table(AccountActivity)
-SOURCE_DAILY_STAT = _table(SourceDailyStat)
-INGEST_ERROR = _table(IngestError)
-SCORE_DIRTY = _table(ScoreDirty)
+EVENT = table_of(Event)
+USAGE_DAILY = table_of(UsageDaily)
+USAGE_DAILY_USER = table_of(UsageDailyUser)
+USAGE_ACCOUNT_DAY = table_of(UsageAccountDay)
+USAGE_ACTIVE_USER = table_of(UsageActiveUser)
+ACCOUNT_ACTIVITY = table_of(AccountActivity)
+SOURCE_DAILY_STAT = table_of(SourceDailyStat)
+INGEST_ERROR = table_of(IngestError)
+SCORE_DIRTY = table_of(ScoreDirty)
 
 
 @dataclass(frozen=True)
@@ -93,11 +89,6 @@ class UsageRow:
     user_key: str
     occurred_at: dt.datetime
 
-
-def _insert(session: Session, table: Table) -> Any:
-    """An INSERT that understands ON CONFLICT on both engines."""
-    dialect = session.get_bind().dialect.name
-    return (postgresql.insert if dialect == "postgresql" else sqlite.insert)(table)
 
 
 #: Rows per statement on the hot path (SQLite allows 32,766 parameters, PostgreSQL 65,535).
@@ -650,7 +641,7 @@ def _record_stats(
     )
     last = result.rejected[-1]
     session.execute(
-        update(_table(Source)).where(_table(Source).c.id == source.id)
+        update(table_of(Source)).where(table_of(Source).c.id == source.id)
         .values(last_error_at=received_at, last_error=f"{last.reason}"[:1000])
     )
 

@@ -35,6 +35,7 @@ from typing import Any, Protocol
 from sqlalchemy import BigInteger, ColumnElement, Table, and_, case, literal, select, text
 from sqlmodel import Session
 
+from app.db import table_of
 from app.models import UsageEventName, UsagePeakDay, UsagePresence
 
 BLOCK = 32
@@ -43,9 +44,9 @@ _SIGN = 1 << 63
 _WORD = 1 << 64
 _CHUNK = 500
 
-PRESENCE: Table = UsagePresence.__table__  # type: ignore[attr-defined]
-PEAK_DAY: Table = UsagePeakDay.__table__  # type: ignore[attr-defined]
-EVENT_NAME: Table = UsageEventName.__table__  # type: ignore[attr-defined]
+PRESENCE = table_of(UsagePresence)
+PEAK_DAY = table_of(UsagePeakDay)
+EVENT_NAME = table_of(UsageEventName)
 
 
 def day_number(day: dt.date) -> int:

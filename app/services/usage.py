@@ -24,9 +24,9 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationInfo, field_validator
 from sqlalchemy import ColumnElement, Table, and_, func, or_, select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session
 
+from app.db import dialect_insert, table_of
 from app.errors import FieldError, InvalidInput
 from app.models import Account, UsageAccountDay, UsageActiveUser, UsageDaily
 from app.schemas import ExternalId
@@ -73,20 +73,12 @@ class ReplaceResult:
     account_days: int  # (account, day) totals recomputed
 
 
-def _table(model: Any) -> Table:
-    table: Table = model.__table__
-    return table
 
+USAGE_DAILY = table_of(UsageDaily)
+USAGE_ACCOUNT_DAY = table_of(UsageAccountDay)
+USAGE_ACTIVE_USER = table_of(UsageActiveUser)
+ACCOUNT = table_of(Account)
 
-USAGE_DAILY = _table(UsageDaily)
-USAGE_ACCOUNT_DAY = _table(UsageAccountDay)
-USAGE_ACTIVE_USER = _table(UsageActiveUser)
-ACCOUNT = _table(Account)
-
-
-def _insert(session: Session, table: Table) -> Any:
-    dialect = session.get_bind().dialect.name
-    return (postgresql.insert if dialect == "postgresql" else sqlite.insert)(table)
 
 
 def _upsert(
@@ -101,7 +93,7 @@ def _upsert(
     """
     if not rows:
         return
-    ins = _insert(session, table)
+    ins = dialect_insert(session, table)
     stmt = ins.on_conflict_do_update(index_elements=keys, set_=update(ins.excluded))
     session.execute(stmt.returning(*(table.c[k] for k in keys)), rows).all()
 
