@@ -19,7 +19,7 @@ from sqlalchemy.engine import Engine
 
 from app.config import Settings
 from app.db import session_scope, utcnow
-from app.services import health, ingest, plans
+from app.services import health, ingest, plans, score_queue
 
 log = logging.getLogger("bansou.scheduler")
 
@@ -43,7 +43,7 @@ def rescore_dirty_job(engine: Engine, settings: Settings, now: dt.datetime) -> s
     """Rescore, for today, the accounts whose data changed since they were last scored."""
     today = now.astimezone(settings.tz).date()
     with session_scope(engine) as session:
-        ids = health.dirty_accounts(session)
+        ids = score_queue.dirty_accounts(session)
         if not ids:
             return "nothing to rescore"
         written = health.run_scoring(session, as_of=today, tz=settings.tz, now=now, account_ids=ids)

@@ -18,13 +18,12 @@ from pydantic import ValidationError
 from sqlalchemy import func, select, update
 from sqlmodel import Session, col
 
-from app.db import dialect_insert, table_of
+from app.db import table_of
 from app.errors import Conflict, FieldError, InvalidInput, NotFound
 from app.models import (
     Account,
     HealthModel,
     HealthModelVersion,
-    ScoreDirty,
     ScoreSnapshot,
     SentimentRating,
     User,
@@ -40,12 +39,12 @@ from app.scoring.health import (
     validate_model,
 )
 from app.services import features as features_svc
+from app.services import score_queue
 from app.services.accounts import get_account
 from app.services.health_spec import ModelSpec, to_model_def
 from app.services.health_values import AccountFacts, Values, compute_values, load_accounts
 
 SNAPSHOT = table_of(ScoreSnapshot)
-DIRTY = table_of(ScoreDirty)
 
 
 # -- definitions --------------------------------------------------------------------------------
@@ -405,26 +404,8 @@ def run_scoring(
         written[model.name] = write_snapshots(
             session, version_id=version.id, day=as_of, scored=scored, now=now
         )
-    if account_ids is None:
-        session.execute(DIRTY.delete())
-    elif account_ids:
-        session.execute(DIRTY.delete().where(DIRTY.c.account_id.in_(account_ids)))
+    score_queue.clear(session, account_ids)
     return written
-
-
-def mark_dirty(session: Session, account_ids: set[int], now: dt.datetime) -> None:
-    """Note that these accounts' data changed; the scheduler rescores them soon."""
-    if not account_ids:
-        return
-    ins = dialect_insert(session, DIRTY)
-    session.execute(
-        ins.on_conflict_do_nothing(index_elements=["account_id"]),
-        [{"account_id": a, "since": now} for a in sorted(account_ids)],
-    )
-
-
-def dirty_accounts(session: Session, *, limit: int = 5000) -> list[int]:
-    return list(session.execute(select(DIRTY.c.account_id).limit(limit)).scalars())
 
 
 # -- reading scores -----------------------------------------------------------------------------
@@ -688,7 +669,7 @@ def rate_sentiment(
                             author_user_id=author_user_id, owner_id=account.owner_id,
                             created_at=now)
     session.add(entry)
-    mark_dirty(session, {account.id}, now)
+    score_queue.mark_dirty(session, {account.id}, now)
     session.flush()
     return entry
 

@@ -25,6 +25,7 @@ from app.errors import Conflict, FieldError, InvalidInput, NotFound
 from app.models import INTERACTION_TYPES, Account, Contact, Interaction, InteractionContact, User
 from app.pagination import Cursor, PageParams, decode_cursor, encode_cursor
 from app.schemas_interactions import AnyInteractionIn, ContactRef
+from app.services import score_queue
 from app.services.contention import contention_is_busy
 from app.services.users import normalise_email
 
@@ -251,6 +252,8 @@ def _store(session: Session, plans: list[_Plan], now: dt.datetime) -> list[Inter
             continue  # a concurrent request stored one of these keys first: answer from it
         for row, plan in zip(rows, fresh, strict=True):
             plan.view = InteractionView(row, plan.account.external_id, plan.contacts, True)
+        # Meetings, NPS answers and attendance feed the health scores: rescore these accounts.
+        score_queue.mark_dirty(session, (row.account_id for row in rows), now)
         _match_stored(session, plans)  # in-batch twins of a new row are replays of it
         return [p.view for p in plans if p.view is not None]
     raise Conflict("the same idempotency keys are being used concurrently; retry")

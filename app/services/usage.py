@@ -30,7 +30,7 @@ from app.db import dialect_insert, table_of
 from app.errors import FieldError, InvalidInput
 from app.models import Account, UsageAccountDay, UsageActiveUser, UsageDaily
 from app.schemas import ExternalId
-from app.services import presence
+from app.services import presence, score_queue
 from app.services.contention import contention_is_busy
 
 #: Largest count a 32-bit integer column holds.
@@ -167,6 +167,7 @@ def _replace(
     )
     presence.replace_events(session, {key: values[key].count for key in keys})
     _recompute_account_days(session, pairs, given_active)
+    score_queue.mark_dirty(session, (a for a, _ in pairs), now)
     return ReplaceResult(
         rows=len(rows), created=len(keys) - existing, replaced=existing, account_days=len(pairs)
     )

@@ -197,3 +197,41 @@ def test_key_feature_status_and_sentiment(client: TestClient, auth, book, sessio
     rated = client.post("/api/v1/accounts/good/sentiment",
                         json={"rating": 4, "comment": "会議で前向き"}, headers=auth("write"))
     assert rated.status_code == 201
+
+
+def test_new_interactions_and_pushed_usage_queue_the_account_for_rescoring(
+    client: TestClient, auth, session: Session, engine, settings
+) -> None:
+    from app.scheduler import rescore_dirty_job
+    from app.services import score_queue
+
+    account = make_account(session, id="acme", licensed_seats=5)
+    session.commit()
+    _adopt(client, auth("admin"), "minimal")
+
+    def queued() -> list[int]:
+        session.rollback()  # end the read snapshot: see what the requests committed
+        return score_queue.dirty_accounts(session)
+
+    assert queued() == []
+
+    meeting = client.post("/api/v1/interactions", headers=auth("write"), json={
+        "account_id": "acme", "type": "meeting", "occurred_at": "2026-11-20T02:00:00Z",
+    })
+    assert meeting.status_code == 201, meeting.text
+    assert queued() == [account.id]
+
+    ran = rescore_dirty_job(engine, settings, AS_OF)
+    assert "rescored 1 accounts" in ran
+    assert queued() == []
+    body = client.get("/api/v1/accounts/acme/health", headers=auth("read")).json()
+    assert body["live"] is False
+    last_meeting = {m["key"]: m for g in body["groups"] for m in g["measures"]}["last_meeting"]
+    assert last_meeting["value"] == 3
+
+    pushed = client.post("/api/v1/usage", headers=auth("write"), json={"data": [
+        {"account_id": "acme", "day": "2026-11-22", "event": "Login", "count": 4,
+         "distinct_users": 2},
+    ]})
+    assert pushed.status_code == 200, pushed.text
+    assert queued() == [account.id]
