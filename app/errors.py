@@ -8,6 +8,7 @@ Services raise these; they never raise ``HTTPException``::
      ├── NotFound (404)
      ├── Conflict (409)           e.g. an external id that is already taken
      ├── PreconditionFailed (412) a stale If-Match
+     ├── PreconditionRequired (428) a write that should have sent If-Match
      ├── PayloadTooLarge (413)
      └── InvalidInput (422)       a domain rule broken; names each field in ``errors``
 """
@@ -84,6 +85,14 @@ class PreconditionFailed(BansouError):
     status = 412
     slug = "precondition-failed"
     title = "Precondition failed"
+
+
+class PreconditionRequired(BansouError):
+    """A write without ``If-Match``: the server cannot tell a stale client from a fresh one."""
+
+    status = 428
+    slug = "precondition-required"
+    title = "Precondition required"
 
 
 class PayloadTooLarge(BansouError):

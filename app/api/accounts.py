@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query, Response, status
 
 from app.api.common import BODY, CONFLICT, ERRORS, NOT_FOUND, account_public, account_public_loaded
-from app.deps import NowDep, ReadKeyDep, SessionDep, WriteKeyDep
+from app.deps import NowDep, ReadKeyDep, SessionDep, SettingsDep, WriteKeyDep
 from app.pagination import PageParams, page_params
 from app.schemas import AccountCreate, AccountPublic, AccountStatus, AccountUpdate, Page, Segment
 from app.services import accounts as svc
@@ -44,11 +44,11 @@ def list_accounts(
     responses={**CONFLICT, **BODY},
 )
 def create_account(
-    account_in: AccountCreate, session: SessionDep, now: NowDep, _key: WriteKeyDep,
-    response: Response,
+    account_in: AccountCreate, session: SessionDep, now: NowDep, settings: SettingsDep,
+    _key: WriteKeyDep, response: Response,
 ) -> AccountPublic:
-    """Create an account."""
-    account = svc.create_account(session, account_in=account_in, now=now)
+    """Create an account (usage already sent for its id is attributed to it)."""
+    account = svc.create_account(session, account_in=account_in, now=now, tz=settings.tz)
     response.headers["Location"] = f"/api/v1/accounts/{account.external_id}"
     return account_public_loaded(session, account)
 

@@ -6,6 +6,7 @@ import datetime as dt
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import ColumnElement, and_, func, literal, or_
 from sqlalchemy.exc import IntegrityError
@@ -15,6 +16,7 @@ from app.errors import Conflict, FieldError, InvalidInput, NotFound
 from app.models import Account, Contact, User
 from app.pagination import Cursor, PageParams, decode_cursor, encode_cursor
 from app.schemas import AccountCreate, AccountUpdate, ContactCreate, ContactUpdate
+from app.services import ingest
 from app.services.users import require_user_by_email
 
 #: Sort keys accepted by list_accounts; a leading "-" sorts descending.
@@ -53,8 +55,14 @@ def _owner_id(session: Session, owner: str | None) -> int | None:
     return require_user_by_email(session, owner).id if owner else None
 
 
-def create_account(session: Session, *, account_in: AccountCreate, now: dt.datetime) -> Account:
-    """A new account; 409 if its external id is taken, 422 naming any field that breaks a rule."""
+def create_account(
+    session: Session, *, account_in: AccountCreate, now: dt.datetime, tz: ZoneInfo | None = None
+) -> Account:
+    """A new account; 409 if its external id is taken, 422 naming any field that breaks a rule.
+
+    With ``tz`` (the team's time zone, for usage days), usage events that named this account
+    before it existed are attributed to it now, rollups included.
+    """
     churned_on = account_in.churned_on
     if account_in.status == "churned" and churned_on is None:
         churned_on = now.date()
@@ -82,6 +90,11 @@ def create_account(session: Session, *, account_in: AccountCreate, now: dt.datet
     except IntegrityError:
         # Lost a race with a concurrent create of the same external id.
         raise Conflict(f"an account with id {account_in.id!r} already exists") from None
+    if tz is not None:
+        assert account.id is not None
+        ingest.attribute_pending_for_account(
+            session, account_id=account.id, external_id=account.external_id, tz=tz, now=now
+        )
     return account
 
 
@@ -272,7 +285,7 @@ def get_contact(session: Session, *, account_id: str, contact_id: int) -> Contac
     """A contact of this account; 404 if it belongs elsewhere or does not exist."""
     account = get_account(session, account_id)
     contact = session.get(Contact, contact_id)
-    if contact is None or contact.account_id != account.id:
+    if contact is None or contact.account_id != account.id or contact.status == "deleted":
         raise NotFound(f"no contact {contact_id} on account {account_id!r}")
     return contact
 

@@ -22,7 +22,14 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import Session, SQLModel, col, select
 
-from app.errors import BansouError, Conflict, FieldError, InvalidInput, NotFound, PreconditionFailed
+from app.errors import (
+    Conflict,
+    FieldError,
+    InvalidInput,
+    NotFound,
+    PreconditionFailed,
+    PreconditionRequired,
+)
 from app.models import (
     Account,
     Contact,
@@ -68,14 +75,6 @@ METRIC_LABELS = {
     "feature_events_30d": "Feature events in the last 30 days",
 }
 _QUANTITATIVE_ONLY = ("metric", "unit", "baseline", "target", "current_value", "metric_source")
-
-
-class PreconditionRequired(BansouError):
-    """A write without ``If-Match``: the server cannot tell a stale client from a fresh one."""
-
-    status = 428
-    slug = "precondition-required"
-    title = "Precondition required"
 
 
 # -- ETags and versions ------------------------------------------------------------------------

@@ -199,6 +199,11 @@ def test_soft_delete_hides_from_the_list(client: TestClient, writer: Headers) ->
     assert names(client.get(url(), headers=writer).json()["data"]) == ["Kept"]
     deleted = client.get(url(), headers=writer, params={"status": "deleted"}).json()["data"]
     assert [(c["name"], c["status"]) for c in deleted] == [("Gone", "deleted")]
+    # Like a deleted account, a deleted contact can no longer be read or changed.
+    assert_problem(client.get(f"{url()}/{gone['id']}", headers=writer), 404)
+    assert_problem(
+        client.patch(f"{url()}/{gone['id']}", headers=writer, json={"status": "active"}), 404
+    )
 
 
 def test_contacts_of_a_deleted_account_are_gone(client: TestClient, writer: Headers) -> None:

@@ -902,3 +902,18 @@ def test_presence_bits_after_ingestion_match_a_rebuild_from_the_rollups(
 
     assert ingested == snapshot()
     assert len(ingested) > 20
+
+
+def test_an_account_created_through_the_api_collects_the_usage_that_waited_for_it(
+    client: TestClient, src: SourceKey, admin: Headers
+) -> None:
+    sent = ok(post_batch(client, src.key, [track("w1", group="later-co"),
+                                           track("w2", user="u2", group="later-co")]))
+    assert sent["pending"] == 2
+    created = client.post("/api/v1/accounts", headers=admin,
+                          json={"id": "later-co", "name": "Later KK"})
+    assert created.status_code == 201, created.text
+    day = usage_on(client, admin, "later-co")
+    assert (day["event_count"], day["active_users"]) == (2, 2)
+    pending = client.get("/api/v1/ingest/pending", headers=admin).json()
+    assert pending["pending_events"] == 0
