@@ -298,17 +298,10 @@ def create_model(
     model_in: HealthModelCreate, session: SessionDep, now: NowDep, _key: AdminKeyDep
 ) -> HealthModelPublic:
     """Adopt a preset (`{"preset": "abc"}`), or create a model from a definition (JSON import)."""
-    if model_in.preset:
-        model, _ = svc.adopt_preset(session, preset=model_in.preset, now=now, name=model_in.name)
-    else:
-        if model_in.definition is None or not model_in.name:
-            from app.errors import FieldError, InvalidInput
-
-            raise InvalidInput([FieldError("preset", "give a preset, or a name and a definition")])
-        model, _ = svc.create_model(
-            session, name=model_in.name, definition=model_in.definition, now=now,
-            description=model_in.description, publish=model_in.publish,
-        )
+    model = svc.create_or_adopt(
+        session, preset=model_in.preset, name=model_in.name, definition=model_in.definition,
+        description=model_in.description, publish=model_in.publish, now=now,
+    )
     return _model_public(session, model)
 
 

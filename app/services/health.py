@@ -214,6 +214,22 @@ def adopt_preset(
     return model, version
 
 
+def create_or_adopt(
+    session: Session, *, preset: str | None, name: str | None,
+    definition: dict[str, Any] | None, description: str | None, publish: bool,
+    now: dt.datetime,
+) -> HealthModel:
+    """Adopt a preset (published at once), or create a model from a definition (an import)."""
+    if preset:
+        return adopt_preset(session, preset=preset, now=now, name=name)[0]
+    if definition is None or not name:
+        raise InvalidInput([FieldError("preset", "give a preset, or a name and a definition")])
+    return create_model(
+        session, name=name, definition=definition, now=now, description=description,
+        publish=publish,
+    )[0]
+
+
 def delete_model(session: Session, *, model_id: int) -> None:
     session.delete(get_model(session, model_id))
     session.flush()
