@@ -534,4 +534,8 @@ class ScoreDirty(SQLModel, table=True):
     )
     since: dt.datetime = Field(sa_type=UTCDateTime, nullable=False)
 
+from app.models_ingest import *  # noqa: E402,F403
 from app.models_plans import *  # noqa: E402,F403
+from app.models_priorities import *  # noqa: E402,F403
+from app.models_tasks import *  # noqa: E402,F403
+from app.models_web import *  # noqa: E402,F403

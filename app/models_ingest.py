@@ -1,0 +1,5 @@
+"""Ingestion log tables."""
+
+from __future__ import annotations
+
+__all__: list[str] = []
