@@ -12,7 +12,9 @@ from app.api import (
     imports,
     interactions,
     plans,
+    priorities,
     sources,
+    stages,
     usage,
     users,
 )
@@ -30,3 +32,5 @@ router.include_router(interactions.router)
 router.include_router(usage.router)
 router.include_router(imports.router)
 router.include_router(plans.router)
+router.include_router(stages.router)
+router.include_router(priorities.router)
