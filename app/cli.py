@@ -143,8 +143,8 @@ def demo(
         f"demo: {result.accounts} accounts, {result.contacts} contacts, "
         f"{len(result.users)} users, {result.usage_rows} daily usage rows, {result.events} "
         f"live events, {result.interactions} interactions, {result.snapshots} score snapshots, "
-        f"{result.plans} success plans "
-        f"loaded (seed {seed})"
+        f"{result.plans} success plans, {result.stage_changes} stage changes, {result.tasks} "
+        f"playbook tasks loaded (seed {seed})"
     )
     typer.echo("sign in with:")
     for email, role, password in result.users:

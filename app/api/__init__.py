@@ -3,6 +3,7 @@
 from fastapi import APIRouter
 
 from app.api import (
+    account_history,
     account_usage,
     accounts,
     api_keys,
@@ -10,11 +11,14 @@ from app.api import (
     features,
     health,
     imports,
+    industries,
     interactions,
     plans,
+    playbooks,
     priorities,
     sources,
     stages,
+    tasks,
     usage,
     users,
 )
@@ -34,3 +38,7 @@ router.include_router(imports.router)
 router.include_router(plans.router)
 router.include_router(stages.router)
 router.include_router(priorities.router)
+router.include_router(account_history.router)
+router.include_router(industries.router)
+router.include_router(playbooks.router)
+router.include_router(tasks.router)

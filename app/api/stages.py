@@ -12,6 +12,7 @@ from app.api.common import BODY, ERRORS, NOT_FOUND
 from app.deps import AdminKeyDep, NowDep, ReadKeyDep, SessionDep, SettingsDep, WriteKeyDep
 from app.models import AccountSignal, AccountStage, StageChange
 from app.pagination import Cursor, PageParams, decode_cursor, encode_cursor, page_params
+from app.services import lifecycle
 from app.services import stages as svc
 from app.services.users import require_user_by_email
 
@@ -102,14 +103,16 @@ class RunPublic(BaseModel):
     stage_changes: int
     signals_fired: int
     signals_cleared: int
+    tasks_created: int
+    tasks_closed: int
+    tasks_reopened: int
 
 
 @router.post("/stages/recompute", response_model=RunPublic)
 def recompute(session: SessionDep, settings: SettingsDep, now: NowDep, _key: AdminKeyDep) -> RunPublic:
-    """Computes every account's stage and signals now (the scheduler does it daily)."""
-    result = svc.run_daily(session, now=now, tz=settings.tz)
-    return RunPublic(day=result.day, accounts=result.accounts, stage_changes=result.stage_changes,
-                     signals_fired=result.signals_fired, signals_cleared=result.signals_cleared)
+    """Computes every account's stage and signals, and the playbook tasks, now (also run daily)."""
+    result = lifecycle.run_daily(session, now=now, tz=settings.tz)
+    return RunPublic.model_validate(result, from_attributes=True)
 
 
 class ChampionRatingIn(BaseModel):

@@ -31,7 +31,6 @@ from app.models import (
     SentimentRating,
     SuccessPlan,
     UsageAccountDay,
-    UsageActiveUser,
     UsagePresence,
 )
 from app.scoring.presets import ADOPTION_LINE
@@ -51,7 +50,6 @@ CHAMPION_RATING = table_of(ChampionRating)
 GOAL = table_of(PlanGoal)
 PLAN = table_of(SuccessPlan)
 ACCOUNT_DAY = table_of(UsageAccountDay)
-ACTIVE_USER = table_of(UsageActiveUser)
 PRESENCE = table_of(UsagePresence)
 
 #: Interactions that count as a touch by us (a recent one takes the account off the list).
@@ -63,6 +61,8 @@ ATTENDANCE_TYPES = ("community", "webinar", "event")
 SENTIMENT_EXPIRES_DAYS = 90
 OUTREACH_LOOKBACK_DAYS = 60
 SCHEDULE_LOOKBACK_DAYS = 180
+#: How far back a champion's last activity is looked for (older: not known to have used it).
+CHAMPION_LOOKBACK_DAYS = 120
 
 
 @dataclass
@@ -217,7 +217,7 @@ def gather(
     if not facts:
         return facts
     _scores(r, facts, scale)
-    _interactions(r, facts, stage_rules)
+    _interactions(r, facts, stage_rules, signal_rules)
     _contacts(r, facts, stage_rules)
     _ratings(r, facts)
     _goals(r, facts, signal_rules)
@@ -255,7 +255,9 @@ def _scores(r: _Reader, facts: dict[int, Facts], scale: Scale) -> None:
             facts[account_id].score_peak_30d = float(peak)
 
 
-def _interactions(r: _Reader, facts: dict[int, Facts], rules: StageRules) -> None:
+def _interactions(
+    r: _Reader, facts: dict[int, Facts], rules: StageRules, signal_rules: SignalRules
+) -> None:
     i = INTERACTION.c
     before = and_(i.occurred_at < r.at, r.scope(i.account_id))
     outreach_since = r.at - dt.timedelta(days=OUTREACH_LOOKBACK_DAYS)
@@ -284,7 +286,7 @@ def _interactions(r: _Reader, facts: dict[int, Facts], rules: StageRules) -> Non
 
     # Scheduled meetings, NPS answers and attendances carry what matters in their data document.
     schedule_since = r.at - dt.timedelta(days=SCHEDULE_LOOKBACK_DAYS)
-    nps_since = r.at - dt.timedelta(days=400)
+    nps_since = r.at - dt.timedelta(days=signal_rules.nps_recent_days + 1)
     attend_since = r.instant(r.day - dt.timedelta(days=rules.community_window_days))
     rows = r.rows(
         select(i.account_id, i.type, i.occurred_at, i.data)
@@ -344,8 +346,7 @@ def _contacts(r: _Reader, facts: dict[int, Facts], rules: StageRules) -> None:
     for row in r.rows(
         select(c.account_id, c.external_id, c.email, c.status, c.is_champion, c.is_star_user,
                c.updated_at, c.created_at)
-        .where(r.scope(c.account_id), or_(c.is_champion.is_(True), c.is_star_user.is_(True)),
-               c.created_at <= r.at)
+        .where(r.scope(c.account_id), or_(c.is_champion.is_(True), c.is_star_user.is_(True)))
     ):
         f = facts.get(row.account_id)
         if f is None:
@@ -384,19 +385,26 @@ def _contacts(r: _Reader, facts: dict[int, Facts], rules: StageRules) -> None:
         if champions.get(item) == account_id:
             f.champion_active_days = max(f.champion_active_days, count)
 
-    # The champion's last active day, ever (so "gone quiet" knows they were active before).
+    # The champion's last active day in the lookback (so "gone quiet" knows they were active before):
+    # the newest bit of their presence rows, found by primary key from the champion contacts.
     if champions:
-        u = ACTIVE_USER.c
-        for account_id, last in r.rows(
-            select(u.account_id, func.max(u.day))
-            .join(CONTACT, and_(CONTACT.c.account_id == u.account_id,
-                                or_(CONTACT.c.external_id == u.user_key, CONTACT.c.email == u.user_key)))
-            .where(CONTACT.c.is_champion.is_(True), CONTACT.c.status == "active", u.day < r.day,
-                   r.scope(u.account_id))
-            .group_by(u.account_id)
-        ):
-            if account_id in facts:
-                facts[account_id].champion_last_active_on = last
+        lookback = presence.window(end - dt.timedelta(days=CHAMPION_LOOKBACK_DAYS - 1), end)
+        masks = dict(lookback.rows)
+        epoch = dt.date(1970, 1, 1)
+        for key_column in (CONTACT.c.external_id, CONTACT.c.email):
+            for account_id, block, days in r.rows(
+                select(p.account_id, p.block, p.days)
+                .join(CONTACT, and_(CONTACT.c.account_id == p.account_id, key_column == p.item))
+                .where(p.kind == "u", p.block.in_(lookback.blocks), CONTACT.c.is_champion.is_(True),
+                       CONTACT.c.status == "active", r.scope(p.account_id))
+            ):
+                bits = presence.unsigned(days) & masks.get(block, 0)
+                if account_id not in facts or not bits:
+                    continue
+                last = epoch + dt.timedelta(days=presence.BLOCK * (block - 1) + bits.bit_length() - 1)
+                f = facts[account_id]
+                if f.champion_last_active_on is None or last > f.champion_last_active_on:
+                    f.champion_last_active_on = last
 
 
 def _ratings(r: _Reader, facts: dict[int, Facts]) -> None:

@@ -16,7 +16,7 @@ from app.errors import Conflict, FieldError, InvalidInput, NotFound
 from app.models import Account, Contact, User
 from app.pagination import Cursor, PageParams, decode_cursor, encode_cursor
 from app.schemas import AccountCreate, AccountUpdate, ContactCreate, ContactUpdate
-from app.services import ingest
+from app.services import account_history, ingest
 from app.services.users import require_user_by_email
 
 #: Sort keys accepted by list_accounts; a leading "-" sorts descending.
@@ -90,6 +90,7 @@ def create_account(
     except IntegrityError:
         # Lost a race with a concurrent create of the same external id.
         raise Conflict(f"an account with id {account_in.id!r} already exists") from None
+    account_history.record_changes(session, account=account, before=None, now=now)
     if tz is not None:
         assert account.id is not None
         ingest.attribute_pending_for_account(
@@ -120,6 +121,7 @@ def update_account(
 ) -> Account:
     """Apply the fields present in ``account_in``; churning sets churned_on to today if absent."""
     account = get_account(session, external_id)
+    before = account_history.terms_of(account)
     changes: dict[str, Any] = account_in.model_dump(exclude_unset=True)
     if "name" in changes and changes["name"] is None:
         raise InvalidInput.field("name", "must not be null")
@@ -143,6 +145,7 @@ def update_account(
     account.updated_at = now
     session.add(account)
     session.flush()
+    account_history.record_changes(session, account=account, before=before, now=now)
     return account
 
 

@@ -19,11 +19,11 @@ from pydantic import TypeAdapter
 from sqlalchemy import delete, func
 from sqlmodel import Session, SQLModel, select
 
-from app.models import Account
+from app.models import Account, StageChange
 from app.schemas import AccountCreate, ContactCreate
 from app.schemas_interactions import InteractionIn
 from app.services import accounts as accounts_svc
-from app.services import demo_activity, ingest, plans_demo
+from app.services import demo_activity, demo_history, ingest, lifecycle, plans_demo, priorities, stages
 from app.services import features as features_svc
 from app.services import health as health_svc
 from app.services import interactions as interactions_svc
@@ -81,6 +81,8 @@ class DemoResult:
     interactions: int = 0
     snapshots: int = 0
     plans: int = 0
+    tasks: int = 0
+    stage_changes: int = 0
     users: list[tuple[str, str, str]] = field(default_factory=list)  # email, role, password
 
 
@@ -142,7 +144,7 @@ def load_demo(
         seats = rng.randint(low, high)
         arr = Decimal(seats * rng.choice((12_000, 18_000, 24_000, 36_000)))
         start = today - dt.timedelta(days=rng.randint(20, 730))
-        churned = rng.random() < 0.10 and (today - start).days > 200
+        churned = rng.random() < demo_history.churn_probability(industry) and (today - start).days > 200
         churned_on = None
         if churned:
             churned_on = start + dt.timedelta(days=rng.randint(180, (today - start).days))
@@ -172,9 +174,33 @@ def load_demo(
             ),
             segment, owner,
         ))
+    # Its own random stream, so the rest of the demo is the same with or without history.
+    demo_history.load_demo_history(session, rng=random.Random(seed + 1), now=now)
     if activity:
         _load_activity(session, rng, plans, now, tz, result)
+        _load_lifecycle(session, random.Random(seed + 2), now, tz, result)
     return result
+
+
+def _load_lifecycle(
+    session: Session, rng: random.Random, now: dt.datetime, tz: ZoneInfo, result: DemoResult
+) -> None:
+    """Stage and signal history, weekly for the last three months, then today's run with its
+    playbook tasks and this week's action list — so every CSM opens a plausible week."""
+    # The CSMs rated their champions' motivation three weeks ago, in line with how the accounts did.
+    rated_at = now - dt.timedelta(weeks=3)
+    for a in stages.assess(session, at=rated_at, tz=tz).values():
+        if a.facts.has_champion and rng.random() < 0.6:
+            low, high = {"good": (4, 5), "normal": (3, 4), "bad": (1, 3)}.get(a.facts.band or "", (2, 4))
+            stages.rate_champion(session, account_id=a.facts.external_id, rating=rng.randint(low, high),
+                                 comment=None, user=None, author="demo", now=rated_at)
+    for weeks_ago in range(12, 0, -1):
+        stages.run_daily(session, now=now - dt.timedelta(weeks=weeks_ago), tz=tz)
+    today = lifecycle.run_daily(session, now=now, tz=tz)
+    result.tasks = today.tasks_created
+    week = priorities.week_of(now.astimezone(tz).date())
+    priorities.weekly_list(session, week=week, tz=tz, now=now)
+    result.stage_changes = session.execute(select(func.count()).select_from(StageChange)).scalar_one()
 
 
 def _user_ids(n: int, seats: int, contacts: int) -> tuple[str, ...]:

@@ -221,7 +221,8 @@ def interactions_for(
             add(day, "training", contacts=rng.sample(contacts, 1), name="管理者トレーニング / Admin training")
     if plan.churned_on is None and rng.random() < 0.35:
         soon = now + dt.timedelta(days=rng.randint(1, 20))
+        booked = now - dt.timedelta(days=rng.randint(2, 14))  # agreed at an earlier meeting or by mail
         out.append({"account_id": plan.external_id, "type": "meeting_scheduled",
-                    "occurred_at": now, "external_id": f"demo-{plan.external_id}-next",
+                    "occurred_at": booked, "external_id": f"demo-{plan.external_id}-next",
                     "author": author, "scheduled_for": soon, "title": "次回定例 / Next meeting"})
     return out

@@ -299,3 +299,23 @@ def test_preview_changes_nothing(session: Session) -> None:
     assert weights.per_meeting_month == 0
     assert all(r.after_total < (r.before_total or 0) for r in rows)  # no meeting ever: the gap weighed 30
     assert {i.id: i.total for i in session.exec(select(PriorityItem)).all()} == before
+
+
+def test_the_daily_run_turns_stages_and_signals_into_tasks_once(session: Session) -> None:
+    from app.models import Task
+    from app.services import lifecycle
+
+    make_account(
+        session,
+        renewal_on=MONDAY + dt.timedelta(days=120),
+        contract_start_on=dt.date(2025, 1, 1),
+        segment="enterprise",
+    )
+
+    first = lifecycle.run_daily(session, now=NOW, tz=TZ)
+    again = lifecycle.run_daily(session, now=NOW + dt.timedelta(hours=6), tz=TZ)
+
+    tasks = session.exec(select(Task)).all()
+    assert first.tasks_created == len(tasks) >= 1
+    assert again.tasks_created == 0
+    assert "renewal_review" in {t.action for t in tasks}  # renewal in 4 months: review with sales
