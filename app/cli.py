@@ -415,5 +415,56 @@ def import_csv(
     )
 
 
+outbox_cli = typer.Typer(help="The email outbox.", no_args_is_help=True)
+cli.add_typer(outbox_cli, name="outbox")
+
+
+@outbox_cli.command("retry")
+def outbox_retry(outbox_id: Annotated[int, typer.Argument(help="The failed email's id")]) -> None:
+    """Queue a failed email again."""
+    from app.services import outbox
+
+    with unit_of_work(settings_or_exit()) as session:
+        row = outbox.retry(session, outbox_id=outbox_id, now=utcnow())
+    typer.echo(f"email {row.id} to {row.to_addr} queued again")
+
+
+@outbox_cli.command("send")
+def outbox_send() -> None:
+    """Deliver the due emails now over BANSOU_SMTP_URL."""
+    from app.scheduler import outbox_job
+
+    settings = settings_or_exit()
+    with unit_of_work(settings):
+        pass  # migrate first
+    engine = make_engine(settings.database_url, busy_timeout_ms=settings.sqlite_busy_timeout_ms)
+    try:
+        typer.echo(outbox_job(engine, settings, utcnow()))
+    finally:
+        engine.dispose()
+
+
+@cli.command("dev-smtp")
+def dev_smtp(
+    host: Annotated[str, typer.Option(help="Address to listen on")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port (then BANSOU_SMTP_URL=smtp://HOST:PORT)")] = 1025,
+) -> None:
+    """A local catch-all SMTP server that prints every message it receives (for trying it out)."""
+    import asyncio
+
+    from aiosmtpd.controller import Controller
+    from aiosmtpd.handlers import Debugging
+
+    controller = Controller(Debugging(sys.stdout), hostname=host, port=port)
+    controller.start()
+    typer.echo(f"catching mail on smtp://{host}:{port}; Ctrl-C to stop")
+    try:
+        asyncio.run(asyncio.Event().wait())
+    except KeyboardInterrupt:
+        pass
+    finally:
+        controller.stop()
+
+
 def main() -> None:
     cli()

@@ -66,7 +66,7 @@ def run_import(
         with unit_of_work(settings) as session:
             report = csv_import.import_csv(
                 session, kind=kind, stream=stream, now=utcnow(), mapping=columns,
-                dry_run=dry_run, partial=partial, progress=advance,
+                dry_run=dry_run, partial=partial, progress=advance, tz=settings.tz,
             )
         bar.update(task, completed=size, rows=report.rows)
     _print_report(report)

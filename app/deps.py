@@ -12,9 +12,9 @@ from sqlmodel import Session
 
 from app.config import Settings
 from app.db import utcnow
-from app.errors import NotAuthenticated
-from app.models import ApiKey
-from app.services import api_keys
+from app.errors import NotAuthenticated, NotPermitted
+from app.models import ApiKey, User
+from app.services import api_keys, web_auth
 
 
 def get_session(request: Request) -> Iterator[Session]:
@@ -65,3 +65,53 @@ def require_scope(need: str) -> Callable[..., ApiKey]:
 ReadKeyDep = Annotated[ApiKey, Depends(require_scope("read"))]
 WriteKeyDep = Annotated[ApiKey, Depends(require_scope("write"))]
 AdminKeyDep = Annotated[ApiKey, Depends(require_scope("admin"))]
+
+
+# -- signed-in browser users (the HTML views) ---------------------------------------------------
+
+#: The cookie holding a browser's session token (``app.services.web_auth``).
+SESSION_COOKIE = "bansou_session"
+
+
+def get_optional_user(request: Request, session: SessionDep, now: NowDep) -> User | None:
+    """The signed-in user of this browser, or None (an ended session reads as signed out)."""
+    if hasattr(request.state, "web_user"):
+        cached: User | None = request.state.web_user
+        return cached
+    user = web_auth.resolve(session, token=request.cookies.get(SESSION_COOKIE, ""), now=now)
+    if user is not None:
+        # Detached, so the error page can still greet the user after a failed request's rollback
+        # (which expires every attached row); a service that changes the user re-attaches it.
+        session.expunge(user)
+    request.state.web_user = user
+    return user
+
+
+OptionalUserDep = Annotated[User | None, Depends(get_optional_user)]
+
+
+def get_current_user(user: OptionalUserDep) -> User:
+    """The signed-in user; 401 (the views answer it with the sign-in page) otherwise."""
+    if user is None:
+        raise NotAuthenticated("sign in to continue", scheme="Session")
+    return user
+
+
+CurrentUserDep = Annotated[User, Depends(get_current_user)]
+
+
+def require_role(*roles: str) -> Callable[..., User]:
+    """A dependency: the signed-in user, who must have one of ``roles`` (403 otherwise)."""
+
+    def dependency(user: CurrentUserDep) -> User:
+        if user.role not in roles:
+            raise NotPermitted(f"this needs the {' or '.join(roles)} role")
+        return user
+
+    dependency.__name__ = f"require_{'_or_'.join(roles)}"
+    return dependency
+
+
+#: CSMs and admins change data; viewers only read.
+EditorUserDep = Annotated[User, Depends(require_role("csm", "admin"))]
+AdminUserDep = Annotated[User, Depends(require_role("admin"))]

@@ -25,7 +25,9 @@ from app.middleware import (
     RequestContextMiddleware,
     SecurityHeadersMiddleware,
 )
+from app.views import errors as view_errors
 from app.views import ops
+from app.views import router as views_router
 
 STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
 
@@ -82,9 +84,12 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
     app.state.settings = settings
     app.state.clock = utcnow
     install_error_handlers(app)
+    view_errors.install(app)
     app.include_router(ops.router)
-    app.include_router(api_router)
+    # First after ops: routes are matched in order, and /v1/batch is the hottest path by far.
     app.include_router(segment.router)
+    app.include_router(views_router)
+    app.include_router(api_router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(SecurityHeadersMiddleware)

@@ -129,13 +129,18 @@ class BodyLimitMiddleware:
                 raise
 
     async def _reject(self, scope: Scope, send: Send) -> None:
-        body = json.dumps({
+        problem = {
             "type": "urn:bansou:problem:payload-too-large",
             "title": "Payload too large",
             "status": 413,
             "detail": f"request body exceeds {self.max_bytes} bytes",
             "instance": scope["path"],
-        }).encode()
+        }
+        # As every other problem response: the id RequestContextMiddleware (outside) gave it.
+        request_id = scope.get("state", {}).get("request_id")
+        if request_id:
+            problem["request_id"] = request_id
+        body = json.dumps(problem).encode()
         await send({
             "type": "http.response.start", "status": 413,
             "headers": [(b"content-type", PROBLEM_JSON.encode()),

@@ -480,7 +480,13 @@ class HealthModelVersion(SQLModel, table=True):
 
 
 class ScoreSnapshot(SQLModel, table=True):
-    """An account's score on a day under one model version, with the full explanation."""
+    """An account's score on a day under one model version, with what explains it.
+
+    The explanation (every measure's grade, points, weight, contribution, next step) is a pure
+    function of the version's definition and the measures' raw values, so a snapshot keeps only
+    the values (``measure_values``, in the definition's order of groups and measures) and which
+    of them were stale (``stale_mask``, bit i for measure i); readers rebuild the rest.
+    """
 
     __tablename__ = "score_snapshot"
     __table_args__ = (Index("ix_score_snapshot_version_day", "model_version_id", "day"),)
@@ -497,7 +503,10 @@ class ScoreSnapshot(SQLModel, table=True):
     score: float | None = Field(default=None)
     band: str | None = Field(default=None, sa_column=Column(String(8)))
     status: str | None = Field(default=None, sa_column=Column(String(16)))
-    groups: list[Any] = Field(default_factory=list, sa_column=Column(JSONType, nullable=False))
+    measure_values: list[float | None] = Field(
+        default_factory=list, sa_column=Column(JSONType, nullable=False)
+    )
+    stale_mask: int = Field(default=0, nullable=False)
     computed_at: dt.datetime = Field(sa_type=UTCDateTime, nullable=False)
 
 
@@ -537,5 +546,6 @@ class ScoreDirty(SQLModel, table=True):
 from app.models_ingest import *  # noqa: E402,F403
 from app.models_plans import *  # noqa: E402,F403
 from app.models_priorities import *  # noqa: E402,F403
+from app.models_reports import *  # noqa: E402,F403
 from app.models_tasks import *  # noqa: E402,F403
 from app.models_web import *  # noqa: E402,F403

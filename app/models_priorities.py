@@ -15,9 +15,18 @@ from sqlmodel import Field, SQLModel
 from app.db import JSONType, UTCDateTime, utcnow
 
 __all__ = [
-    "RULE_KINDS", "STAGE_NAMES", "SIGNAL_NAMES", "ITEM_STATUSES", "REJECT_REASONS",
-    "RuleSet", "ChampionRating", "AccountStage", "StageChange", "AccountSignal",
-    "PriorityList", "PriorityItem",
+    "ITEM_STATUSES",
+    "REJECT_REASONS",
+    "RULE_KINDS",
+    "SIGNAL_NAMES",
+    "STAGE_NAMES",
+    "AccountSignal",
+    "AccountStage",
+    "ChampionRating",
+    "PriorityItem",
+    "PriorityList",
+    "RuleSet",
+    "StageChange",
 ]
 
 RULE_KINDS = ("stages", "signals", "priorities")

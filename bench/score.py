@@ -3,13 +3,15 @@
     .venv/bin/python bench/score.py                       # SQLite, 10,000 then 20,000 accounts
     scripts/with-postgres sh -c '.venv/bin/python bench/score.py \
         --database-url "$BANSOU_TEST_DATABASE_URL"'        # PostgreSQL (databases made beside it)
+    .venv/bin/python bench/score.py --keep DIR            # keep the data, reuse it next time
 
 For each size: a freshly migrated database gets N accounts × D days of rollups (bench/usage_data.py:
 ≈ 5 events per account-day), the feature catalog and the ABC preset. Then, in the same run:
 
 * ours — what ``run_scoring`` does for one model: ``score_accounts`` (load accounts, compute the
-  nine measure values in SQL, grade them) and ``write_snapshots`` (10,000 rows with their
-  explanations), committed; in a separate process, so that its peak RSS is its own;
+  nine measure values in SQL, grade them) and ``write_snapshots`` (10,000 rows: score, band and
+  the nine values; explanations are rebuilt when read), committed; in a separate process, so
+  that its peak RSS is its own;
 * plain GROUP BY — the naive way on the same database: one GROUP BY per measure over every row
   in its window (bench/baselines.py), plus the issue's yardstick, one GROUP BY over all
   ``usage_daily`` rows;
@@ -17,7 +19,9 @@ For each size: a freshly migrated database gets N accounts × D days of rollups 
 
 Values from all three are compared account by account. Each timing is the best of ``--repeat``
 runs (the machine is shared; the median is printed too). Then a single-account rescore after an
-ingest: ``add_usage`` for one account, then ``run_scoring(account_ids=[it])``.
+ingest: ``add_usage`` for one account, then ``run_scoring(account_ids=[it])``; and reading one
+account's current score with its explanation (``current_health``, what ``GET .../health``
+serves: the explanation rebuilt from the stored values, with the week's and month's changes).
 """
 
 from __future__ import annotations
@@ -79,17 +83,20 @@ def best(times: list[float]) -> tuple[float, float]:
 
 
 @contextmanager
-def database(base_url: str | None, name: str, keep: Path | None) -> Iterator[str]:
-    """A fresh, empty database: a SQLite file, or a new database on the given PostgreSQL server."""
+def database(base_url: str | None, name: str, keep: Path | None) -> Iterator[tuple[str, bool]]:
+    """A database for one size and whether it was kept from an earlier run (already prepared):
+    a SQLite file, or a database on the given PostgreSQL server. Without ``keep`` it is made
+    empty and removed afterwards."""
     if base_url is None or make_url(base_url).get_backend_name() == "sqlite":
         directory = keep or Path(tempfile.mkdtemp(prefix="bansou-bench-"))
         directory.mkdir(parents=True, exist_ok=True)
         path = directory / f"{name}.db"
-        if keep is None or not path.exists():
+        reused = keep is not None and path.exists()
+        if not reused:
             for suffix in ("", "-wal", "-shm"):
                 Path(f"{path}{suffix}").unlink(missing_ok=True)
         try:
-            yield f"sqlite:///{path}"
+            yield f"sqlite:///{path}", reused
         finally:
             if keep is None:
                 shutil.rmtree(directory, ignore_errors=True)
@@ -97,14 +104,28 @@ def database(base_url: str | None, name: str, keep: Path | None) -> Iterator[str
     url = make_url(base_url)
     admin = create_engine(url.set(database="postgres"), isolation_level="AUTOCOMMIT")
     db = f"{url.database}_{name}"
+    target = url.set(database=db).render_as_string(hide_password=False)
     with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{db}" WITH (FORCE)'))
-        conn.execute(text(f'CREATE DATABASE "{db}"'))
-    try:
-        yield url.set(database=db).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as conn:
+        reused = keep is not None and conn.execute(
+            text("SELECT 1 FROM pg_database WHERE datname = :db"), {"db": db}
+        ).first() is not None
+        if reused:
+            engine = create_engine(target)
+            with engine.connect() as kept:  # prepared to the end: the preset was adopted
+                reused = kept.execute(text(
+                    "SELECT 1 FROM information_schema.tables WHERE table_name = 'health_model'"
+                )).first() is not None and kept.execute(
+                    text("SELECT 1 FROM health_model")).first() is not None
+            engine.dispose()
+        if not reused:
             conn.execute(text(f'DROP DATABASE IF EXISTS "{db}" WITH (FORCE)'))
+            conn.execute(text(f'CREATE DATABASE "{db}"'))
+    try:
+        yield target, reused
+    finally:
+        if keep is None:
+            with admin.connect() as conn:
+                conn.execute(text(f'DROP DATABASE IF EXISTS "{db}" WITH (FORCE)'))
         admin.dispose()
 
 
@@ -190,8 +211,22 @@ def worker(url: str, repeat: int, rescore_accounts: list[int]) -> dict[str, Any]
             session.commit()
             if n:
                 rescores.append(time.perf_counter() - started)
+    reads: list[float] = []
+    for n, account_id in enumerate(rescore_accounts):
+        with Session(engine) as session:
+            external_id = session.execute(
+                text("SELECT external_id FROM account WHERE id = :id"), {"id": account_id}
+            ).scalar_one()
+            started = time.perf_counter()
+            current = health.current_health(session, account_id=external_id, model_id=None,
+                                            today=AS_OF, tz=TZ)
+            if n:
+                reads.append(time.perf_counter() - started)
+            assert not current.live and current.score == round(
+                sum(m["contribution"] for g in current.groups for m in g["measures"]), 2)
     engine.dispose()
     return {"runs": runs, "scored": scored_count, "peak_rss_mb": rss, "rescores": rescores,
+            "reads": reads,
             "values": {str(a): v for a, v in values_out.items()}}
 
 
@@ -232,8 +267,8 @@ def run_size(args: argparse.Namespace, accounts: int) -> dict[str, Any]:
     shape = Shape(accounts=accounts, days=args.days, as_of=AS_OF)
     keep = Path(args.keep) if args.keep else None
     print(f"\n== {accounts:,} accounts × {args.days} days", flush=True)
-    with database(args.database_url, f"bench_{accounts}_{args.days}", keep) as url:
-        if keep and Path(make_url(url).database or "").exists():
+    with database(args.database_url, f"bench_{accounts}_{args.days}", keep) as (url, reused):
+        if reused:
             print("  reusing the database kept from an earlier run", flush=True)
         else:
             prep = prepare(url, shape)
@@ -266,7 +301,8 @@ def run_size(args: argparse.Namespace, accounts: int) -> dict[str, Any]:
         conn.close()
         # Last, as it adds usage: the values above are compared with the data before it.
         rescore = [1 + (i * 7919) % accounts for i in range(max(args.repeat * 3, 5) + 1)]
-        ours["rescores"] = run_worker(url, 0, rescore)["rescores"]
+        after = run_worker(url, 0, rescore)
+        ours["rescores"], ours["reads"] = after["rescores"], after["reads"]
 
     ours_values = {int(a): {k.replace("-", "_"): v for k, v in vals.items()}
                    for a, vals in ours["values"].items()}
@@ -274,7 +310,7 @@ def run_size(args: argparse.Namespace, accounts: int) -> dict[str, Any]:
                 + baselines.differences(naive, duck_values))
     result = {
         "accounts": accounts, "scored": ours["scored"], "ours": ours["runs"],
-        "peak_rss_mb": ours["peak_rss_mb"], "rescores": ours["rescores"],
+        "peak_rss_mb": ours["peak_rss_mb"], "rescores": ours["rescores"], "reads": ours["reads"],
         "naive": naive_times, "scan": scan_times, "duckdb": duck_times,
         "duckdb_scan": duck_scan_times, "export": export, "problems": problems,
     }
@@ -301,6 +337,8 @@ def report_size(r: dict[str, Any]) -> None:
     rescore_low, rescore_median = best(r["rescores"])
     print(f"  single-account rescore    {rescore_low * 1000:7.1f} ms (median "
           f"{rescore_median * 1000:.1f} ms, {len(r['rescores'])} accounts)")
+    read_low, read_median = best(r["reads"])
+    print(f"  read one score, explained {read_low * 1000:7.1f} ms (median {read_median * 1000:.1f} ms)")
     if r["problems"]:
         print("  VALUES DIFFER:\n    " + "\n    ".join(r["problems"]))
     else:
@@ -342,8 +380,9 @@ def main() -> None:
     parser.add_argument("--scales", default="1,2",
                         help="sizes to run, as multiples of --accounts (default 1,2)")
     parser.add_argument("--repeat", type=int, default=3)
-    parser.add_argument("--keep", help="keep the SQLite files in this directory, and reuse "
-                        "them next time (the data is the same for the same size)")
+    parser.add_argument("--keep", help="keep the SQLite files in this directory (with "
+                        "--database-url: keep the PostgreSQL databases), and reuse them next "
+                        "time (the data is the same for the same size)")
     parser.add_argument("--json", help="also write the figures to this file")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     parser.add_argument("--rescore", default="", help=argparse.SUPPRESS)

@@ -5,6 +5,11 @@ from __future__ import annotations
 import base64
 from typing import Any, Protocol
 
+from fastapi import FastAPI
+
+from app import scheduler
+from app.services import ingest
+
 Headers = dict[str, str]
 
 #: 2026-11-23 10:00 in Tokyo: the same day as the tests' clock (AS_OF, 18:00 in Tokyo).
@@ -14,6 +19,11 @@ DAY = "2026-11-23"
 
 class _Getter(Protocol):
     def get(self, url: str, *, headers: Headers, params: dict[str, Any] | None = ...) -> Any: ...
+
+
+def drain(app: FastAPI) -> ingest.Applied:
+    """Store everything ``/v1`` acknowledged, now: the applier's work, which a test waits for."""
+    return scheduler.drain_ingest_log(app.state.engine, app.state.settings)
 
 
 def basic(write_key: str) -> Headers:

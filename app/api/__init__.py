@@ -6,6 +6,7 @@ from app.api import (
     account_history,
     account_usage,
     accounts,
+    adoption,
     api_keys,
     contacts,
     features,
@@ -16,6 +17,7 @@ from app.api import (
     plans,
     playbooks,
     priorities,
+    reports,
     sources,
     stages,
     tasks,
@@ -42,3 +44,5 @@ router.include_router(account_history.router)
 router.include_router(industries.router)
 router.include_router(playbooks.router)
 router.include_router(tasks.router)
+router.include_router(adoption.router)
+router.include_router(reports.router)

@@ -14,7 +14,7 @@ from fastapi import APIRouter, Body, Query
 from pydantic import BaseModel, Field
 
 from app.api.common import BODY, ERRORS
-from app.deps import AdminKeyDep, NowDep, SessionDep
+from app.deps import AdminKeyDep, NowDep, SessionDep, SettingsDep
 from app.errors import InvalidInput
 from app.services import csv_import as svc
 
@@ -58,6 +58,7 @@ def import_csv(
     body: Annotated[bytes, Body(media_type="text/csv", description="The CSV, header first")],
     session: SessionDep,
     now: NowDep,
+    settings: SettingsDep,
     _key: AdminKeyDep,
     dry_run: Annotated[bool, Query(description="Check every row, write nothing")] = False,
     partial: Annotated[bool, Query(description="Keep the good rows, report the bad ones")] = False,
@@ -81,7 +82,7 @@ def import_csv(
     stream = io.TextIOWrapper(io.BytesIO(body), encoding=encoding, newline="")
     report = svc.import_csv(
         session, kind=kind, stream=stream, now=now, mapping=svc.parse_mapping(map_ or []),
-        dry_run=dry_run, partial=partial,
+        dry_run=dry_run, partial=partial, tz=settings.tz,
     )
     report.raise_if_rejected()
     return ImportReportPublic.model_validate(report.as_dict())

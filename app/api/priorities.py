@@ -257,7 +257,7 @@ class PreviewIn(BaseModel):
 
 @router.post("/rules/priorities/preview", response_model=PreviewPublic, responses=BODY)
 def preview_weights(
-    preview_in: PreviewIn, session: SessionDep, settings: SettingsDep, now: NowDep, _key: ReadKeyDep,
+    preview_in: PreviewIn, session: SessionDep, settings: SettingsDep, now: NowDep, _key: WriteKeyDep,
     week: Week = None, owner: Owner = None,
 ) -> PreviewPublic:
     """This week's list as the given weights would rank it, beside the stored ranks (nothing saved)."""

@@ -1,9 +1,12 @@
 """The Segment-compatible HTTP Tracking API: ``/v1/batch`` and the single-call endpoints.
 
 Any SDK that speaks the Segment format can point its host at Bansō. Success is exactly
-``200 {"success": true}`` (some SDKs retry anything else); a batch with some bad messages is
+``200 {"success": true}`` (some SDKs retry anything else), sent once the batch's checked messages
+are committed to the ingestion log; the applier stores them as events and rollups shortly after
+(``GET /api/v1/ingest/pending`` shows what is still queued). A batch with some bad messages is
 still a 200 that says how many were rejected and why (retrying cannot fix them), and the
-rejections are in the source's error log. Overload is 503 with ``Retry-After``, which SDKs retry.
+rejections are in the source's error log. Overload — too many requests in flight, or a backlog
+the applier has not caught up with — is 503 with ``Retry-After``, which SDKs retry.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ import base64
 import binascii
 import datetime as dt
 import threading
+import time
 import zlib
 from dataclasses import dataclass
 from typing import Any
@@ -32,11 +36,16 @@ router = APIRouter(tags=["segment"])
 
 #: More requests than this in flight at once get 503 + Retry-After instead of queueing forever.
 MAX_IN_FLIGHT = 64
+#: Acknowledged messages the applier has not stored yet; past this, 503 + Retry-After until it
+#: catches up (about 20 s of work at the applier's measured rate; ~400 MB of log at most).
+MAX_BACKLOG_MESSAGES = 1_000_000
+#: How often the backlog is counted again (between counts, each process adds what it logged).
+BACKLOG_RECOUNT_SECONDS = 0.5
 RETRY_AFTER_SECONDS = "2"
 
 _DOC = {
     "responses": {
-        200: {"description": "Stored (see `accepted`, `duplicates`, `rejected`)"},
+        200: {"description": "Accepted and durably queued (see `accepted`, `rejected`)"},
         400: {"description": "Malformed JSON or not a Segment payload"},
         401: {"description": "Unknown or revoked write key"},
         413: {"description": "Over 500 KB after decompression"},
@@ -63,39 +72,38 @@ def _gate(request: Request) -> _Gate:
     return gate
 
 
-#: A transaction takes every batch waiting when it starts, up to about this many messages.
-GROUP_MESSAGES = 5000
+class Overloaded(BansouError):
+    status = 503
+    slug = "overloaded"
+    title = "Overloaded"
 
 
 @dataclass
 class _Job:
-    """One request's batch, waiting to be stored; ``done`` once its transaction committed."""
+    """One request's checked batch, waiting to be logged; ``done`` once its transaction committed."""
 
     write_key: str
     raws: list[Any]
+    checked: ingest.Checked
     received_at: dt.datetime
     batch_sent_at: dt.datetime | None
     implied_type: str | None
-    result: ingest.IngestResult | None = None
     error: BaseException | None = None
     done: bool = False
 
 
 class _Writer:
-    """Group commit: the batches that arrive while a transaction is being written are stored
-    together in the next one, each in its own savepoint, and all are answered by its commit.
+    """Group commit: the batches that arrive while a transaction is being written are appended to
+    the log together in the next one, and all are answered by its commit.
 
     A commit costs a sync to disk (SQLite, synchronous=FULL) or a WAL flush (PostgreSQL); one per
-    request caps throughput at the disk's syncs per second, one per group does not. Nothing
-    changes for a request: its batch is stored as if alone (the batches of a group are stored in
-    arrival order, each sees the ones before it, so a resend in the same group is a duplicate),
-    and it is answered only after the commit that holds its data. If the commit fails, every
-    request of the group gets the error, and none of their data is stored.
+    request caps throughput at the disk's syncs per second, one per group does not. Each request
+    is answered only after the commit that holds its batch; if that commit fails, every request
+    of the group gets the error (the SDKs retry; nothing of theirs was kept).
 
     There is no writer thread: a request thread that finds nobody writing becomes the writer for
     everything queued, while the others wait for it and find their work done (or write the rest
-    of the queue themselves). One transaction at a time per process also means batches of the
-    same process never deadlock each other on PostgreSQL.
+    of the queue themselves).
     """
 
     def __init__(self, engine: Any, tz: Any) -> None:
@@ -104,9 +112,11 @@ class _Writer:
         self.write_lock = threading.Lock()
         self.queue_lock = threading.Lock()
         self.queue: list[_Job] = []
+        self.backlog = 0  # messages in the log, as last counted plus what this process added
+        self.counted_at = float("-inf")
 
-    def store(self, job: _Job) -> ingest.IngestResult:
-        """Store the job's batch (with whatever else is waiting); its result once committed."""
+    def store(self, job: _Job) -> None:
+        """Log the job's batch (with whatever else is waiting); returns once committed."""
         with self.queue_lock:
             self.queue.append(job)
         with self.write_lock:
@@ -114,36 +124,46 @@ class _Writer:
                 self._write(self._take())
         if job.error is not None:
             raise job.error
-        assert job.result is not None
-        return job.result
 
     def _take(self) -> list[_Job]:
         with self.queue_lock:
-            size = 0
-            for taken, queued in enumerate(self.queue):
-                size += len(queued.raws)
-                if size > GROUP_MESSAGES and taken > 0:
-                    break
-            else:
-                taken = len(self.queue)
-            jobs, self.queue = self.queue[:taken], self.queue[taken:]
+            jobs, self.queue = self.queue, []
         return jobs
 
     def _write(self, jobs: list[_Job]) -> None:
-        outcomes: list[tuple[ingest.IngestResult | None, BaseException | None]] = []
+        errors: list[BaseException | None] = []
+        logged = 0
         try:
-            with session_scope(self.engine) as session:
+            with ingest.writer_turn(self.engine), session_scope(self.engine) as session:
+                ingest.take_write_lock(session)
+                overloaded = self._overloaded(session)
                 known: dict[str, Source | BansouError] = {}
                 for job in jobs:
-                    outcomes.append(self._one(session, job, known))
+                    error: BaseException | None = overloaded or self._one(session, job, known)
+                    errors.append(error)
+                    if error is None:
+                        logged += len(job.checked.accepted)
         except BaseException as exc:  # nothing of the group is stored: every request hears it
-            outcomes = [(None, exc)] * len(jobs)
-        for job, (result, error) in zip(jobs, outcomes, strict=True):
-            job.result, job.error, job.done = result, error, True
+            errors = [exc] * len(jobs)
+            logged = 0
+        self.backlog += logged
+        for job, error in zip(jobs, errors, strict=True):
+            job.error, job.done = error, True
+
+    def _overloaded(self, session: Any) -> Overloaded | None:
+        now = time.monotonic()
+        if now - self.counted_at >= BACKLOG_RECOUNT_SECONDS:
+            self.backlog = ingest.backlog(session).messages
+            self.counted_at = now
+        if self.backlog < MAX_BACKLOG_MESSAGES:
+            return None
+        return Overloaded(
+            f"{self.backlog} accepted messages are waiting to be stored; retry shortly"
+        )
 
     def _one(
         self, session: Any, job: _Job, known: dict[str, Source | BansouError]
-    ) -> tuple[ingest.IngestResult | None, BaseException | None]:
+    ) -> BansouError | None:
         source = known.get(job.write_key)
         if source is None:
             try:
@@ -152,18 +172,14 @@ class _Writer:
                 source = exc
             known[job.write_key] = source
         if isinstance(source, BansouError):
-            return None, source
-        try:
-            with session.begin_nested():
-                result = ingest.ingest_messages(
-                    session, source=source, raws=job.raws, received_at=job.received_at,
-                    tz=self.tz, batch_sent_at=job.batch_sent_at, implied_type=job.implied_type,
-                )
-        except OperationalError:
-            raise  # the database is busy or gone: the whole group is retried
-        except Exception as exc:  # this batch only; the others of the group go ahead
-            return None, exc
-        return result, None
+            return source
+        assert source.id is not None
+        ingest.log_batch(
+            session, source_id=source.id, raws=job.raws, checked=job.checked,
+            received_at=job.received_at, tz=self.tz, batch_sent_at=job.batch_sent_at,
+            implied_type=job.implied_type,
+        )
+        return None
 
 
 def _writer(request: Request) -> _Writer:
@@ -235,7 +251,8 @@ async def _handle(request: Request, implied_type: str | None) -> JSONResponse:
             )
         gate.in_flight += 1
     try:
-        return await _process(request, implied_type)
+        with ingest.request_in_flight():
+            return await _process(request, implied_type)
     finally:
         with gate.count_lock:
             gate.in_flight -= 1
@@ -272,9 +289,17 @@ async def _process(request: Request, implied_type: str | None) -> JSONResponse:
     except ValueError:
         batch_sent_at = None
 
-    job = _Job(write_key, raws, received_at, batch_sent_at, implied_type)
+    checked = ingest.check_batch(
+        raws, received_at=received_at, batch_sent_at=batch_sent_at, implied_type=implied_type
+    )
+    job = _Job(write_key, raws, checked, received_at, batch_sent_at, implied_type)
     try:
-        result = await run_in_threadpool(_writer(request).store, job)
+        await run_in_threadpool(_writer(request).store, job)
+    except Overloaded as exc:
+        return problem(
+            503, exc.title, str(exc), slug=exc.slug, request=request,
+            headers={"Retry-After": RETRY_AFTER_SECONDS},
+        )
     except OperationalError:
         # Lock timeouts or a database restarting: nothing was committed; the SDK retries.
         return problem(
@@ -282,16 +307,16 @@ async def _process(request: Request, implied_type: str | None) -> JSONResponse:
             slug="unavailable", request=request, headers={"Retry-After": RETRY_AFTER_SECONDS},
         )
     errors = [
-        {"index": r.index, "messageId": r.message_id, "reason": r.reason} for r in result.rejected
+        {"index": r.index, "messageId": r.message_id, "reason": r.reason} for r in checked.rejected
     ]
-    if implied_type is not None and result.rejected:
-        raise InvalidInput.field(implied_type, result.rejected[0].reason)
+    if implied_type is not None and checked.rejected:
+        raise InvalidInput.field(implied_type, checked.rejected[0].reason)
+    # Duplicates (a retried batch) and attribution are known only once the batch is applied:
+    # the source's daily stats count them, and /api/v1/ingest/pending shows what waits.
     return JSONResponse({
         "success": True,
-        "accepted": result.acknowledged,
-        "duplicates": result.duplicates,
-        "pending": result.pending,
-        "rejected": len(result.rejected),
+        "accepted": len(checked.accepted),
+        "rejected": len(checked.rejected),
         "errors": errors,
     })
 

@@ -64,7 +64,16 @@ class PendingUser(BaseModel):
     oldest_received_at: dt.datetime | None
 
 
+class QueuedSummary(BaseModel):
+    """Acknowledged batches not applied to events and rollups yet (the applier's lag)."""
+
+    batches: int
+    messages: int
+    oldest_received_at: dt.datetime | None
+
+
 class PendingSummary(BaseModel):
+    queued: QueuedSummary
     pending_events: int
     oldest_received_at: dt.datetime | None
     by_user: list[PendingUser]
@@ -129,5 +138,6 @@ def source_errors(
 def pending(
     session: SessionDep, _key: AdminKeyDep, limit: Annotated[int, Query(ge=1, le=500)] = 50
 ) -> Any:
-    """Usage events not attributed to an account yet: never dropped, shown here until they are."""
+    """Usage not in the rollups yet: events waiting for their account (never dropped, shown
+    here until attributed) and accepted batches still queued for the applier."""
     return ingest.pending_summary(session, limit=limit)

@@ -17,6 +17,11 @@ The formula, in words:
   included (in a ``worst`` group, only the worst measure contributes). Contributions are rounded
   to 2 decimals and the score is their sum, so they add up to the score exactly.
 * The band is good / normal / bad by the model's cuts on its scale.
+
+Many accounts at once: ``score_book`` gives every account's score and band from the values
+column by column, grading each distinct value once and scoring each distinct combination of
+grades once. A stored score keeps only its values and stale flags; ``row_inputs`` turns them
+back into the inputs that give exactly the same result and explanation.
 """
 
 from __future__ import annotations
@@ -25,7 +30,7 @@ import datetime as dt
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 GradeLabel = Literal["good", "normal", "bad"]
 MissingRule = Literal["bad", "exclude"]
@@ -305,14 +310,9 @@ def score(
 ) -> HealthResult:
     """Score one account: ``inputs`` maps measure keys to values (absent keys are missing)."""
     groups = [_grade_group(model, g, inputs, as_of) for g in model.groups]
-    live = [g for g in groups if g.fraction is not None]
-    total_weight = sum(g.group.weight for g in live)
-    for g in live:
-        share = g.group.weight / total_weight
-        _distribute(g, share, model.scale_max)
+    overall = _overall(model, groups)
+    total_weight = sum(g.group.weight for g in groups if g.fraction is not None)
     results = tuple(_group_result(model, g, total_weight) for g in groups)
-    contributions = [m.contribution for g in results for m in g.measures]
-    overall = round(sum(contributions), 2) if live else None
     included = sum(1 for g in groups for m in g.graded if m.included)
     return HealthResult(
         score=overall,
@@ -322,6 +322,17 @@ def score(
         measures_included=included,
         measures_total=sum(len(g.group.measures) for g in groups),
     )
+
+
+def _overall(model: ModelDef, groups: list[_Group]) -> float | None:
+    """Share the score out over the groups that count and their measures; the score is the sum
+    of the rounded contributions (None when no group counts)."""
+    live = [g for g in groups if g.fraction is not None]
+    total_weight = sum(g.group.weight for g in live)
+    for g in live:
+        _distribute(g, g.group.weight / total_weight, model.scale_max)
+    contributions = [m.contribution for g in groups for m in g.graded]
+    return round(sum(contributions), 2) if live else None
 
 
 _MISSING = MeasureInput(None)
@@ -377,6 +388,13 @@ def _grade_group(
             graded.fraction, graded.points, graded.grade = 0.0, 0.0, "bad"
             graded.included = True
         out.graded.append(graded)
+    _combine(out)
+    return out
+
+
+def _combine(out: _Group) -> None:
+    """The group's fraction (and worst measure) from its graded measures."""
+    group = out.group
     included = [m for m in out.graded if m.included]
     if included:
         if group.mode == "worst":
@@ -385,7 +403,6 @@ def _grade_group(
         else:
             weight = sum(m.measure.weight for m in included)
             out.fraction = sum((m.fraction or 0.0) * m.measure.weight for m in included) / weight
-    return out
 
 
 def _distribute(group: _Group, share: float, scale_max: float) -> None:
@@ -430,7 +447,7 @@ class Scorer:
     thousand distinct inputs, not 30,000.
 
     Inputs are first told apart by identity — a caller that gives equal inputs as one shared
-    ``MeasureInput`` object (as ``compute_values`` does) makes the lookup cheapest — and then by
+    ``MeasureInput`` object (as ``Values.inputs`` does) makes the lookup cheapest — and then by
     value, value type and status, so equal inputs given as separate objects share too.
     """
 
@@ -503,6 +520,149 @@ class Scorer:
             measures_included=included,
             measures_total=self._measures_total,
         )
+
+
+# -- explanations as plain data ------------------------------------------------------------------
+
+
+def explain_group(group: GroupResult, windows: Mapping[str, int | None]) -> dict[str, Any]:
+    """A group's result as the JSON-ready explanation the API serves (``windows``: each
+    measure's window in days)."""
+    return {
+        "key": group.key, "name": group.name, "mode": group.mode, "score": group.score,
+        "weight": group.weight, "contribution": group.contribution, "worst": group.worst,
+        "measures": [
+            {
+                "key": m.key, "name": m.name, "value": m.value,
+                "window_days": windows.get(m.key), "status": m.status, "grade": m.grade,
+                "points": m.points, "weight": m.weight, "contribution": m.contribution,
+                "included": m.included,
+                "next_step": (
+                    {"target": m.next_step.target, "value_needed": m.next_step.value_needed,
+                     "change": m.next_step.change}
+                    if m.next_step else None
+                ),
+            }
+            for m in group.measures
+        ],
+    }
+
+
+# -- many accounts at once, column by column ----------------------------------------------------
+
+
+def measure_order(model: ModelDef) -> tuple[MeasureDef, ...]:
+    """The model's measures in order (groups in order, each group's measures in order): the
+    order of ``score_book``'s columns and of a stored snapshot's values."""
+    return tuple(m for g in model.groups for m in g.measures)
+
+
+def stale_flags(
+    model: ModelDef, data_as_of: Sequence[dt.date | None], *, as_of: dt.date
+) -> tuple[bool, ...]:
+    """Per measure (in ``measure_order``), whether a value with data as of that date is stale on
+    ``as_of`` (its freshness limit exceeded, as ``score`` decides)."""
+    return tuple(
+        _status(measure, MeasureInput(0.0, fresh), as_of) == "stale"
+        for measure, fresh in zip(measure_order(model), data_as_of, strict=True)
+    )
+
+
+def row_inputs(
+    model: ModelDef, values: Sequence[float | None], stale: int, *, as_of: dt.date
+) -> dict[str, MeasureInput]:
+    """Inputs that ``score`` grades as a stored row: ``values`` in ``measure_order``, bit ``i``
+    of ``stale`` set when measure ``i``'s data was stale (and ``as_of`` the row's day)."""
+    return {
+        measure.key: MeasureInput(value, None if stale >> i & 1 else as_of)
+        for i, (measure, value) in enumerate(zip(measure_order(model), values, strict=True))
+    }
+
+
+def score_book(
+    model: ModelDef, columns: Sequence[Sequence[float | None]],
+    data_as_of: Sequence[dt.date | None], *, as_of: dt.date,
+) -> list[tuple[float | None, GradeLabel | None]]:
+    """Score and band of every account of a book given column by column: ``columns[i][a]`` is
+    measure ``i``'s raw value (``measure_order``) for account ``a``, ``data_as_of[i]`` the date
+    of the newest data behind measure ``i``.
+
+    Exactly ``score``'s score and band for each account, without its explanation. A score
+    depends on the values only through their grades, so each distinct value is graded once per
+    measure (10,000 seat-activation ratios become three threshold grades), and each distinct
+    combination of grades is scored once: a book of 10,000 accounts under the ABC preset costs a
+    few hundred scorings, not 10,000.
+    """
+    measures = measure_order(model)
+    stale = stale_flags(model, data_as_of, as_of=as_of)
+    # Per measure and account, what the value counts as: its fraction, or None when excluded
+    # (missing or stale under the "exclude" rule; "bad" counts them as 0).
+    coded: list[list[float | None]] = []
+    for measure, column, is_stale in zip(measures, columns, stale, strict=True):
+        unusable = 0.0 if measure.missing == "bad" else None
+        if is_stale:
+            coded.append([unusable] * len(column))
+            continue
+        grades: dict[float | None, float | None] = {None: unusable}
+        for value in set(column).difference(grades):
+            assert value is not None
+            grades[value] = grade_value(measure, value)[0]
+        coded.append([grades[v] for v in column])
+    spans = []
+    start = 0
+    for group in model.groups:
+        spans.append((start, start + len(group.measures)))
+        start += len(group.measures)
+    combos = list(zip(*(zip(*coded[a:b], strict=True) for a, b in spans), strict=True))
+    fractions = _Fractions(model)
+    scored = {combo: fractions.score(combo) for combo in set(combos)}
+    return [scored[combo] for combo in combos]
+
+
+class _Fractions:
+    """Scores from the measures' fractions (None: excluded), by ``score``'s own steps; each
+    group's fractions are combined once, and shared out once per total weight of the groups
+    that count."""
+
+    def __init__(self, model: ModelDef) -> None:
+        self.model = model
+        self._groups: list[dict[tuple[float | None, ...], _Group]] = [{} for _ in model.groups]
+        self._parts: dict[tuple[int, tuple[float | None, ...], float], tuple[float, ...]] = {}
+
+    def _group(self, index: int, fractions: tuple[float | None, ...]) -> _Group:
+        group = self.model.groups[index]
+        out = _Group(group)
+        for measure, fraction in zip(group.measures, fractions, strict=True):
+            graded = _Graded(measure, None, "ok", fraction=fraction)
+            graded.included = fraction is not None
+            out.graded.append(graded)
+        _combine(out)
+        return out
+
+    def score(
+        self, combo: tuple[tuple[float | None, ...], ...]
+    ) -> tuple[float | None, GradeLabel | None]:
+        live = []
+        for index, fractions in enumerate(combo):
+            found = self._groups[index].get(fractions)
+            if found is None:
+                found = self._groups[index][fractions] = self._group(index, fractions)
+            live.append(found.fraction is not None)
+        if not any(live):
+            return None, None
+        total_weight = sum(g.weight for g, counts in zip(self.model.groups, live, strict=True) if counts)
+        contributions: list[float] = []
+        for index, fractions in enumerate(combo):
+            key = (index, fractions, total_weight)
+            parts = self._parts.get(key)
+            if parts is None:
+                out = self._group(index, fractions)
+                if out.fraction is not None:
+                    _distribute(out, out.group.weight / total_weight, self.model.scale_max)
+                parts = self._parts[key] = tuple(m.contribution for m in out.graded)
+            contributions.extend(parts)
+        overall = round(sum(contributions), 2)
+        return overall, band(self.model, overall)
 
 
 def _exact(value: float | None) -> object:

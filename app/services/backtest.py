@@ -113,17 +113,21 @@ def run_backtest(
             if (churned_on := churn_dates.get(a.id)) is None or churned_on > ref
         ]
         values = compute_values(session, spec, accounts=accounts, as_of=ref, tz=tz)
-        for scored in health.score_values(spec, values, as_of=ref):
-            churned_on = churn_dates.get(scored.account.id)
-            churned = churned_on is not None and churned_on <= ref + dt.timedelta(
-                days=params.horizon_days
+        horizon = ref + dt.timedelta(days=params.horizon_days)
+        outcomes = [
+            (churned_on := churn_dates.get(a.id)) is not None and churned_on <= horizon
+            for a in accounts
+        ]
+        for scored, churned in zip(health.score_values(spec, values, as_of=ref), outcomes,
+                                   strict=True):
+            if scored.score is not None:
+                overall.append(Observation(scored.score, churned, scored.band))
+        for key, column in zip(values.keys, values.columns, strict=True):
+            sign = 1 if direction[key] else -1
+            per_measure[key].extend(
+                Observation(sign * value, churned)
+                for value, churned in zip(column, outcomes, strict=True) if value is not None
             )
-            if scored.result.score is not None:
-                overall.append(Observation(scored.result.score, churned, scored.result.band))
-            for key, given in values.inputs[scored.account.id].items():
-                if given.value is not None:
-                    value = given.value if direction[key] else -given.value
-                    per_measure[key].append(Observation(value, churned))
     auc = roc_auc(overall)
     churned_count = sum(1 for o in overall if o.churned)
     bands = by_band(overall, ["good", "normal", "bad"])

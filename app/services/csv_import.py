@@ -26,6 +26,7 @@ import re
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Literal, TextIO
+from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, TypeAdapter, ValidationError
 from sqlmodel import Session, func, select
@@ -173,8 +174,12 @@ def import_csv(
     dry_run: bool = False,
     partial: bool = False,
     progress: Callable[[int], None] | None = None,
+    tz: ZoneInfo | None = None,
 ) -> ImportReport:
-    """Import the rows of a CSV stream; see the module docstring for the transaction rules."""
+    """Import the rows of a CSV stream; see the module docstring for the transaction rules.
+
+    With ``tz`` (the team's time zone, for usage days), a new account collects the usage events
+    that named it before it existed, as one created through the API does."""
     report = ImportReport(kind=kind, dry_run=dry_run, partial=partial)
     handle = _HANDLERS[kind]
     outer = session.begin_nested()
@@ -187,7 +192,7 @@ def import_csv(
         else:
             reported = 0
             for chunk in _chunks(reader, columns, report):
-                handle(session, chunk, columns, report, now)
+                handle(session, chunk, columns, report, now, tz)
                 # Checks run in passes (cells, then rules, then the database): sort by row.
                 report.errors[reported:] = sorted(report.errors[reported:], key=lambda e: e.row)
                 reported = len(report.errors)
@@ -348,7 +353,8 @@ def _run_row(
 
 
 def _import_accounts(
-    session: Session, chunk: list[_Row], columns: _Columns, report: ImportReport, now: dt.datetime
+    session: Session, chunk: list[_Row], columns: _Columns, report: ImportReport, now: dt.datetime,
+    tz: ZoneInfo | None,
 ) -> None:
     for row in chunk:
         account_in = _validate(AccountCreate, row, columns, report)
@@ -360,7 +366,7 @@ def _import_accounts(
             if existing is not None and existing.status == "deleted":
                 raise InvalidInput.field("id", "this account was deleted; it is not re-imported")
             if existing is None:
-                accounts.create_account(session, account_in=account_in, now=now)
+                accounts.create_account(session, account_in=account_in, now=now, tz=tz)
                 return "created"
             changes = account_in.model_dump(exclude_unset=True, exclude={"id"})
             if "traits" in changes:
@@ -377,7 +383,8 @@ def _import_accounts(
 
 
 def _import_contacts(
-    session: Session, chunk: list[_Row], columns: _Columns, report: ImportReport, now: dt.datetime
+    session: Session, chunk: list[_Row], columns: _Columns, report: ImportReport, now: dt.datetime,
+    tz: ZoneInfo | None,
 ) -> None:
     for row in chunk:
         fields = {k: v for k, v in row.data.items() if k not in ("account_id", "status")}
@@ -449,7 +456,8 @@ def _upsert_contact(
 
 
 def _import_interactions(
-    session: Session, chunk: list[_Row], columns: _Columns, report: ImportReport, now: dt.datetime
+    session: Session, chunk: list[_Row], columns: _Columns, report: ImportReport, now: dt.datetime,
+    tz: ZoneInfo | None,
 ) -> None:
     for row in chunk:
         item = _validate(_INTERACTION, row, columns, report, ITEM_TAGS)
@@ -467,7 +475,8 @@ def _import_interactions(
 
 
 def _import_usage(
-    session: Session, chunk: list[_Row], columns: _Columns, report: ImportReport, now: dt.datetime
+    session: Session, chunk: list[_Row], columns: _Columns, report: ImportReport, now: dt.datetime,
+    tz: ZoneInfo | None,
 ) -> None:
     good: list[tuple[_Row, usage.DailyAggregateIn]] = []
     for row in chunk:
@@ -494,7 +503,7 @@ def _import_usage(
         return
 
 
-_Handler = Callable[[Session, list[_Row], _Columns, ImportReport, dt.datetime], None]
+_Handler = Callable[[Session, list[_Row], _Columns, ImportReport, dt.datetime, ZoneInfo | None], None]
 _HANDLERS: dict[str, _Handler] = {
     "accounts": _import_accounts,
     "contacts": _import_contacts,

@@ -2,15 +2,19 @@
 
 A model's published version is frozen; editing creates a draft version, publishing it retires the
 previous one. Every snapshot names the version that computed it, so history can mark the day a
-new formula arrived.
+new formula arrived. A snapshot stores the score, band and the measures' raw values; because the
+version is frozen, its explanation (grades, points, weights, contributions, next steps) is
+rebuilt exactly from the definition and the values when read (``stored_explanation``,
+``explain_rows``).
 """
 
 from __future__ import annotations
 
 import datetime as dt
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo
 
 import orjson
@@ -30,21 +34,32 @@ from app.models import (
 )
 from app.scoring import presets
 from app.scoring.health import (
-    GroupResult,
     HealthResult,
     ModelError,
     Scorer,
+    explain_group,
     grade_value,
     key_feature_status,
+    measure_order,
+    row_inputs,
+    score_book,
+    stale_flags,
     validate_model,
 )
 from app.services import features as features_svc
 from app.services import score_queue
 from app.services.accounts import get_account
 from app.services.health_spec import ModelSpec, to_model_def
-from app.services.health_values import AccountFacts, Values, compute_values, load_accounts
+from app.services.health_values import (
+    AccountFacts,
+    Values,
+    collector_paused,
+    compute_values,
+    load_accounts,
+)
 
 SNAPSHOT = table_of(ScoreSnapshot)
+ACCOUNT = table_of(Account)
 
 
 # -- definitions --------------------------------------------------------------------------------
@@ -238,73 +253,130 @@ def delete_model(session: Session, *, model_id: int) -> None:
 # -- scoring ------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Scored:
+class _Book:
+    """What the scores of one ``score_values`` call share: the model, the values, and the full
+    results and explanations, built only when asked for (accounts with equal inputs to a group
+    share one explanation dict, which must not be changed in place)."""
+
+    def __init__(self, spec: ModelSpec, values: Values, *, as_of: dt.date) -> None:
+        self.model = to_model_def(spec)
+        self.values = values
+        self.as_of = as_of
+        flags = stale_flags(self.model, values.data_as_of, as_of=as_of)
+        #: Bit i set when measure i's data is stale (the same for every account of the book).
+        self.stale = sum(1 << i for i, flag in enumerate(flags) if flag)
+        self._windows = {m.key: m.window_days for m in spec.measures()}
+        self._scorer: Scorer | None = None
+        self._explained: dict[int, dict[str, Any]] = {}
+
+    def result(self, account_id: int) -> HealthResult:
+        if self._scorer is None:
+            self._scorer = Scorer(self.model, as_of=self.as_of)
+        return self._scorer.score(self.values.inputs[account_id])
+
+    def explain(self, result: HealthResult) -> list[dict[str, Any]]:
+        explanation = []
+        for group in result.groups:
+            found = self._explained.get(id(group))  # the scorer keeps every group result alive
+            if found is None:
+                found = self._explained[id(group)] = explain_group(group, self._windows)
+            explanation.append(found)
+        return explanation
+
+
+class Scored(NamedTuple):
+    """One account's score as stored: score, band, key-feature status, the measures' raw values
+    in the model's order and which of them were stale (bit i: measure i has a value whose data
+    is too old). The full result and its explanation are built when asked for: the explanation
+    is a function of the model's definition and these values (see ``stored_explanation``)."""
+
     account: AccountFacts
-    result: HealthResult
+    score: float | None
+    band: str | None
     status: str | None
-    explanation: list[dict[str, Any]]
+    values: tuple[float | None, ...]
+    stale: int
+    book: _Book
+
+    @property
+    def result(self) -> HealthResult:
+        return self.book.result(self.account.id)
+
+    @property
+    def explanation(self) -> list[dict[str, Any]]:
+        return self.book.explain(self.result)
 
 
 def explain(result: HealthResult, spec: ModelSpec) -> list[dict[str, Any]]:
-    """The snapshot's stored explanation: groups with every measure's value and contribution."""
+    """The explanation served with a score: groups with every measure's value and contribution."""
     windows = {m.key: m.window_days for m in spec.measures()}
-    return [_explain_group(g, windows) for g in result.groups]
+    return [explain_group(g, windows) for g in result.groups]
 
 
-def _explain_group(g: GroupResult, windows: dict[str, int]) -> dict[str, Any]:
-    return {
-        "key": g.key, "name": g.name, "mode": g.mode, "score": g.score,
-        "weight": g.weight, "contribution": g.contribution, "worst": g.worst,
-        "measures": [
-            {
-                "key": m.key, "name": m.name, "value": m.value,
-                "window_days": windows.get(m.key), "status": m.status, "grade": m.grade,
-                "points": m.points, "weight": m.weight, "contribution": m.contribution,
-                "included": m.included,
-                "next_step": (
-                    {"target": m.next_step.target, "value_needed": m.next_step.value_needed,
-                     "change": m.next_step.change}
-                    if m.next_step else None
-                ),
-            }
-            for m in g.measures
-        ],
-    }
+def explain_values(
+    spec: ModelSpec, values: Sequence[float | None], stale: int, *, day: dt.date
+) -> list[dict[str, Any]]:
+    """The explanation of a stored score, rebuilt from its version's definition and its values
+    (the same one the scorer gave when the score was computed)."""
+    return explain_rows(spec, [(values, stale)], day=day)[0]
 
 
-def score_values(spec: ModelSpec, values: Values, *, as_of: dt.date) -> list[Scored]:
-    """Grade pre-computed values (pure; no I/O)."""
+def explain_rows(
+    spec: ModelSpec, rows: Sequence[tuple[Sequence[float | None], int]], *, day: dt.date
+) -> list[list[dict[str, Any]]]:
+    """The explanations of many stored scores of one version and day, each given as its
+    ``(measure_values, stale_mask)``: what a page listing many accounts' measures reads.
+    Accounts with equal inputs to a group share its explanation dict (do not change them)."""
     model_def = to_model_def(spec)
-    measures = {m.key: m for g in model_def.groups for m in g.measures}
+    scorer = Scorer(model_def, as_of=day)
     windows = {m.key: m.window_days for m in spec.measures()}
-    # Accounts with equal inputs to a group share its result, and so its explanation: the
-    # explanations' dicts are shared between accounts and must not be changed in place.
-    scorer = Scorer(model_def, as_of=as_of)
     explained: dict[int, dict[str, Any]] = {}
     out = []
-    for account in values.accounts:
-        result = scorer.score(values.inputs[account.id])
+    for values, stale in rows:
+        result = scorer.score(row_inputs(model_def, values, stale, as_of=day))
         explanation = []
         for group in result.groups:
             found = explained.get(id(group))  # the scorer keeps every group result alive
             if found is None:
-                found = explained[id(group)] = _explain_group(group, windows)
+                found = explained[id(group)] = explain_group(group, windows)
             explanation.append(found)
-        status = None
-        if spec.key_feature_status:
-            monthly: dict[str, list[Any]] = {}
-            for key, series in values.history[account.id].items():
-                m = measures[key]
-                grades = []
-                for value in series:
-                    if value is None:
-                        grades.append("bad" if m.missing == "bad" else "normal")
-                    else:
-                        grades.append(grade_value(m, value)[2] or "normal")
-                monthly[key] = grades
-            status = key_feature_status(monthly).label
-        out.append(Scored(account, result, status, explanation))
+        out.append(explanation)
+    return out
+
+
+def score_values(spec: ModelSpec, values: Values, *, as_of: dt.date) -> list[Scored]:
+    """Grade pre-computed values (pure; no I/O)."""
+    with collector_paused():
+        return _score_values(spec, values, as_of=as_of)
+
+
+def _score_values(spec: ModelSpec, values: Values, *, as_of: dt.date) -> list[Scored]:
+    book = _Book(spec, values, as_of=as_of)
+    scores = score_book(book.model, values.columns, values.data_as_of, as_of=as_of)
+    rows = values.rows()
+    if book.stale:
+        # A stale flag only tells on a value: a measure with none is missing, stale or not.
+        bits = [(i, 1 << i) for i in range(len(values.keys)) if book.stale >> i & 1]
+        stale = [sum(bit for i, bit in bits if row[i] is not None) for row in rows]
+    else:
+        stale = [0] * len(rows)
+    if not spec.key_feature_status:
+        return [Scored(account, s, b, None, row, mask, book) for account, (s, b), row, mask
+                in zip(values.accounts, scores, rows, stale, strict=True)]
+    measures = {m.key: m for m in measure_order(book.model)}
+    out = []
+    for account, (s, b), row, mask in zip(values.accounts, scores, rows, stale, strict=True):
+        monthly: dict[str, list[Any]] = {}
+        for key, series in values.history[account.id].items():
+            m = measures[key]
+            grades = []
+            for value in series:
+                if value is None:
+                    grades.append("bad" if m.missing == "bad" else "normal")
+                else:
+                    grades.append(grade_value(m, value)[2] or "normal")
+            monthly[key] = grades
+        out.append(Scored(account, s, b, key_feature_status(monthly).label, row, mask, book))
     return out
 
 
@@ -320,34 +392,39 @@ def score_accounts(
     return score_values(spec, values, as_of=as_of)
 
 
-
-_SNAPSHOT_COLUMNS = 'account_id, model_version_id, day, score, band, status, "groups", computed_at'
+_SNAPSHOT_COLUMNS = (
+    "account_id, model_version_id, day, score, band, status, measure_values, stale_mask, "
+    "computed_at"
+)
 _SNAPSHOT_SCRATCH = (
     "CREATE TEMPORARY TABLE IF NOT EXISTS snapshot_in (LIKE score_snapshot) ON COMMIT DROP",
     "TRUNCATE snapshot_in",
 )
 _UPSERT_FROM_SCRATCH = (
-    'INSERT INTO score_snapshot (account_id, model_version_id, day, score, band, status, '
-    '"groups", computed_at) SELECT account_id, model_version_id, day, score, band, status, '
-    '"groups", computed_at FROM snapshot_in '
-    'ON CONFLICT (account_id, model_version_id, day) DO UPDATE SET score = excluded.score, '
-    'band = excluded.band, status = excluded.status, "groups" = excluded."groups", '
-    "computed_at = excluded.computed_at"
+    "INSERT INTO score_snapshot (account_id, model_version_id, day, score, band, status, "
+    "measure_values, stale_mask, computed_at) SELECT account_id, model_version_id, day, score, "
+    "band, status, measure_values, stale_mask, computed_at FROM snapshot_in "
+    "ON CONFLICT (account_id, model_version_id, day) DO UPDATE SET score = excluded.score, "
+    "band = excluded.band, status = excluded.status, measure_values = excluded.measure_values, "
+    "stale_mask = excluded.stale_mask, computed_at = excluded.computed_at"
 )
 #: The snapshot upsert, for SQLite (False) and PostgreSQL (True).
 _UPSERT_SNAPSHOT = {
     False: (
-        'INSERT INTO score_snapshot (account_id, model_version_id, day, score, band, status, '
-        '"groups", computed_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?) '
-        'ON CONFLICT (account_id, model_version_id, day) DO UPDATE SET score = excluded.score, '
-        'band = excluded.band, status = excluded.status, "groups" = excluded."groups", '
+        "INSERT INTO score_snapshot (account_id, model_version_id, day, score, band, status, "
+        "measure_values, stale_mask, computed_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) "
+        "ON CONFLICT (account_id, model_version_id, day) DO UPDATE SET score = excluded.score, "
+        "band = excluded.band, status = excluded.status, "
+        "measure_values = excluded.measure_values, stale_mask = excluded.stale_mask, "
         "computed_at = excluded.computed_at"
     ),
     True: (
-        'INSERT INTO score_snapshot (account_id, model_version_id, day, score, band, status, '
-        '"groups", computed_at) VALUES (%s, %s, %s, %s, %s, %s, CAST(%s AS jsonb), %s) '
-        'ON CONFLICT (account_id, model_version_id, day) DO UPDATE SET score = excluded.score, '
-        'band = excluded.band, status = excluded.status, "groups" = excluded."groups", '
+        "INSERT INTO score_snapshot (account_id, model_version_id, day, score, band, status, "
+        "measure_values, stale_mask, computed_at) "
+        "VALUES (%s, %s, %s, %s, %s, %s, CAST(%s AS jsonb), %s, %s) "
+        "ON CONFLICT (account_id, model_version_id, day) DO UPDATE SET score = excluded.score, "
+        "band = excluded.band, status = excluded.status, "
+        "measure_values = excluded.measure_values, stale_mask = excluded.stale_mask, "
         "computed_at = excluded.computed_at"
     ),
 }
@@ -361,29 +438,25 @@ def write_snapshots(
         return 0
     # Written through the driver: at 10,000 accounts SQLAlchemy's per-row parameter handling
     # costs more than the database's own work. Values are given in the form the columns store
-    # them (SQLite: ISO text for the day, SQLAlchemy's UTC text format for the time), and each
-    # explanation as JSON text, every shared group serialised once (accounts with the same
-    # inputs to a group share its explanation dict).
+    # them (SQLite: ISO text for the day, SQLAlchemy's UTC text format for the time; the
+    # measures' values as JSON text). A snapshot keeps the values, not the explanation: that
+    # is rebuilt from the version's definition when read (a fiftieth of the bytes to write).
+    with collector_paused():
+        return _write_snapshots(session, version_id=version_id, day=day, scored=scored, now=now)
+
+
+def _write_snapshots(
+    session: Session, *, version_id: int, day: dt.date, scored: list[Scored], now: dt.datetime
+) -> int:
     postgres = session.get_bind().dialect.name == "postgresql"
     stored_day: Any = day if postgres else day.isoformat()
     stored_at: Any = (
         now if postgres else now.astimezone(dt.UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
     )
-    sql = _UPSERT_SNAPSHOT[postgres]
-    fragments: dict[int, str] = {}
-
-    def as_json(explanation: list[dict[str, Any]]) -> str:
-        parts = []
-        for group in explanation:
-            text = fragments.get(id(group))
-            if text is None:
-                text = fragments[id(group)] = orjson.dumps(group).decode()
-            parts.append(text)
-        return "[" + ",".join(parts) + "]"
-
+    dumps = orjson.dumps
     rows = [
-        (s.account.id, version_id, stored_day, s.result.score, s.result.band, s.status,
-         as_json(s.explanation), stored_at)
+        (s.account.id, version_id, stored_day, s.score, s.band, s.status,
+         dumps(s.values).decode(), s.stale, stored_at)
         for s in scored
     ]
     cursor: Any = session.connection().connection.cursor()
@@ -393,14 +466,41 @@ def write_snapshots(
             for statement in _SNAPSHOT_SCRATCH:
                 cursor.execute(statement)
             with cursor.copy(f"COPY snapshot_in ({_SNAPSHOT_COLUMNS}) FROM STDIN") as copy:
-                for row in rows:
-                    copy.write_row(row)
+                copy.write(_copy_text(rows, day=day, now=now))
             cursor.execute(_UPSERT_FROM_SCRATCH)
         else:
-            cursor.executemany(sql, rows)
+            cursor.executemany(_UPSERT_SNAPSHOT[postgres], rows)
     finally:
         cursor.close()
     return len(rows)
+
+
+#: COPY's text format: these characters are escaped in a field, and \\N is NULL.
+_COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
+_COPY_NULL = "\\N"
+
+
+def _copy_text(rows: list[tuple[Any, ...]], *, day: dt.date, now: dt.datetime) -> bytes:
+    """The rows in COPY's text format, formatted in one pass (half the time of handing psycopg
+    each row). Bands and statuses are few, so each is escaped once; the values' JSON holds only
+    numbers, nulls, commas and brackets, which need no escaping."""
+    escaped: dict[str | None, str] = {None: _COPY_NULL}
+
+    def text(value: str | None) -> str:
+        found = escaped.get(value)
+        if found is None:
+            assert value is not None
+            found = escaped[value] = value.translate(_COPY_ESCAPES)
+        return found
+
+    fixed = f"\t{rows[0][1]}\t{day.isoformat()}\t"
+    at = now.isoformat()
+    null = _COPY_NULL
+    return "".join([
+        f"{account_id}{fixed}{null if value is None else repr(value)}\t{text(band)}\t"
+        f"{text(status)}\t{values}\t{stale}\t{at}\n"
+        for account_id, _, _, value, band, status, values, stale, _ in rows
+    ]).encode()
 
 
 def run_scoring(
@@ -485,12 +585,13 @@ def current_health(
         if not scored:
             raise NotFound(f"account {account_id!r} cannot be scored (contract not started)")
         s = scored[0]
-        day, value, status, groups = today, s.result.score, s.status, s.explanation
-        band_: str | None = s.result.band
+        day, value, status, groups = today, s.score, s.status, s.explanation
+        band_: str | None = s.band
     else:
         assert snapshot is not None
-        day, value, status, groups = (snapshot.day, snapshot.score, snapshot.status,
-                                      snapshot.groups)
+        day, value, status = snapshot.day, snapshot.score, snapshot.status
+        groups = explain_values(spec, snapshot.measure_values, snapshot.stale_mask,
+                                day=snapshot.day)
         band_ = snapshot.band
 
     week = _snapshot_on_or_before(session, account.id, model.id, day - dt.timedelta(days=7))
@@ -501,20 +602,35 @@ def current_health(
             return None
         return round(value - past.score, 2)
 
-    groups = _with_measure_changes(groups, week, month)
+    groups = _with_measure_changes(
+        groups, stored_explanation(session, week), stored_explanation(session, month)
+    )
     return Current(account, model, version, day, value, band_, status, groups, change(week),
                    change(month), spec.scale_max, live)
 
 
+def stored_explanation(
+    session: Session, snapshot: ScoreSnapshot | None
+) -> list[dict[str, Any]] | None:
+    """A stored score's explanation, rebuilt from its version's definition and its values."""
+    if snapshot is None:
+        return None
+    version = session.get(HealthModelVersion, snapshot.model_version_id)
+    assert version is not None  # snapshots go with their version
+    return explain_values(parse_definition(version.definition), snapshot.measure_values,
+                          snapshot.stale_mask, day=snapshot.day)
+
+
 def _with_measure_changes(
-    groups: list[dict[str, Any]], week: ScoreSnapshot | None, month: ScoreSnapshot | None
+    groups: list[dict[str, Any]], week: list[dict[str, Any]] | None,
+    month: list[dict[str, Any]] | None,
 ) -> list[dict[str, Any]]:
     """Each measure's value and contribution change against a week and a month before."""
 
-    def index(snapshot: ScoreSnapshot | None) -> dict[str, dict[str, Any]]:
-        if snapshot is None:
+    def index(explanation: list[dict[str, Any]] | None) -> dict[str, dict[str, Any]]:
+        if explanation is None:
             return {}
-        return {m["key"]: m for g in snapshot.groups for m in g.get("measures", [])}
+        return {m["key"]: m for g in explanation for m in g.get("measures", [])}
 
     before = {"7d": index(week), "30d": index(month)}
 
@@ -651,19 +767,18 @@ def preview(
     if published is not None:
         before_spec = parse_definition(published.definition)
         for s in score_accounts(session, spec=before_spec, as_of=as_of, tz=tz):
-            before_scores[s.account.id] = (s.result.score, s.result.band)
+            before_scores[s.account.id] = (s.score, s.band)
     before_bands = Counter(b or "none" for _, b in before_scores.values())
-    after_bands: Counter[str] = Counter(s.result.band or "none" for s in after)
+    after_bands: Counter[str] = Counter(s.band or "none" for s in after)
     moved: Counter[str] = Counter()
     changes: list[dict[str, Any]] = []
     for s in after:
         old_score, old_band = before_scores.get(s.account.id, (None, None))
-        if published is not None and old_band != s.result.band:
-            moved[f"{old_band or 'none'}→{s.result.band or 'none'}"] += 1
-        if old_score is not None and s.result.score is not None:
+        if published is not None and old_band != s.band:
+            moved[f"{old_band or 'none'}→{s.band or 'none'}"] += 1
+        if old_score is not None and s.score is not None:
             changes.append({"account_id": s.account.external_id, "before": old_score,
-                            "after": s.result.score,
-                            "change": round(s.result.score - old_score, 2)})
+                            "after": s.score, "change": round(s.score - old_score, 2)})
     changes.sort(key=lambda c: -abs(c["change"]))
     return Preview(as_of, len(after), dict(before_bands), dict(after_bands), dict(moved),
                    changes[:20])
@@ -700,6 +815,9 @@ def backfill(
         raise InvalidInput.field("since", "must not be after the last day")
     written = 0
     models = [m for m in list_models(session) if model_ids is None or m.id in model_ids]
+    churned_on: dict[int, dt.date] = dict(session.execute(
+        select(ACCOUNT.c.id, ACCOUNT.c.churned_on).where(ACCOUNT.c.churned_on.is_not(None))
+    ).all())
     day = since
     while day <= until:
         for model in models:
@@ -709,14 +827,9 @@ def backfill(
             spec = parse_definition(version.definition)
             scored = score_accounts(session, spec=spec, as_of=day, tz=tz, include_churned=True)
             # A churned account is scored only for the days it was still a customer.
-            scored = [s for s in scored if _customer_on(session, s.account.id, day)]
+            scored = [s for s in scored
+                      if (gone := churned_on.get(s.account.id)) is None or gone > day]
             written += write_snapshots(session, version_id=version.id, day=day, scored=scored,
                                        now=now)
         day += dt.timedelta(days=step_days)
     return written
-
-
-
-def _customer_on(session: Session, account_id: int, day: dt.date) -> bool:
-    account = session.get(Account, account_id)
-    return account is not None and (account.churned_on is None or account.churned_on > day)

@@ -1,10 +1,13 @@
 """Measure values for many accounts at once: set-based SQL over rollups and interactions.
 
 One query per distinct (source, window) in the model, each grouped by account — never a Python
-loop over raw rows. Usage comes from the daily rollups, interactions from their table, the rest
-from accounts, contacts and sentiment ratings. An account with no usage in a window has the value
-0 (it did not use the product), not "missing"; per-seat values are missing when the account has no
-licensed seat count.
+loop over raw rows. Values come back column by column (one list per measure, in the accounts'
+order), the form the book scorer grades them in.
+
+Usage comes from the daily rollups, interactions from their table, the rest from accounts,
+contacts and sentiment ratings. An account with no usage in a window has the value 0 (it did not
+use the product), not "missing"; per-seat values are missing when the account has no licensed
+seat count.
 
 Distinct users, active days and key features used are read from the presence bitmaps
 (``app.services.presence``): a 30-day window costs one row per user or event of each account,
@@ -19,14 +22,19 @@ account simply scores low.
 from __future__ import annotations
 
 import datetime as dt
+import gc
 from collections import defaultdict
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
+from functools import cached_property
+from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import (
     ColumnElement,
     Float,
+    String,
     and_,
     case,
     cast,
@@ -35,6 +43,7 @@ from sqlalchemy import (
     literal,
     select,
     true,
+    type_coerce,
 )
 from sqlmodel import Session
 
@@ -84,8 +93,9 @@ NAMED_ACCOUNTS = 500
 MONTH_DAYS = 30
 
 
-@dataclass(frozen=True)
-class AccountFacts:
+class AccountFacts(NamedTuple):
+    """What scoring needs to know of an account (a tuple: 10,000 of them are made per run)."""
+
     id: int
     external_id: str
     licensed_seats: int | None
@@ -96,12 +106,36 @@ class AccountFacts:
 
 @dataclass
 class Values:
-    """Raw measure values per account: ``inputs[account_id][measure_key]``, plus for
-    key-feature models the previous months' values ``history[account_id][key]`` (oldest first)."""
+    """Raw measure values, column by column: ``columns[i][n]`` is measure ``keys[i]``'s value for
+    ``accounts[n]`` (measures in the model's order), ``data_as_of[i]`` the date of the newest data
+    behind measure ``i``; plus for key-feature models the previous months' values
+    ``history[account_id][key]`` (oldest first)."""
 
     accounts: list[AccountFacts]
-    inputs: dict[int, dict[str, MeasureInput]]
+    keys: list[str]
+    columns: list[list[float | None]]
+    data_as_of: list[dt.date | None]
     history: dict[int, dict[str, list[float | None]]]
+
+    def rows(self) -> list[tuple[float | None, ...]]:
+        """Each account's values in the model's order (``accounts``' order)."""
+        return list(zip(*self.columns, strict=True))
+
+    @cached_property
+    def inputs(self) -> dict[int, dict[str, MeasureInput]]:
+        """``inputs[account_id][measure_key]``, as ``app.scoring.health.score`` takes them.
+        Equal inputs are one shared object (what ``Scorer`` looks up cheapest)."""
+        shared: dict[tuple[object, dt.date | None], MeasureInput] = {}
+        out: dict[int, dict[str, MeasureInput]] = {a.id: {} for a in self.accounts}
+        for key, column, fresh in zip(self.keys, self.columns, self.data_as_of, strict=True):
+            for account, value in zip(self.accounts, column, strict=True):
+                # (0.0 and -0.0 are equal but not the same value.)
+                same = (value if value.__class__ is float and value != 0.0 else repr(value), fresh)
+                given = shared.get(same)
+                if given is None:
+                    given = shared[same] = MeasureInput(value, fresh)
+                out[account.id][key] = given
+        return out
 
 
 class _Context:
@@ -174,11 +208,39 @@ class _Context:
         return column.in_(self.ids)
 
 
+@contextmanager
+def collector_paused() -> Iterator[None]:
+    """Pause Python's cycle collector for one bulk step of scoring.
+
+    Scoring 10,000 accounts allocates a few hundred thousand short-lived rows, tuples and lists,
+    none of them in a reference cycle, so reference counting frees every one; the collector,
+    set off by the number of allocations alone, would meanwhile walk the whole process heap
+    over and over — measured, a third of the time of computing the values. Nothing else is
+    changed: the collector runs again as soon as the step ends (if it ran before).
+    """
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
 def load_accounts(
     session: Session, *, account_ids: list[int] | None = None, as_of: dt.date | None = None,
     include_churned: bool = False,
 ) -> list[AccountFacts]:
     """Accounts to score: active ones (and, for backtests, those not yet churned on ``as_of``)."""
+    with collector_paused():
+        return _load_accounts(session, account_ids=account_ids, as_of=as_of,
+                              include_churned=include_churned)
+
+
+def _load_accounts(
+    session: Session, *, account_ids: list[int] | None, as_of: dt.date | None,
+    include_churned: bool,
+) -> list[AccountFacts]:
     query = select(
         ACCOUNT.c.id, ACCOUNT.c.external_id, ACCOUNT.c.licensed_seats,
         func.coalesce(cast(ACCOUNT.c.arr, Float), 0.0), ACCOUNT.c.contract_start_on,
@@ -203,31 +265,32 @@ def compute_values(
     tz: ZoneInfo,
 ) -> Values:
     """Every measure's raw value for every given account at the end of ``as_of``."""
+    with collector_paused():
+        return _compute_values(session, spec, accounts=accounts, as_of=as_of, tz=tz)
+
+
+def _compute_values(
+    session: Session, spec: ModelSpec, *, accounts: list[AccountFacts], as_of: dt.date,
+    tz: ZoneInfo,
+) -> Values:
     ctx = _Context(session, accounts, as_of, tz)
-    inputs: dict[int, dict[str, MeasureInput]] = {a.id: {} for a in accounts}
+    keys = [m.key for m in spec.measures()]
     history: dict[int, dict[str, list[float | None]]] = {a.id: {} for a in accounts}
     if not accounts:
-        return Values(accounts, inputs, history)
-    # Values repeat (0, 1, 2 ... days or features): equal inputs share one frozen object.
-    shared: dict[tuple[object, dt.date | None], MeasureInput] = {}
+        return Values(accounts, keys, [[] for _ in keys], [None for _ in keys], history)
+    columns: list[list[float | None]] = []
+    data_as_of: list[dt.date | None] = []
     for measure in spec.measures():
         values, fresh = _measure(ctx, measure, shift=0)
-        key = measure.key
-        for account_id in ctx.ids:
-            value = values.get(account_id)
-            # (0.0 and -0.0 are equal but not the same value.)
-            same = (value if value.__class__ is float and value != 0.0 else repr(value), fresh)
-            given = shared.get(same)
-            if given is None:
-                given = shared[same] = MeasureInput(value, fresh)
-            inputs[account_id][key] = given
+        columns.append([values.get(a) for a in ctx.ids])
+        data_as_of.append(fresh)
         if spec.key_feature_status and isinstance(measure.source, UsageSource):
             earlier = [_measure(ctx, measure, shift=MONTH_DAYS * k)[0] for k in (2, 1)]
             for account in accounts:
                 history[account.id][measure.key] = [
                     *(e.get(account.id) for e in earlier), values.get(account.id)
                 ]
-    return Values(accounts, inputs, history)
+    return Values(accounts, keys, columns, data_as_of, history)
 
 
 def _measure(
@@ -444,14 +507,23 @@ def _interactions(ctx: _Context, source: InteractionSource, window: int) -> dict
         counts = {a: float(n) for a, n in rows}
         return {a: counts.get(a, 0.0) for a in ctx.ids}
     # days_since_last: ever, up to the scoring date
+    latest: Any = func.max(at)
+    if ctx.session.get_bind().dialect.name == "sqlite":
+        # SQLite keeps the instant as naive UTC text; parsing it here costs a tenth of the
+        # column type's own conversion (10,000 accounts: 3 ms instead of 30).
+        latest = type_coerce(latest, String)
     rows = ctx.session.execute(
-        select(INTERACTION.c.account_id, func.max(at)).where(*conditions)
+        select(INTERACTION.c.account_id, latest).where(*conditions)
         .group_by(INTERACTION.c.account_id)
     ).all()
     out: dict[int, float | None] = {}
+    utc, tz, as_of = dt.UTC, ctx.tz, ctx.as_of
     for account_id, last in rows:
-        last = last if last.tzinfo else last.replace(tzinfo=dt.UTC)
-        out[account_id] = float((ctx.as_of - last.astimezone(ctx.tz).date()).days)
+        if last.__class__ is str:
+            last = dt.datetime.fromisoformat(last)
+        if last.tzinfo is None:
+            last = last.replace(tzinfo=utc)
+        out[account_id] = float((as_of - last.astimezone(tz).date()).days)
     return out
 
 

@@ -1,7 +1,15 @@
-"""Ingestion: Segment-format messages in, raw events and daily rollups out, in one transaction.
+"""Ingestion: Segment-format messages in, raw events and daily rollups out.
 
-For each batch: parse and check every message (bad ones are rejected one by one, with the reason
-logged for the source); apply group calls (upsert the account, link the user); store the raw
+Two steps, each one transaction. **Accept** (at request time): check every message (bad ones are
+rejected one by one, with the reason logged for the source) and append the good ones, as one row
+per batch, to the ingestion log (``ingest_batch``); the request is answered once that commit is
+durable. **Apply** (the applier, ``apply_log``, in the background or drained on demand): take the
+oldest logged batches, many per transaction, store them as below, and delete their log rows in
+the same transaction — a crash before that commit leaves the rows to be applied again, and the
+``(source, messageId)`` deduplication below makes a second application count nothing twice.
+``ingest_messages`` does both at once, in the caller's transaction (the demo loader, tests).
+
+Storing a batch: apply group calls (upsert the account, link the user); store the raw
 events, skipping any ``(source, messageId)`` already stored so a retried batch counts once;
 apply identify calls (upsert the contact); and add the new usage events to the daily rollups.
 Usage events that cannot be attributed to an account yet are stored as *pending* (account_id
@@ -13,9 +21,14 @@ Rollups are kept exact under retries and concurrency by counting distinct users 
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import hashlib
+import threading
+import time
 from collections import Counter, defaultdict
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, cast
 from zoneinfo import ZoneInfo
@@ -30,6 +43,7 @@ from app.models import (
     AccountActivity,
     Contact,
     Event,
+    IngestBatch,
     IngestError,
     ScoreDirty,
     Source,
@@ -41,7 +55,7 @@ from app.models import (
     UsageDailyUser,
 )
 from app.services import presence
-from app.services.segment import USAGE_TYPES, Message, Rejected, parse_message
+from app.services.segment import USAGE_TYPES, Message, Rejected, parse_message, user_key
 
 #: At most this many rejected messages per batch are written to the source's error log.
 MAX_LOGGED_REJECTIONS = 50
@@ -58,6 +72,7 @@ ACCOUNT_ACTIVITY = table_of(AccountActivity)
 SOURCE_DAILY_STAT = table_of(SourceDailyStat)
 INGEST_ERROR = table_of(IngestError)
 SCORE_DIRTY = table_of(ScoreDirty)
+LOG = table_of(IngestBatch)
 
 
 @dataclass(frozen=True)
@@ -175,6 +190,65 @@ def _sql(session: Session) -> _Sql:
     return sql
 
 
+@dataclass
+class Checked:
+    """A batch after the request-time checks: the messages to keep and the rejected ones."""
+
+    accepted: list[Any] = field(default_factory=list)  # raw messages, in batch order
+    rejected: list[Rejection] = field(default_factory=list)
+
+
+def check_batch(
+    raws: list[Any],
+    *,
+    received_at: dt.datetime,
+    batch_sent_at: dt.datetime | None = None,
+    implied_type: str | None = None,
+) -> Checked:
+    """Check every message of a batch (no I/O): which to keep, which are rejected and why."""
+    checked = Checked()
+    for index, raw in enumerate(raws):
+        try:
+            parse_message(
+                raw, received_at=received_at, batch_sent_at=batch_sent_at,
+                implied_type=implied_type,
+            )
+        except Rejected as exc:
+            checked.rejected.append(_rejection(index, raw, exc))
+            continue
+        checked.accepted.append(raw)
+    return checked
+
+
+def _rejection(index: int, raw: Any, exc: Rejected) -> Rejection:
+    message_id = raw.get("messageId") if isinstance(raw, dict) else None
+    logged_id = str(message_id).replace("\x00", "\ufffd")[:255] if message_id else None
+    return Rejection(index, logged_id, str(exc))
+
+
+def _parse_all(
+    raws: list[Any], received_at: dt.datetime, batch_sent_at: dt.datetime | None,
+    implied_type: str | None, result: IngestResult, seen: set[str],
+) -> list[Message]:
+    """The batch's messages, without those rejected or already earlier in it (``seen``)."""
+    messages: list[Message] = []
+    for index, raw in enumerate(raws):
+        try:
+            msg = parse_message(
+                raw, received_at=received_at, batch_sent_at=batch_sent_at,
+                implied_type=implied_type,
+            )
+        except Rejected as exc:
+            result.rejected.append(_rejection(index, raw, exc))
+            continue
+        if msg.message_id in seen:  # the same message twice in one batch
+            result.duplicates += 1
+            continue
+        seen.add(msg.message_id)
+        messages.append(msg)
+    return messages
+
+
 def ingest_messages(
     session: Session,
     *,
@@ -185,42 +259,256 @@ def ingest_messages(
     batch_sent_at: dt.datetime | None = None,
     implied_type: str | None = None,
 ) -> IngestResult:
-    """Store a batch of Segment messages for ``source``; see the module docstring."""
+    """Check and store a batch of Segment messages for ``source`` at once, without the log."""
     assert source.id is not None
     result = IngestResult()
-    messages: list[Message] = []
-    seen: set[str] = set()
-    for index, raw in enumerate(raws):
-        try:
-            msg = parse_message(
-                raw, received_at=received_at, batch_sent_at=batch_sent_at,
-                implied_type=implied_type,
-            )
-        except Rejected as exc:
-            message_id = raw.get("messageId") if isinstance(raw, dict) else None
-            logged_id = str(message_id).replace("\x00", "\ufffd")[:255] if message_id else None
-            result.rejected.append(Rejection(index, logged_id, str(exc)))
-            continue
-        if msg.message_id in seen:  # the same message twice in one batch
-            result.duplicates += 1
-            continue
-        seen.add(msg.message_id)
-        messages.append(msg)
-
+    messages = _parse_all(raws, received_at, batch_sent_at, implied_type, result, set())
     if messages:
-        _store(session, source, messages, received_at, tz, result)
-    _record_stats(session, source, raws, result, received_at, tz)
+        _store(session, source, messages, [received_at] * len(messages), tz, result)
+    day = received_at.astimezone(tz).date()
+    _add_stats(session, source.id, day, result.accepted, len(result.rejected), result.duplicates)
+    _log_rejections(session, source.id, raws, result.rejected, received_at)
     return result
+
+
+# -- the ingestion log -------------------------------------------------------------------------
+
+
+class _Turn:
+    """Who writes next, within one process.
+
+    SQLite has one writer: request writers and the applier take turns on ``lock`` rather than on
+    SQLite's busy handler (which sleeps up to 100 ms between tries). And requests go first, on
+    any engine: the applier waits while requests are in flight, up to ``patience`` seconds, so
+    a burst is acknowledged at the speed of the log and applied as soon as it ebbs, while a
+    steady flood still leaves the applier a turn every ``patience`` seconds (and once the
+    backlog passes its limit, requests are refused with 503 until the applier catches up).
+    """
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.count_lock = threading.Lock()
+        self.in_flight = 0
+
+    @contextmanager
+    def request(self) -> Iterator[None]:
+        with self.count_lock:
+            self.in_flight += 1
+        try:
+            yield
+        finally:
+            with self.count_lock:
+                self.in_flight -= 1
+
+    def wait_for_requests(self, patience: float) -> None:
+        deadline = time.monotonic() + patience
+        while self.in_flight and time.monotonic() < deadline:
+            time.sleep(0.002)
+
+
+_TURN = _Turn()
+#: How long the applier gives way to requests in flight before it takes its turn anyway.
+APPLIER_PATIENCE = 1.0
+
+
+def request_in_flight() -> contextlib.AbstractContextManager[None]:
+    """Mark a ``/v1`` request in flight for as long as the block runs (the applier waits)."""
+    return _TURN.request()
+
+
+@contextmanager
+def writer_turn(engine: Any, *, applier: bool = False) -> Iterator[None]:
+    """Hold the process's write turn: on SQLite the one writer's; the applier first gives way to
+    requests in flight (see ``_Turn``)."""
+    if applier:
+        _TURN.wait_for_requests(APPLIER_PATIENCE)
+    if engine.dialect.name != "sqlite":
+        yield
+        return
+    with _TURN.lock:
+        yield
+
+
+def take_write_lock(session: Session) -> None:
+    """On SQLite, make the transaction the writer before it reads anything.
+
+    A transaction that reads first and writes later cannot wait for another writer that
+    committed in between (its snapshot is stale: SQLITE_BUSY_SNAPSHOT, no busy timeout); one
+    that writes first waits its turn. A DELETE matching nothing is the cheapest write.
+    PostgreSQL needs nothing: its row locks wait.
+    """
+    if session.get_bind().dialect.name == "sqlite":
+        session.connection().exec_driver_sql("DELETE FROM ingest_batch WHERE id < 0")
+
+
+def log_batch(
+    session: Session,
+    *,
+    source_id: int,
+    raws: list[Any],
+    checked: Checked,
+    received_at: dt.datetime,
+    tz: ZoneInfo,
+    batch_sent_at: dt.datetime | None = None,
+    implied_type: str | None = None,
+) -> None:
+    """Append a checked batch to the ingestion log for the applier; record its rejections now."""
+    if checked.accepted:
+        sql = _sql(session)
+        sql.execute(
+            session,
+            "INSERT INTO ingest_batch (source_id, received_at, sent_at, implied_type, messages, "  # noqa: S608
+            f"body) VALUES ({', '.join([sql.mark] * 6)})",
+            [source_id, sql.time(received_at),
+             None if batch_sent_at is None else sql.time(batch_sent_at), implied_type,
+             len(checked.accepted), orjson.dumps(checked.accepted)],
+        )
+    if checked.rejected:
+        day = received_at.astimezone(tz).date()
+        _add_stats(session, source_id, day, 0, len(checked.rejected), 0)
+        _log_rejections(session, source_id, raws, checked.rejected, received_at)
+
+
+@dataclass(frozen=True)
+class Backlog:
+    """What the log holds: acknowledged batches not applied yet."""
+
+    batches: int
+    messages: int
+    oldest_received_at: dt.datetime | None
+
+
+def backlog(session: Session) -> Backlog:
+    """The ingestion log's size and age (its oldest batch is how far the applier lags)."""
+    batches, messages, oldest = session.execute(
+        select(func.count(), func.coalesce(func.sum(LOG.c.messages), 0), func.min(LOG.c.received_at))
+    ).one()
+    return Backlog(batches, int(messages), oldest)
+
+
+@dataclass
+class Applied:
+    """What one ``apply_log`` call did."""
+
+    batches: int = 0
+    messages: int = 0
+    accepted: int = 0  # new messages stored
+    duplicates: int = 0  # already stored (a retried batch): counted once
+    pending: int = 0  # new usage events not attributable to an account yet
+    rejected: int = 0  # refused at apply time only if the checks changed since acceptance
+    busy: bool = False  # another process's applier holds the log (PostgreSQL)
+
+
+#: One apply transaction takes the oldest batches up to about this many messages: large enough
+#: that the rollup writes collapse (a 300-account day has ~6,000 rollup rows, not one per event),
+#: small enough that a request waiting to append to the log waits well under a second.
+APPLY_MESSAGES = 5000
+_APPLIER_KEY = int.from_bytes(
+    hashlib.blake2b(b"bansou:ingest:applier", digest_size=8).digest(), "big", signed=True
+)
+
+
+@dataclass
+class _Unit:
+    """Consecutive logged batches stored with one ``_store`` call."""
+
+    source_id: int
+    day: dt.date
+    mergeable: bool  # usage only: storing it together with its neighbours changes nothing
+    messages: list[Message] = field(default_factory=list)
+    received: list[dt.datetime] = field(default_factory=list)
+    result: IngestResult = field(default_factory=IngestResult)
+    seen: set[str] = field(default_factory=set)
+
+
+def apply_log(
+    session: Session, *, tz: ZoneInfo, max_messages: int = APPLY_MESSAGES, wait: bool = True
+) -> Applied:
+    """Store the oldest logged batches (about ``max_messages`` messages) and delete them from
+    the log, in the caller's transaction. One applier at a time: on PostgreSQL an advisory lock
+    (``wait=False``: return ``busy`` at once if another process holds it)."""
+    applied = Applied()
+    if session.get_bind().dialect.name == "postgresql":
+        if wait:
+            session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _APPLIER_KEY})
+        elif not session.execute(
+            text("SELECT pg_try_advisory_xact_lock(:k)"), {"k": _APPLIER_KEY}
+        ).scalar():
+            applied.busy = True
+            return applied
+    else:
+        take_write_lock(session)
+    heads = session.execute(
+        select(LOG.c.id, LOG.c.messages).order_by(LOG.c.id).limit(1000)
+    ).all()
+    ids: list[int] = []
+    for id_, count in heads:
+        if ids and applied.messages + count > max_messages:
+            break
+        ids.append(id_)
+        applied.messages += count
+    if not ids:
+        return applied
+    rows = session.execute(
+        select(LOG.c.id, LOG.c.source_id, LOG.c.received_at, LOG.c.sent_at, LOG.c.implied_type,
+               LOG.c.body)
+        .where(LOG.c.id.in_(ids)).order_by(LOG.c.id)
+    ).all()
+    sources = {
+        s.id: s for s in session.execute(
+            select(Source).where(Source.id.in_({r.source_id for r in rows}))  # type: ignore[union-attr]
+        ).scalars()
+    }
+
+    units: list[_Unit] = []
+    for row in rows:
+        day = row.received_at.astimezone(tz).date()
+        unit = units[-1] if units else None
+        raws = orjson.loads(row.body)
+        probe = IngestResult()
+        messages = _parse_all(raws, row.received_at, row.sent_at, row.implied_type, probe, set())
+        mergeable = all(m.type in USAGE_TYPES for m in messages)
+        if not (unit and mergeable and unit.mergeable and unit.source_id == row.source_id
+                and unit.day == day):
+            unit = _Unit(row.source_id, day, mergeable)
+            units.append(unit)
+        unit.result.rejected.extend(probe.rejected)
+        if probe.rejected:
+            _log_rejections(session, row.source_id, raws, probe.rejected, row.received_at)
+        unit.result.duplicates += probe.duplicates
+        for msg in messages:
+            if msg.message_id in unit.seen:
+                unit.result.duplicates += 1
+                continue
+            unit.seen.add(msg.message_id)
+            unit.messages.append(msg)
+            unit.received.append(row.received_at)
+
+    for unit in units:
+        result = unit.result
+        if unit.messages:
+            _store(session, sources[unit.source_id], unit.messages, unit.received, tz, result)
+        _add_stats(session, unit.source_id, unit.day, result.accepted, len(result.rejected),
+                   result.duplicates)
+        applied.accepted += result.accepted
+        applied.duplicates += result.duplicates
+        applied.pending += result.pending
+        applied.rejected += len(result.rejected)
+    _sql(session).select_in(session, "DELETE FROM ingest_batch WHERE id", ids)
+    applied.batches = len(ids)
+    return applied
 
 
 def _store(
     session: Session,
     source: Source,
     messages: list[Message],
-    received_at: dt.datetime,
+    received: list[dt.datetime],
     tz: ZoneInfo,
     result: IngestResult,
 ) -> None:
+    """Store messages (deduplicated within themselves) received at ``received`` (one each)."""
+    received_at = max(received)
     groups = sorted(  # by account, then batch order: row locks in one order across transactions
         (m for m in messages if m.type == "group" and m.group_id), key=lambda m: m.group_id or ""
     )
@@ -252,15 +540,18 @@ def _store(
         return None
 
     sql = _sql(session)
-    received = sql.time(received_at)
+    times: dict[dt.datetime, Any] = {}
     attributions: list[int | None] = []
     rows: list[tuple[Any, ...]] = []
-    for m in messages:
+    for m, at in zip(messages, received, strict=True):
         account_id = account_for(m) if m.type in USAGE_TYPES else accounts.get(m.group_id or "")
         attributions.append(account_id)
+        stamp = times.get(at)
+        if stamp is None:
+            stamp = times[at] = sql.time(at)
         rows.append((
             source.id, m.message_id, m.type, m.name, m.user_id, m.anonymous_id, m.group_id,
-            account_id, sql.time(m.occurred_at), received, m.payload_json or _json(m.payload),
+            account_id, sql.time(m.occurred_at), stamp, m.payload_json or _json(m.payload),
         ))
     # Sorted, so that two transactions racing on the same messages wait rather than deadlock.
     rows.sort(key=lambda r: cast(str, r[1]))
@@ -302,7 +593,7 @@ def _store(
     add_usage(session, usage, received_at)
     sql.execute(
         session, f"UPDATE source SET last_event_at = {sql.mark} WHERE id = {sql.mark}",  # noqa: S608
-        [received, source.id],
+        [sql.time(received_at), source.id],
     )
 
 
@@ -519,9 +810,8 @@ def _attribute_pending(
             continue
         occurred = occurred_at if occurred_at.tzinfo else occurred_at.replace(tzinfo=dt.UTC)
         by_account[account_id].append(id_)
-        user_key = user_id if user_id is not None else f"anon:{anonymous_id}"
         usage.append(UsageRow(account_id, occurred.astimezone(tz).date(), name or kind,
-                              user_key, occurred))
+                              user_key(user_id, anonymous_id), occurred))
     for account_id, ids in by_account.items():
         for start in range(0, len(ids), 500):
             session.execute(
@@ -613,35 +903,37 @@ def add_usage(session: Session, usage: list[UsageRow], received_at: dt.datetime)
     ])
 
 
-def _record_stats(
-    session: Session,
-    source: Source,
-    raws: list[Any],
-    result: IngestResult,
-    received_at: dt.datetime,
-    tz: ZoneInfo,
+def _add_stats(
+    session: Session, source_id: int, day: dt.date, accepted: int, rejected: int, duplicates: int
 ) -> None:
+    if not (accepted or rejected or duplicates):
+        return
     sql = _sql(session)
     sql.run(
         session, f"INSERT INTO {SOURCE_DAILY_STAT.name} (source_id, day, accepted, rejected, duplicates)",
-        [(source.id, sql.day(received_at.astimezone(tz).date()), result.accepted,
-          len(result.rejected), result.duplicates)],
+        [(source_id, sql.day(day), accepted, rejected, duplicates)],
         "ON CONFLICT (source_id, day) DO UPDATE SET "
         "accepted = source_daily_stat.accepted + excluded.accepted, "
         "rejected = source_daily_stat.rejected + excluded.rejected, "
         "duplicates = source_daily_stat.duplicates + excluded.duplicates",
     )
-    if not result.rejected:
+
+
+def _log_rejections(
+    session: Session, source_id: int, raws: list[Any], rejected: list[Rejection],
+    received_at: dt.datetime,
+) -> None:
+    if not rejected:
         return
-    logged = result.rejected[:MAX_LOGGED_REJECTIONS]
+    logged = rejected[:MAX_LOGGED_REJECTIONS]
     session.execute(
         INGEST_ERROR.insert(),
-        [{"source_id": source.id, "received_at": received_at, "message_id": r.message_id,
+        [{"source_id": source_id, "received_at": received_at, "message_id": r.message_id,
           "reason": r.reason[:500], "excerpt": _excerpt(raws[r.index])} for r in logged],
     )
-    last = result.rejected[-1]
+    last = rejected[-1]
     session.execute(
-        update(table_of(Source)).where(table_of(Source).c.id == source.id)
+        update(table_of(Source)).where(table_of(Source).c.id == source_id)
         .values(last_error_at=received_at, last_error=f"{last.reason}"[:1000])
     )
 
@@ -658,7 +950,8 @@ def _excerpt(raw: Any) -> str:
 
 
 def pending_summary(session: Session, *, limit: int = 50) -> dict[str, Any]:
-    """Usage events still waiting for an account: how many, since when, and from whom."""
+    """What is not in the rollups yet: usage events waiting for an account (how many, since
+    when, from whom) and acknowledged batches the applier has not stored yet (``queued``)."""
     pending = and_(EVENT.c.account_id.is_(None), EVENT.c.type.in_(USAGE_TYPES))
     total, oldest = session.execute(
         select(func.count(), func.min(EVENT.c.received_at)).where(pending)
@@ -672,7 +965,10 @@ def pending_summary(session: Session, *, limit: int = 50) -> dict[str, Any]:
     ).all()
     if oldest is not None and oldest.tzinfo is None:
         oldest = oldest.replace(tzinfo=dt.UTC)
+    queued = backlog(session)
     return {
+        "queued": {"batches": queued.batches, "messages": queued.messages,
+                   "oldest_received_at": queued.oldest_received_at},
         "pending_events": total,
         "oldest_received_at": oldest,
         "by_user": [

@@ -17,7 +17,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import bindparam, delete, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from app.db import table_of
 from app.errors import Conflict, FieldError, InvalidInput, NotFound
@@ -385,3 +385,25 @@ def _accounts(session: Session, ids: Sequence[int]) -> dict[int, Account]:
             select(Account).where(Account.id.in_(list(ids)))  # type: ignore[union-attr]
         ).scalars() if a.id is not None
     }
+
+
+#: What a CSM can link as the interaction that did an item.
+DOING_TYPES = ("meeting", "call", "email_sent", "training", "note")
+
+
+def recent_interactions(
+    session: Session, *, account_ids: Sequence[int], since: dt.datetime
+) -> dict[int, list[Interaction]]:
+    """Per account, its meetings, calls, emails, trainings and notes since ``since`` (newest first)."""
+    out: dict[int, list[Interaction]] = {a: [] for a in account_ids}
+    if not account_ids:
+        return out
+    rows = session.execute(
+        select(Interaction)
+        .where(col(Interaction.account_id).in_(list(account_ids)), col(Interaction.occurred_at) >= since,
+               col(Interaction.type).in_(DOING_TYPES))
+        .order_by(col(Interaction.occurred_at).desc())
+    ).scalars()
+    for row in rows:
+        out[row.account_id].append(row)
+    return out

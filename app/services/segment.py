@@ -49,8 +49,20 @@ class Message:
 
     @property
     def user_key(self) -> str:
-        """Who did it, for distinct-user counts: the user id, else ``anon:<anonymousId>``."""
-        return self.user_id if self.user_id is not None else f"anon:{self.anonymous_id}"
+        """Who did it, for distinct-user counts (see ``user_key``)."""
+        return user_key(self.user_id, self.anonymous_id)
+
+
+ANONYMOUS_PREFIX = "anon:"
+
+
+def user_key(user_id: str | None, anonymous_id: str | None) -> str:
+    """The user id, else ``anon:<anonymousId>``; a user id that itself starts with ``anon:`` gets
+    a leading space (ids are stripped, so no other key has one): ``anon:x`` the visitor and
+    `` anon:x`` the user are two people."""
+    if user_id is None:
+        return f"{ANONYMOUS_PREFIX}{anonymous_id}"
+    return f" {user_id}" if user_id.startswith(ANONYMOUS_PREFIX) else user_id
 
 
 def parse_time(value: Any, field_name: str) -> dt.datetime | None:

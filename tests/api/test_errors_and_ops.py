@@ -176,6 +176,7 @@ def test_body_over_the_limit_is_413_problem(
     body = assert_problem(response, 413)
     assert body["type"] == "urn:bansou:problem:payload-too-large"
     assert "1024" in body["detail"]
+    assert body["request_id"] == response.headers["x-request-id"]
     assert small_client.get("/api/v1/accounts", headers=auth("read")).json()["data"] == []
 
 

@@ -235,3 +235,26 @@ def test_new_interactions_and_pushed_usage_queue_the_account_for_rescoring(
     ]})
     assert pushed.status_code == 200, pushed.text
     assert queued() == [account.id]
+
+
+@pytest.mark.parametrize("preset", ["abc", "adoption", "key_features", "minimal"])
+def test_a_stored_score_is_served_exactly_as_computed(
+    client: TestClient, auth, book, session, preset: str
+) -> None:
+    """Snapshots keep the values, and the explanation is rebuilt when read: the response from
+    a snapshot is the response computed live, to the byte."""
+    from app.services import health
+
+    _adopt(client, auth("admin"), preset)
+    live = {name: client.get(f"/api/v1/accounts/{name}/health", headers=auth("read"))
+            for name in ("good", "poor")}
+    health.run_scoring(session, as_of=TODAY, tz=dt.UTC, now=AS_OF)
+    session.commit()
+
+    for name, computed in live.items():
+        stored = client.get(f"/api/v1/accounts/{name}/health", headers=auth("read"))
+        assert computed.json()["live"] is True and stored.json()["live"] is False
+        assert stored.content == computed.content.replace(b'"live":true', b'"live":false')
+        body = stored.json()
+        contributions = [m["contribution"] for g in body["groups"] for m in g["measures"]]
+        assert round(sum(contributions), 2) == body["score"]

@@ -102,7 +102,7 @@ def test_weights_are_versioned_and_previewed(
     assert client.get("/api/v1/rules/priorities", headers=reader).json()["version"] == 0
 
     preview = client.post(
-        "/api/v1/rules/priorities/preview", json={"config": {"health_deficit": 0}}, headers=reader
+        "/api/v1/rules/priorities/preview", json={"config": {"health_deficit": 0}}, headers=writer
     )
     assert preview.status_code == 200, preview.text
     rows: list[dict[str, Any]] = preview.json()["data"]

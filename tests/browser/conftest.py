@@ -50,3 +50,32 @@ def live_server(app: FastAPI) -> Iterator[str]:
     """The test's app served over HTTP on 127.0.0.1 (``tests.live``); yields its base URL."""
     with serve_live(app) as server:
         yield server.url
+
+
+ARTIFACTS = Path(__file__).resolve().parent.parent.parent / "test-artifacts" / "screenshots"
+
+
+@pytest.fixture
+def book(engine: object) -> object:
+    """The small deterministic book of business (``tests.views.data``) in the test's database."""
+    from sqlmodel import Session
+
+    from tests.views.data import load_book
+
+    with Session(engine, expire_on_commit=False) as session:  # type: ignore[call-overload]
+        loaded = load_book(session)
+        session.commit()
+    return loaded
+
+
+@pytest.fixture
+def screenshot() -> object:
+    """Save a full-page screenshot as a test artifact: ``screenshot(page, "portfolio")``."""
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+
+    def _save(page: object, name: str) -> Path:
+        path = ARTIFACTS / f"{name}.png"
+        page.screenshot(path=str(path), full_page=True)  # type: ignore[attr-defined]
+        return path
+
+    return _save

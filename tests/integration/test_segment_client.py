@@ -24,7 +24,7 @@ from app.main import create_app
 from tests.conftest import AS_OF
 from tests.helpers import Headers
 from tests.live import LiveServer, free_port, live_server
-from tests.segment_messages import DAY, basic, usage_on
+from tests.segment_messages import DAY, basic, drain, usage_on
 
 T = dt.datetime(2026, 11, 23, 1, 0, tzinfo=dt.UTC)  # 10:00 in Tokyo, the clock's day
 
@@ -88,7 +88,8 @@ def stats(api: httpx.Client, admin: Headers, source_id: int) -> dict[str, Any]:
 
 @pytest.mark.parametrize("gzip", [False, True], ids=["plain", "gzip"])
 def test_identify_group_track_and_page_from_the_sdk_show_up(
-    server: LiveServer, api: httpx.Client, admin: Headers, source: dict[str, Any], gzip: bool
+    app: FastAPI, server: LiveServer, api: httpx.Client, admin: Headers, source: dict[str, Any],
+    gzip: bool,
 ) -> None:
     client, errors = sdk(source["write_key"], server.url, gzip=gzip)
 
@@ -104,6 +105,7 @@ def test_identify_group_track_and_page_from_the_sdk_show_up(
     client.page("u1", name="Dashboard", properties={"path": "/dash"}, timestamp=T)
     client.screen("u2", name="Home", timestamp=T)
     finish(client)
+    drain(app)
 
     assert errors == []
     acme = api.get("/api/v1/accounts/acme", headers=admin).json()
@@ -224,7 +226,8 @@ def _close(sock: socket.socket) -> None:
 
 @pytest.mark.parametrize("gzip", [False, True], ids=["plain", "gzip"])
 def test_a_retry_after_a_lost_response_is_counted_once(
-    server: LiveServer, api: httpx.Client, admin: Headers, source: dict[str, Any], gzip: bool
+    app: FastAPI, server: LiveServer, api: httpx.Client, admin: Headers, source: dict[str, Any],
+    gzip: bool,
 ) -> None:
     with DroppingProxy(server.port, drop=1) as proxy:
         client, errors = sdk(source["write_key"], proxy.url, gzip=gzip, upload_size=100)
@@ -234,6 +237,7 @@ def test_a_retry_after_a_lost_response_is_counted_once(
         client.group("u2", "acme", timestamp=T)
         client.group("u0", "acme", timestamp=T)
         finish(client)
+    drain(app)
 
     assert errors == []
     assert proxy.dropped == 1
@@ -247,7 +251,7 @@ def test_a_retry_after_a_lost_response_is_counted_once(
 
 
 def test_every_dropped_response_is_retried_until_one_arrives(
-    server: LiveServer, api: httpx.Client, admin: Headers, source: dict[str, Any]
+    app: FastAPI, server: LiveServer, api: httpx.Client, admin: Headers, source: dict[str, Any]
 ) -> None:
     with DroppingProxy(server.port, drop=2) as proxy:
         client, errors = sdk(source["write_key"], proxy.url)
@@ -255,6 +259,7 @@ def test_every_dropped_response_is_retried_until_one_arrives(
         client.track("u1", "Report Built", timestamp=T)
         client.track("u1", "Export", timestamp=T)
         finish(client)
+    drain(app)
 
     assert errors == []
     assert proxy.dropped == 2
@@ -283,7 +288,7 @@ def _pool() -> list[dict[str, Any]]:
 
 
 def test_threads_racing_overlapping_batches_count_exactly(
-    server: LiveServer, api: httpx.Client, admin: Headers, source: dict[str, Any]
+    app: FastAPI, server: LiveServer, api: httpx.Client, admin: Headers, source: dict[str, Any]
 ) -> None:
     pool = _pool()
     threads = 6
@@ -312,6 +317,7 @@ def test_threads_racing_overlapping_batches_count_exactly(
         worker.start()
     for worker in workers:
         worker.join(60)
+    drain(app)
 
     assert set(statuses) <= {200, 503}, statuses
     assert statuses.count(200) == threads * -(-len(pool) // 25)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from zoneinfo import ZoneInfo
 
+import orjson
 import pytest
 from sqlmodel import Session, select
 
@@ -48,6 +49,12 @@ def test_written_snapshots_hold_what_was_scored(session: Session, accounts: int)
         for s in scored:
             row = stored[s.account.id]
             assert (row.score, row.band, row.status) == (s.result.score, s.result.band, s.status)
-            assert row.groups == s.explanation
+            assert (row.score, row.band) == (s.score, s.band)
+            assert row.measure_values == list(s.values)
+            # The explanation is rebuilt from the version's definition and the stored values:
+            # exactly the scorer's, down to the JSON text.
+            rebuilt = health.stored_explanation(session, row)
+            assert rebuilt == s.explanation
+            assert orjson.dumps(rebuilt) == orjson.dumps(s.explanation)
             assert row.day == TODAY and row.computed_at == written_at
     assert len({s.result.score for s in scored}) > 1

@@ -116,6 +116,9 @@ def test_implied_type_applies_when_the_message_has_none() -> None:
         ({"userId": 0}, "0", None, "0"),
         ({"userId": " u1 ", "anonymousId": "a1"}, "u1", "a1", "u1"),
         ({"userId": "", "anonymousId": 99}, None, "99", "anon:99"),
+        # A user id that looks like an anonymous key is still a different person.
+        ({"userId": "anon:a1"}, "anon:a1", None, " anon:a1"),
+        ({"userId": " anon:a1", "anonymousId": "a1"}, "anon:a1", "a1", " anon:a1"),
     ],
 )
 def test_user_ids_null_absent_or_numeric(

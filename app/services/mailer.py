@@ -1,0 +1,125 @@
+"""SMTP delivery: the server named by ``BANSOU_SMTP_URL``, and messages built with ``email``.
+
+``smtp://user:pass@host:port`` (plain, or ``?starttls=true`` to upgrade), ``smtps://host:465``
+(TLS from the first byte). An empty URL (or ``none``) means no SMTP server: emails stay queued in
+the outbox, readable at ``/outbox``.
+
+Failures are sorted for the outbox: a refused or dropped connection, a timeout or a 4xx answer is
+``Transient`` (retried later); a 5xx answer is ``Permanent`` (the row fails with the answer).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import ssl
+import uuid
+from dataclasses import dataclass
+from email.headerregistry import Address
+from email.message import EmailMessage
+from email.utils import format_datetime, parseaddr
+from urllib.parse import parse_qs, unquote, urlsplit
+
+import aiosmtplib
+
+from app.errors import FieldError, InvalidInput
+
+SEND_TIMEOUT = 30.0  # seconds; far below the outbox lease (5 minutes), see services.outbox
+
+
+class Transient(Exception):
+    """Try again later: the server was unreachable or answered 4xx."""
+
+
+class Permanent(Exception):
+    """Do not retry: the server answered 5xx (the message says what it said)."""
+
+
+@dataclass(frozen=True)
+class SmtpConfig:
+    host: str
+    port: int
+    username: str | None = None
+    password: str | None = None
+    use_tls: bool = False
+    start_tls: bool = False
+
+    @classmethod
+    def from_url(cls, url: str) -> SmtpConfig | None:
+        """The server of an SMTP URL, or None when no server is configured."""
+        if not url.strip() or url.strip().lower() == "none":
+            return None
+        parts = urlsplit(url)
+        if parts.scheme not in ("smtp", "smtps") or not parts.hostname:
+            raise InvalidInput([FieldError(
+                "BANSOU_SMTP_URL", "use smtp://user:pass@host:port or smtps://host:465", "setting"
+            )])
+        query = parse_qs(parts.query)
+        tls = parts.scheme == "smtps"
+        return cls(
+            host=parts.hostname,
+            port=parts.port or (465 if tls else 25),
+            username=unquote(parts.username) if parts.username else None,
+            password=unquote(parts.password) if parts.password else None,
+            use_tls=tls,
+            start_tls=not tls and query.get("starttls", ["false"])[0].lower() in ("1", "true"),
+        )
+
+
+def domain_of(mail_from: str) -> str:
+    """The sender's domain, for Message-IDs (``Bansō <bansou@example.com>`` → example.com)."""
+    address = parseaddr(mail_from)[1]
+    return address.rpartition("@")[2] or "localhost"
+
+
+def new_message_id(mail_from: str) -> str:
+    return f"<{uuid.uuid4().hex}@{domain_of(mail_from)}>"
+
+
+@dataclass(frozen=True)
+class Mail:
+    """What the outbox holds for one email."""
+
+    to: str
+    subject: str
+    text: str
+    html: str | None
+    message_id: str
+
+
+def build_message(mail: Mail, *, mail_from: str, date: dt.datetime) -> EmailMessage:
+    """A multipart/alternative message (plain text first, HTML preferred) with fixed headers."""
+    message = EmailMessage()
+    name, address = parseaddr(mail_from)
+    message["From"] = Address(display_name=name, addr_spec=address) if name else address
+    message["To"] = mail.to
+    message["Subject"] = mail.subject
+    message["Message-ID"] = mail.message_id
+    message["Date"] = format_datetime(date)
+    message["Auto-Submitted"] = "auto-generated"
+    message.set_content(mail.text)
+    if mail.html is not None:
+        message.add_alternative(mail.html, subtype="html")
+    return message
+
+
+def _classify(code: int, text: str) -> Exception:
+    reason = f"{code} {text}".strip()
+    return Permanent(reason) if 500 <= code < 600 else Transient(reason)
+
+
+async def deliver(config: SmtpConfig, message: EmailMessage) -> None:
+    """Send one message; raise ``Transient`` or ``Permanent`` when it was not accepted."""
+    context = ssl.create_default_context() if (config.use_tls or config.start_tls) else None
+    try:
+        await aiosmtplib.send(
+            message, hostname=config.host, port=config.port, username=config.username,
+            password=config.password, use_tls=config.use_tls, start_tls=config.start_tls,
+            tls_context=context, timeout=SEND_TIMEOUT,
+        )
+    except aiosmtplib.SMTPRecipientsRefused as exc:
+        worst = max(exc.recipients, key=lambda r: r.code)
+        raise _classify(worst.code, worst.message) from exc
+    except aiosmtplib.SMTPResponseException as exc:
+        raise _classify(exc.code, exc.message) from exc
+    except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
+        raise Transient(f"{type(exc).__name__}: {exc}") from exc

@@ -1,0 +1,170 @@
+"""Settings (admins only): users, API keys, Segment sources, the feature catalog, health models.
+
+New secrets (an API key, a write key) are shown once, on the page that answers their creation,
+and never again: only their digests are stored.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Form
+from starlette.responses import Response
+
+from app.deps import AdminUserDep, NowDep, SessionDep
+from app.errors import Conflict, InvalidInput
+from app.models import API_SCOPES, USER_ROLES
+from app.services import api_keys as keys_svc
+from app.services import features as features_svc
+from app.services import health as health_svc
+from app.services import sources as sources_svc
+from app.services import users as users_svc
+from app.services import web_auth
+from app.views import htmx
+from app.views.page import Viewer, ViewerDep, show
+
+router = APIRouter(prefix="/settings")
+SECTIONS = ("users", "keys", "sources", "features", "health", "priorities", "industries", "playbooks")
+
+
+def _page(
+    viewer: Viewer, session: Any, section: str, *, status_code: int = 200, **values: Any,
+) -> Response:
+    data: dict[str, Any] = {"section": section, "sections": SECTIONS, "errors": {}, "secret": None,
+                            "form": {}}
+    if section == "users":
+        data.update(users=users_svc.list_users(session), roles=USER_ROLES)
+    elif section == "keys":
+        data.update(keys=keys_svc.list_api_keys(session), scopes=API_SCOPES)
+    elif section == "sources":
+        data.update(sources=sources_svc.list_sources(session))
+    elif section == "features":
+        data.update(features=features_svc.list_features(session))
+    else:
+        models = []
+        for model in health_svc.list_models(session):
+            version = health_svc.published_version(session, model.id or 0)
+            models.append({"model": model, "version": version,
+                           "definition": version.definition if version else None})
+        data.update(models=models)
+    data.update(values)
+    return show(viewer, f"settings/{section}.html", data, block="section", status_code=status_code)
+
+
+@router.get("")
+def settings_home(user: AdminUserDep, viewer: ViewerDep) -> Response:
+    """Settings start at the users."""
+    return htmx.redirect(viewer.request, "/settings/users")
+
+
+@router.get("/{section}")
+def settings_section(section: str, user: AdminUserDep, viewer: ViewerDep, session: SessionDep) -> Response:
+    """One settings section."""
+    if section not in SECTIONS:
+        from app.errors import NotFound
+
+        raise NotFound(f"no settings section {section!r}")
+    return _page(viewer, session, section)
+
+
+@router.post("/users")
+def create_user(
+    user: AdminUserDep, viewer: ViewerDep, session: SessionDep, now: NowDep,
+    email: Annotated[str, Form()] = "", name: Annotated[str, Form()] = "",
+    role: Annotated[str, Form()] = "csm", password: Annotated[str, Form()] = "",
+    locale: Annotated[str, Form()] = "ja",
+) -> Response:
+    """Add a user who can sign in with the given password."""
+    form = {"email": email, "name": name, "role": role, "locale": locale}
+    try:
+        users_svc.create_user(session, email=email, name=name, role=role, password=password,
+                              locale=locale, now=now)
+    except InvalidInput as exc:
+        return _page(viewer, session, "users", status_code=422, form=form,
+                     errors={e.field: e.message for e in exc.errors})
+    except Conflict as exc:
+        return _page(viewer, session, "users", status_code=409, form=form,
+                     errors={"email": exc.detail})
+    return htmx.redirect(viewer.request, "/settings/users")
+
+
+@router.post("/users/{user_id}")
+def change_user(
+    user_id: int, user: AdminUserDep, viewer: ViewerDep, session: SessionDep, now: NowDep,
+    role: Annotated[str | None, Form()] = None, active: Annotated[str | None, Form()] = None,
+) -> Response:
+    """Change a user's role, or deactivate / reactivate them (never yourself)."""
+    if user_id == user.id:
+        return _page(viewer, session, "users", status_code=422,
+                     errors={"user": viewer._("You cannot change your own role or access.")})
+    web_auth.update_user(session, user_id=user_id, role=role,
+                         is_active=None if active is None else active == "true", now=now)
+    return htmx.redirect(viewer.request, "/settings/users")
+
+
+@router.post("/keys")
+def create_key(
+    user: AdminUserDep, viewer: ViewerDep, session: SessionDep, now: NowDep,
+    name: Annotated[str, Form()] = "", scope: Annotated[str, Form()] = "read",
+) -> Response:
+    """A new API key; its secret is on this answer only."""
+    try:
+        _, secret = keys_svc.create_api_key(session, name=name, scope=scope, now=now,
+                                            created_by_id=user.id)
+    except InvalidInput as exc:
+        return _page(viewer, session, "keys", status_code=422, form={"name": name, "scope": scope},
+                     errors={e.field: e.message for e in exc.errors})
+    return _page(viewer, session, "keys", secret=secret)
+
+
+@router.post("/keys/{key_id}/revoke")
+def revoke_key(key_id: int, user: AdminUserDep, viewer: ViewerDep, session: SessionDep,
+               now: NowDep) -> Response:
+    """Revoke an API key at once."""
+    keys_svc.revoke_api_key(session, ref=key_id, now=now)
+    return htmx.redirect(viewer.request, "/settings/keys")
+
+
+@router.post("/sources")
+def create_source(
+    user: AdminUserDep, viewer: ViewerDep, session: SessionDep, now: NowDep,
+    name: Annotated[str, Form()] = "",
+) -> Response:
+    """A new Segment source; its write key is on this answer only."""
+    try:
+        _, secret = sources_svc.create_source(session, name=name, now=now)
+    except (InvalidInput, Conflict) as exc:
+        errors = ({e.field: e.message for e in exc.errors} if isinstance(exc, InvalidInput)
+                  else {"name": exc.detail})
+        return _page(viewer, session, "sources", status_code=422, form={"name": name},
+                     errors=errors)
+    return _page(viewer, session, "sources", secret=secret)
+
+
+@router.post("/sources/{source_id}/revoke")
+def revoke_source(source_id: int, user: AdminUserDep, viewer: ViewerDep, session: SessionDep,
+                  now: NowDep) -> Response:
+    """Revoke a source's write key at once."""
+    sources_svc.revoke_source(session, ref=source_id, now=now)
+    return htmx.redirect(viewer.request, "/settings/sources")
+
+
+@router.post("/features")
+def create_feature(
+    user: AdminUserDep, viewer: ViewerDep, session: SessionDep, now: NowDep,
+    key: Annotated[str, Form()] = "", name: Annotated[str, Form()] = "",
+    patterns: Annotated[str, Form()] = "", is_key: Annotated[str, Form()] = "",
+) -> Response:
+    """Add a feature to the catalog (patterns one per line or comma-separated)."""
+    listed = [p.strip() for p in patterns.replace(",", "\n").splitlines() if p.strip()]
+    form = {"key": key, "name": name, "patterns": patterns, "is_key": is_key == "true"}
+    try:
+        features_svc.create_feature(session, feature_in=features_svc.FeatureIn(
+            key=key.strip(), name=name.strip(), patterns=listed, is_key=is_key == "true"), now=now)
+    except InvalidInput as exc:
+        return _page(viewer, session, "features", status_code=422, form=form,
+                     errors={e.field.split("[")[0]: e.message for e in exc.errors})
+    except Conflict as exc:
+        return _page(viewer, session, "features", status_code=422, form=form,
+                     errors={"key": exc.detail})
+    return htmx.redirect(viewer.request, "/settings/features")

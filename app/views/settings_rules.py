@@ -1,0 +1,222 @@
+"""Settings for what drives the weekly list: priority weights (with their effect on this week's
+list before saving), industry tiers (with a manual override) and playbook rules.
+
+Every save adds a version; nothing is edited in place.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Form, Request
+from pydantic import TypeAdapter, ValidationError
+from starlette.responses import Response
+
+from app.deps import AdminUserDep, NowDep, SessionDep
+from app.errors import Conflict, InvalidInput
+from app.schemas_tasks import Rules
+from app.scoring.playbooks import ACTIONS, rule_from_dict
+from app.scoring.priorities import PriorityWeights
+from app.services import industries as industries_svc
+from app.services import playbooks as playbooks_svc
+from app.services import priorities as priorities_svc
+from app.services import rules as rules_svc
+from app.views import htmx
+from app.views.labels import N_
+from app.views.page import Viewer, ViewerDep, show
+from app.views.week import FACTOR_LABELS
+
+router = APIRouter(prefix="/settings")
+SECTION_NAMES = (N_("settings:priorities"), N_("settings:industries"), N_("settings:playbooks"))
+RULES: TypeAdapter[list[Any]] = TypeAdapter(Rules)
+
+#: The weights a form shows, in order, with their labels (the rest keep their values).
+WEIGHT_FIELDS = (
+    ("health_deficit", N_("Health deficit: points at the worst score")),
+    ("missing_score_deficit", N_("No score yet counts as this share of the worst (0–1)")),
+    ("per_meeting_month", N_("Points per month without a meeting")),
+    ("meeting_cap_months", N_("…counted up to this many months")),
+    ("weak_relationship", N_("Weak key-person relationship: points at motivation 1")),
+    ("onboarding", N_("Onboarding: points in the first days of the contract")),
+    ("onboarding_days", N_("…for this many days")),
+    ("unanswered_outreach", N_("Outreach left unanswered")),
+    ("outreach_grace_days", N_("…after this many days")),
+    ("renewal_window", N_("Renewal in 3–6 months")),
+    ("per_signal", N_("Points per active signal")),
+    ("signals_cap", N_("…counted up to this many signals")),
+    ("target_multiplier", N_("Target industry multiplier")),
+    ("mogura_dampener", N_("Mogura, not target: multiplier")),
+    ("suppress_meeting_days", N_("Suppress when a meeting is booked within (days)")),
+    ("suppress_touch_days", N_("Suppress when touched within the last (days)")),
+    ("top_n", N_("Rows per CSM")),
+)
+assert {k for k, _ in WEIGHT_FIELDS} == set(PriorityWeights.__dataclass_fields__)
+
+
+async def _weights_form(request: Request) -> dict[str, Any]:
+    form = await request.form()
+    out: dict[str, Any] = {}
+    for key, _ in WEIGHT_FIELDS:
+        value = form.get(key)
+        if isinstance(value, str) and value.strip():
+            try:
+                out[key] = float(value.replace(",", "."))
+            except ValueError:
+                out[key] = value
+    return out
+
+
+def _numbers(config: dict[str, Any]) -> dict[str, Any]:
+    """Whole numbers as ints (the rules refuse 5.0 for a count only when it is not whole)."""
+    return {k: int(v) if isinstance(v, float) and v.is_integer() else v for k, v in config.items()}
+
+
+def _sections() -> tuple[str, ...]:
+    from app.views.settings import SECTIONS
+
+    return SECTIONS
+
+
+def _priorities_page(
+    viewer: Viewer, session: Any, *, status_code: int = 200, form: dict[str, Any] | None = None,
+    errors: dict[str, str] | None = None, preview: Any = None, saved: int | None = None,
+) -> Response:
+    current = rules_svc.priority_weights(session)
+    values = current.rules.to_json()
+    return show(viewer, "settings/priorities.html", {
+        "section": "priorities", "sections": _sections(), "current": current,
+        "form": {**values, **(form or {})}, "fields": WEIGHT_FIELDS, "errors": errors or {},
+        "versions": rules_svc.history(session, "priorities")[:10], "preview": preview, "saved": saved,
+        "week": priorities_svc.week_of(viewer.today), "factor_labels": FACTOR_LABELS,
+    }, block="section", status_code=status_code)
+
+
+@router.get("/priorities")
+def priorities_settings(user: AdminUserDep, viewer: ViewerDep, session: SessionDep) -> Response:
+    """The priority weights in force, their versions, and a form to try and save new ones."""
+    return _priorities_page(viewer, session)
+
+
+@router.post("/priorities/preview")
+async def preview_weights(
+    request: Request, user: AdminUserDep, viewer: ViewerDep, session: SessionDep, now: NowDep,
+) -> Response:
+    """This week's list as the submitted weights would rank it, beside today's ranks (not saved)."""
+    config = _numbers(await _weights_form(request))
+    try:
+        _, rows = priorities_svc.preview(
+            session, week=priorities_svc.week_of(viewer.today), config_in=config, tz=viewer.settings.tz,
+            now=now)
+    except InvalidInput as exc:
+        errors = {"config": "; ".join(e.message for e in exc.errors)}
+        return _priorities_page(viewer, session, status_code=422, form=config, errors=errors)
+    moved = [r for r in rows if r.before_rank != r.after_rank]
+    preview = {"rows": rows, "moved": len(moved), "entering": sum(1 for r in rows if r.before_rank is None),
+               "leaving": sum(1 for r in rows if r.after_rank is None)}
+    return _priorities_page(viewer, session, form=config, preview=preview)
+
+
+@router.post("/priorities")
+async def save_weights(
+    request: Request, user: AdminUserDep, viewer: ViewerDep, session: SessionDep, now: NowDep,
+    note: Annotated[str | None, Form()] = None, expected_version: Annotated[str | None, Form()] = None,
+) -> Response:
+    """Saves the weights as a new version (this week's stored list keeps the weights it used)."""
+    config = _numbers(await _weights_form(request))
+    try:
+        expected = int(expected_version) if expected_version else None
+        saved = rules_svc.save(session, kind="priorities", config_in=config, author=user.email,
+                               note=(note or "").strip() or None, now=now, expected_version=expected)
+    except InvalidInput as exc:
+        errors = {"config": "; ".join(e.message for e in exc.errors)}
+        return _priorities_page(viewer, session, status_code=422, form=config, errors=errors)
+    except (Conflict, ValueError) as exc:
+        return _priorities_page(viewer, session, status_code=409, form=config,
+                                errors={"config": getattr(exc, "detail", str(exc))})
+    return htmx.redirect(viewer.request, f"/settings/priorities?saved={saved.version}")
+
+
+# -- industries ----------------------------------------------------------------------------------
+
+
+def _industries_page(
+    viewer: Viewer, session: Any, *, status_code: int = 200, errors: dict[str, str] | None = None,
+) -> Response:
+    return show(viewer, "settings/industries.html", {
+        "section": "industries", "sections": _sections(),
+        "industries": industries_svc.list_industries(session, as_of=viewer.today),
+        "errors": errors or {},
+    }, block="section", status_code=status_code)
+
+
+@router.get("/industries")
+def industries_settings(user: AdminUserDep, viewer: ViewerDep, session: SessionDep) -> Response:
+    """Each industry's renewal and expansion record, its tier, and any manual override."""
+    return _industries_page(viewer, session)
+
+
+@router.post("/industries/override")
+def override_industry(
+    user: AdminUserDep, viewer: ViewerDep, session: SessionDep, now: NowDep,
+    industry: Annotated[str, Form()], tier: Annotated[str, Form()] = "",
+    reason: Annotated[str, Form()] = "",
+) -> Response:
+    """Sets (or, with no tier, clears) an industry's tier by hand, with the reason."""
+    try:
+        if not tier:
+            industries_svc.clear_override(session, industry=industry)
+        else:
+            if not reason.strip():
+                raise InvalidInput.field("reason", viewer._("Say why the tier is set by hand"))
+            industries_svc.set_override(session, industry=industry, tier=int(tier), reason=reason.strip(),
+                                        actor=user.email, now=now)
+    except InvalidInput as exc:
+        return _industries_page(viewer, session, status_code=422,
+                                errors={industry: "; ".join(e.message for e in exc.errors)})
+    except ValueError:
+        return _industries_page(viewer, session, status_code=422, errors={industry: viewer._("Pick a tier")})
+    return htmx.redirect(viewer.request, "/settings/industries")
+
+
+# -- playbooks -----------------------------------------------------------------------------------
+
+
+def _playbooks_page(
+    viewer: Viewer, session: Any, *, status_code: int = 200, errors: dict[str, str] | None = None,
+    drafts: dict[int, str] | None = None,
+) -> Response:
+    views = playbooks_svc.list_playbooks(session)
+    return show(viewer, "settings/playbooks.html", {
+        "section": "playbooks", "sections": _sections(), "playbooks": views, "actions": ACTIONS,
+        "errors": errors or {}, "drafts": drafts or {},
+        "documents": {v.playbook.id: json.dumps(list(v.version.rules), ensure_ascii=False, indent=2)
+                      for v in views},
+    }, block="section", status_code=status_code)
+
+
+@router.get("/playbooks")
+def playbooks_settings(user: AdminUserDep, viewer: ViewerDep, session: SessionDep) -> Response:
+    """The playbooks: their rules (conditions → action, due, assignee) and versions."""
+    return _playbooks_page(viewer, session)
+
+
+@router.post("/playbooks/{playbook_id}")
+def publish_playbook(
+    playbook_id: int, user: AdminUserDep, viewer: ViewerDep, session: SessionDep, now: NowDep,
+    rules: Annotated[str, Form()], note: Annotated[str | None, Form()] = None,
+) -> Response:
+    """Publishes edited rules (JSON) as the playbook's next version, after validating them."""
+    try:
+        parsed = RULES.validate_json(rules)
+        rule_objects = [rule_from_dict(r.model_dump()) for r in parsed]
+        playbooks_svc.publish(session, playbook_id=playbook_id, rules=rule_objects, description=None,
+                              note=(note or "").strip() or None, actor=user.email, now=now)
+    except InvalidInput as exc:
+        return _playbooks_page(viewer, session, status_code=422, drafts={playbook_id: rules},
+                               errors={str(playbook_id): exc.detail})
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors())
+        return _playbooks_page(viewer, session, status_code=422, drafts={playbook_id: rules},
+                               errors={str(playbook_id): problems})
+    return htmx.redirect(viewer.request, "/settings/playbooks")

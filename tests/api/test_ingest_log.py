@@ -1,0 +1,304 @@
+"""The ingestion log: ``/v1`` answers once a batch is durably logged; the applier stores it later.
+
+What a sender and a reader can rely on: the 200 means the batch is committed (a fresh connection
+sees it); until the applier runs, the batch shows as queued in the pending view and nothing is in
+the rollups; an applier that fails part-way loses nothing and counts nothing twice; the same
+batch logged twice (a retry) counts once; a backlog past the limit answers 503 with Retry-After.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+from collections.abc import Callable
+from typing import Any
+
+import orjson
+import pytest
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+from sqlalchemy import func, select, text
+from sqlalchemy.engine import Engine
+
+from app import scheduler
+from app.api import segment as segment_api
+from app.db import session_scope
+from app.models import Event, IngestBatch, UsageDaily
+from app.services import ingest
+from tests.conftest import AS_OF
+from tests.helpers import Headers, assert_problem
+from tests.segment_messages import WHEN, basic, drain, group, track, usage_on
+
+
+class Boom(Exception):
+    pass
+
+
+@pytest.fixture
+def admin(auth: Callable[[str], Headers]) -> Headers:
+    return auth("admin")
+
+
+@pytest.fixture
+def key(client: TestClient, admin: Headers) -> str:
+    response = client.post("/api/v1/sources", headers=admin, json={"name": "web-app"})
+    assert response.status_code == 201, response.text
+    write_key: str = response.json()["write_key"]
+    return write_key
+
+
+def post(client: TestClient, key: str, messages: list[Any]) -> dict[str, Any]:
+    response = client.post("/v1/batch", headers=basic(key), content=orjson.dumps({"batch": messages}))
+    assert response.status_code == 200, response.text
+    body: dict[str, Any] = response.json()
+    return body
+
+
+def counts(engine: Engine) -> tuple[int, int, int]:
+    """(log rows, raw events, summed rollup events), read through a fresh connection."""
+    with engine.connect() as conn:
+        logged = conn.execute(select(func.count()).select_from(IngestBatch)).scalar_one()
+        events = conn.execute(select(func.count()).select_from(Event)).scalar_one()
+        rolled = conn.execute(select(func.coalesce(func.sum(UsageDaily.event_count), 0))).scalar_one()
+    return logged, events, rolled
+
+
+def queued(client: TestClient, admin: Headers) -> dict[str, Any]:
+    response = client.get("/api/v1/ingest/pending", headers=admin)
+    assert response.status_code == 200, response.text
+    body: dict[str, Any] = response.json()["queued"]
+    return body
+
+
+BATCH = [group("g1", "u1", "acme"), track("t1"), track("t2", "u2", group="acme"), track("t3", "u1", "Export")]
+
+
+def test_the_200_comes_after_the_batch_is_committed_to_the_log(
+    app: FastAPI, client: TestClient, key: str, admin: Headers
+) -> None:
+    body = post(client, key, BATCH)
+
+    assert body == {"success": True, "accepted": 4, "rejected": 0, "errors": []}
+    # Another connection sees the logged batch: it was committed before the answer.
+    assert counts(app.state.engine) == (1, 0, 0)
+
+    applied = drain(app)
+
+    assert (applied.batches, applied.accepted, applied.duplicates) == (1, 4, 0)
+    assert counts(app.state.engine) == (0, 4, 3)
+    assert usage_on(client, admin, "acme")["events"] == {"Report Built": 2, "Export": 1}
+
+
+def test_the_backlog_shows_as_queued_in_the_pending_view(
+    app: FastAPI, client: TestClient, key: str, admin: Headers
+) -> None:
+    assert queued(client, admin) == {"batches": 0, "messages": 0, "oldest_received_at": None}
+    post(client, key, BATCH)
+    post(client, key, [track("t9", "u9"), {"type": "track", "messageId": "bad"}])
+
+    waiting = queued(client, admin)
+
+    # Rejected messages are answered and logged at once; they are not queued.
+    assert (waiting["batches"], waiting["messages"]) == (2, 5)
+    assert waiting["oldest_received_at"].startswith("2026-11-23T09:00")
+    assert client.get("/api/v1/accounts/acme", headers=admin).status_code == 404  # not applied yet
+
+    drain(app)
+
+    assert queued(client, admin)["batches"] == 0
+    pending = client.get("/api/v1/ingest/pending", headers=admin).json()
+    assert pending["pending_events"] == 1  # u9 has no account yet: applied, and still visible
+
+
+def test_an_applier_failing_before_its_commit_loses_nothing_and_counts_once(
+    app: FastAPI, client: TestClient, key: str, admin: Headers
+) -> None:
+    engine = app.state.engine
+    post(client, key, BATCH)
+    post(client, key, [track("t4", "u2", "Export", group="acme")])
+
+    # The applier stores everything, then dies before committing (a crash, a lost connection).
+    with pytest.raises(Boom), session_scope(engine) as session:
+        applied = ingest.apply_log(session, tz=app.state.settings.tz)
+        assert applied.accepted == 5
+        raise Boom
+
+    assert counts(engine) == (2, 0, 0)
+    assert drain(app).accepted == 5
+    assert drain(app).batches == 0
+    day = usage_on(client, admin, "acme")
+    assert (day["event_count"], day["active_users"]) == (4, 2)
+    assert day["events"] == {"Report Built": 2, "Export": 2}
+
+
+def test_a_log_row_applied_twice_counts_once(
+    app: FastAPI, client: TestClient, key: str, admin: Headers
+) -> None:
+    # Exactly-once rests on the messageIds, not on the log row being deleted: a row that comes
+    # back after it was applied (here copied back in) stores nothing new.
+    engine = app.state.engine
+    post(client, key, BATCH)
+    with engine.connect() as conn:
+        row = conn.execute(select(IngestBatch.__table__)).one()._asdict()  # type: ignore[attr-defined]
+    drain(app)
+    with engine.begin() as conn:
+        conn.execute(IngestBatch.__table__.insert(), [row])  # type: ignore[attr-defined]
+
+    applied = drain(app)
+
+    assert (applied.batches, applied.accepted, applied.duplicates) == (1, 0, 4)
+    assert counts(engine) == (0, 4, 3)
+    stats = client.get("/api/v1/sources/1/stats", headers=admin).json()["days"][0]
+    assert (stats["accepted"], stats["duplicates"]) == (4, 4)
+
+
+def test_a_replayed_batch_waiting_in_the_log_twice_counts_once(
+    app: FastAPI, client: TestClient, key: str, admin: Headers
+) -> None:
+    post(client, key, BATCH)
+    post(client, key, BATCH)  # the SDK's retry after a lost answer: logged again
+    post(client, key, BATCH[1:])
+
+    assert counts(app.state.engine)[0] == 3
+    applied = drain(app)
+
+    assert (applied.accepted, applied.duplicates) == (4, 7)
+    day = usage_on(client, admin, "acme")
+    assert (day["event_count"], day["active_users"]) == (3, 2)
+
+
+def test_batches_are_applied_in_the_order_they_were_acknowledged(
+    app: FastAPI, client: TestClient, key: str, admin: Headers
+) -> None:
+    # Usage-only batches are stored together; a batch with group calls is stored on its own,
+    # so a user who moves account takes only later events along.
+    post(client, key, [group("g1", "u1", "acme")])
+    post(client, key, [track("a1", ts=WHEN)])
+    post(client, key, [track("a2", ts=WHEN)])
+    post(client, key, [group("g2", "u1", "globex")])
+    post(client, key, [track("b1", ts=WHEN)])
+
+    drain(app)
+
+    assert usage_on(client, admin, "acme")["event_count"] == 2
+    assert usage_on(client, admin, "globex")["event_count"] == 1
+
+
+def test_one_apply_takes_about_max_messages(
+    app: FastAPI, client: TestClient, key: str
+) -> None:
+    for n in range(5):
+        post(client, key, [track(f"t{n}-{i}", f"u{i}", group="acme") for i in range(4)])
+
+    with session_scope(app.state.engine) as session:
+        first = ingest.apply_log(session, tz=app.state.settings.tz, max_messages=10)
+    with session_scope(app.state.engine) as session:
+        tiny = ingest.apply_log(session, tz=app.state.settings.tz, max_messages=1)
+
+    assert (first.batches, first.messages) == (2, 8)
+    assert (tiny.batches, tiny.messages) == (1, 4)  # always at least one batch
+    assert counts(app.state.engine)[0] == 2
+
+
+def test_a_backlog_over_the_limit_is_503_with_retry_after(
+    app: FastAPI, client: TestClient, key: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(segment_api, "MAX_BACKLOG_MESSAGES", 5)
+    monkeypatch.setattr(segment_api, "BACKLOG_RECOUNT_SECONDS", 0.0)
+    post(client, key, [track(f"t{i}") for i in range(5)])
+
+    refused = client.post("/v1/batch", headers=basic(key), content=orjson.dumps({"batch": [track("t9")]}))
+
+    problem = assert_problem(refused, 503)
+    assert "waiting to be stored" in problem["detail"]
+    assert refused.headers["retry-after"].isdigit()
+    assert counts(app.state.engine)[0] == 1  # the refused batch was not kept
+
+    drain(app)
+
+    assert post(client, key, [track("t9")])["accepted"] == 1
+
+
+def test_the_background_applier_stores_what_was_acknowledged(
+    app: FastAPI, client: TestClient, key: str, admin: Headers
+) -> None:
+    post(client, key, BATCH)
+
+    async def run_until_applied() -> None:
+        task = asyncio.create_task(scheduler.run_applier(app.state.engine, app.state.settings, idle=0.01))
+        try:
+            for _ in range(500):
+                if counts(app.state.engine)[0] == 0:
+                    return
+                await asyncio.sleep(0.01)
+        finally:
+            task.cancel()
+        raise AssertionError("the applier did not apply the log within 5 s")
+
+    asyncio.run(run_until_applied())
+
+    assert counts(app.state.engine) == (0, 4, 3)
+
+
+def test_only_one_applier_runs_at_a_time_on_postgresql(
+    app: FastAPI, client: TestClient, key: str
+) -> None:
+    engine = app.state.engine
+    if engine.dialect.name != "postgresql":
+        pytest.skip("SQLite has one writer; the lock is PostgreSQL's")
+    post(client, key, BATCH)
+
+    with session_scope(engine) as holder:
+        assert ingest.apply_log(holder, tz=app.state.settings.tz).batches == 1
+        # While the first applier's transaction is open, a second one gives way at once.
+        with session_scope(engine) as other:
+            assert ingest.apply_log(other, tz=app.state.settings.tz, wait=False).busy
+
+    assert counts(engine)[0] == 0
+
+
+def test_a_user_id_that_looks_like_an_anonymous_key_is_another_person(
+    app: FastAPI, client: TestClient, key: str, admin: Headers
+) -> None:
+    post(client, key, [
+        track("t1", None, group="acme", anonymousId="x"),
+        track("t2", "anon:x", group="acme"),
+        group("g1", "u1", "acme"),
+    ])
+    drain(app)
+
+    day = usage_on(client, admin, "acme")
+
+    assert (day["event_count"], day["active_users"]) == (2, 2)
+    assert day["distinct_users"] == {"Report Built": 2}
+
+
+def test_an_account_imported_from_csv_collects_the_usage_that_waited_for_it(
+    app: FastAPI, client: TestClient, key: str, admin: Headers
+) -> None:
+    post(client, key, [track("w1", group="later-co"), track("w2", "u2", group="later-co")])
+    drain(app)
+
+    response = client.post(
+        "/api/v1/imports/accounts", headers={**admin, "Content-Type": "text/csv"},
+        content=b"id,name\nlater-co,Later KK\n",
+    )
+
+    assert response.status_code == 200, response.text
+    day = usage_on(client, admin, "later-co")
+    assert (day["event_count"], day["active_users"]) == (2, 2)
+    assert client.get("/api/v1/ingest/pending", headers=admin).json()["pending_events"] == 0
+
+
+def test_the_log_keeps_times_as_utc_on_every_engine(app: FastAPI, client: TestClient, key: str) -> None:
+    response = client.post(
+        "/v1/batch", headers=basic(key),
+        content=orjson.dumps({"batch": [track("t1", ts=None, originalTimestamp="2026-11-25T08:59:00Z")],
+                              "sentAt": "2026-11-25T09:00:00Z"}),
+    )
+    assert response.status_code == 200
+
+    with session_scope(app.state.engine) as session:
+        row = session.execute(select(IngestBatch)).scalar_one()
+        assert (row.received_at, row.sent_at) == (AS_OF, dt.datetime(2026, 11, 25, 9, tzinfo=dt.UTC))
+        assert session.execute(text("SELECT count(*) FROM ingest_batch")).scalar_one() == 1
