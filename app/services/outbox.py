@@ -21,10 +21,12 @@ The lease (5 minutes) is ten times the SMTP timeout, so a live sender never lose
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import datetime as dt
 import logging
 import secrets
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import and_, or_, select, update
 from sqlalchemy.engine import Engine
@@ -182,7 +184,7 @@ def send_due(
         mail = mailer.Mail(row.to_addr, row.subject, row.text_body, row.html_body, row.message_id)
         message = mailer.build_message(mail, mail_from=mail_from, date=row.created_at)
         try:
-            asyncio.run(mailer.deliver(config, message))
+            _run(mailer.deliver(config, message))
         except mailer.Permanent as exc:
             with session_scope(engine) as session:
                 mark_failed(session, row, error=str(exc), now=now)
@@ -196,3 +198,14 @@ def send_due(
                 mark_sent(session, row, now=now)
             result.sent += 1
     return result
+
+
+def _run(coroutine: Any) -> Any:
+    """Run a coroutine to its end from sync code, also when this thread already runs an event
+    loop (the scheduler's, or a test's): then in a fresh loop on a worker thread."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(coroutine)
+    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(asyncio.run, coroutine).result()
