@@ -30,6 +30,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
+from app.scoring.tuning import numbers_from_json
+
 FACTORS = (
     "health_deficit", "meeting_gap", "weak_relationship", "onboarding", "unanswered_outreach",
     "renewal_window", "signals", "target_multiplier", "mogura_dampener",
@@ -67,20 +69,7 @@ class PriorityWeights:
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> PriorityWeights:
         """Weights from their JSON form (missing keys keep defaults); bad values raise ValueError."""
-        defaults = cls()
-        unknown = set(data) - set(cls.__dataclass_fields__)
-        if unknown:
-            raise ValueError(f"unknown priority weight(s): {', '.join(sorted(unknown))}")
-        values: dict[str, Any] = {}
-        for key, value in data.items():
-            if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
-                raise ValueError(f"{key} must be a number ≥ 0")
-            if isinstance(getattr(defaults, key), int) and not isinstance(getattr(defaults, key), bool):
-                if not float(value).is_integer():
-                    raise ValueError(f"{key} must be a whole number")
-                value = int(value)
-            values[key] = value
-        weights = replace(defaults, **values)
+        weights = numbers_from_json(cls(), data, what="priority weight(s)")
         if weights.missing_score_deficit > 1:
             raise ValueError("missing_score_deficit must be between 0 and 1")
         if weights.top_n < 1:

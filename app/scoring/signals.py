@@ -26,6 +26,8 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from app.scoring.tuning import numbers_from_json
+
 SignalKind = Literal[
     "onboarding_checkpoint", "score_drop", "renewal_window", "no_meeting", "champion_quiet",
     "champion_left", "nps_detractor", "goals_unverified", "usage_collapse", "stale_data",
@@ -72,19 +74,7 @@ class SignalRules:
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> SignalRules:
         """Rules from their JSON form; unknown keys or bad values raise ValueError."""
-        defaults = cls()
-        unknown = set(data) - set(cls.__dataclass_fields__)
-        if unknown:
-            raise ValueError(f"unknown signal rule(s): {', '.join(sorted(unknown))}")
-        values: dict[str, Any] = {}
-        for key, value in data.items():
-            default = getattr(defaults, key)
-            if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
-                raise ValueError(f"{key} must be a number ≥ 0")
-            values[key] = int(value) if isinstance(default, int) and float(value).is_integer() else value
-            if isinstance(default, int) and not float(value).is_integer():
-                raise ValueError(f"{key} must be a whole number")
-        rules = cls(**values)
+        rules = numbers_from_json(cls(), data, what="signal rule(s)")
         if rules.renewal_min_days > rules.renewal_max_days:
             raise ValueError("renewal_min_days must not exceed renewal_max_days")
         return rules

@@ -16,8 +16,10 @@ The count maps to a stage through ``StageRules.by_count`` (default: 3 → Succes
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Literal
+
+from app.scoring.tuning import numbers_from_json
 
 Stage = Literal["success", "growth", "rescue", "mogura"]
 STAGES: tuple[Stage, ...] = ("success", "growth", "rescue", "mogura")
@@ -62,22 +64,13 @@ class StageRules:
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> StageRules:
         """Rules from their JSON form; unknown keys or bad values raise ValueError."""
-        known = set(cls().to_json())
-        unknown = set(data) - known
-        if unknown:
-            raise ValueError(f"unknown stage rule(s): {', '.join(sorted(unknown))}")
-        values: dict[str, Any] = {}
-        for key, value in data.items():
-            if key == "by_count":
-                if (not isinstance(value, list | tuple) or len(value) != 4
-                        or any(v not in STAGES for v in value)):
-                    raise ValueError("by_count must list 4 stages, for 0, 1, 2 and 3 indicators met")
-                values[key] = tuple(value)
-            else:
-                if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-                    raise ValueError(f"{key} must be a whole number ≥ 0")
-                values[key] = value
-        rules = cls(**values)
+        rules = numbers_from_json(cls(), data, what="stage rule(s)", skip=frozenset({"by_count"}))
+        if "by_count" in data:
+            value = data["by_count"]
+            if (not isinstance(value, list | tuple) or len(value) != 4
+                    or any(v not in STAGES for v in value)):
+                raise ValueError("by_count must list 4 stages, for 0, 1, 2 and 3 indicators met")
+            rules = replace(rules, by_count=tuple(value))
         if not 1 <= rules.motivated_at <= 5:
             raise ValueError("motivated_at must be between 1 and 5")
         if rules.star_user_window_days < 1 or rules.community_window_days < 1:

@@ -28,7 +28,7 @@ from app.models import (
     User,
 )
 from app.scoring.signals import SIGNAL_KINDS, Signal, SignalRules, detect
-from app.scoring.stages import StageResult, StageRules, assess_stage
+from app.scoring.stages import StageResult, StageRules, assess_stage, transitions
 from app.services import account_facts, rules
 from app.services.account_facts import Facts, Scale
 from app.services.accounts import get_account
@@ -95,28 +95,27 @@ def run_daily(session: Session, *, now: dt.datetime, tz: ZoneInfo) -> DailyResul
 
 
 def _record_stages(session: Session, assessed: dict[int, Assessed], day: dt.date) -> int:
-    ids = list(assessed)
     current = {
         row.account_id: row.stage
         for row in session.execute(select(STAGE.c.account_id, STAGE.c.stage)).all()
         if row.account_id in assessed
-    } if ids else {}
-    new_rows, changed, same = [], [], []
-    history = []
-    for account_id, a in assessed.items():
-        detail = a.stage.to_json()
-        before = current.get(account_id)
-        if before is None:
-            new_rows.append({"account_id": account_id, "stage": a.stage.stage, "since_on": day,
+    }
+    changes = transitions(current, {account_id: a.stage for account_id, a in assessed.items()})
+    moved = {c.account_id for c in changes}
+    new_rows, changed, same, history = [], [], [], []
+    for c in changes:
+        detail = assessed[c.account_id].stage.to_json()
+        history.append({"account_id": c.account_id, "previous": c.previous, "stage": c.stage,
+                        "changed_on": day, "detail": detail})
+        if c.previous is None:
+            new_rows.append({"account_id": c.account_id, "stage": c.stage, "since_on": day,
                              "computed_on": day, "detail": detail})
-        elif before != a.stage.stage:
-            changed.append({"b_account_id": account_id, "b_stage": a.stage.stage, "b_since_on": day,
-                            "b_computed_on": day, "b_detail": detail})
         else:
-            same.append({"b_account_id": account_id, "b_computed_on": day, "b_detail": detail})
-        if before != a.stage.stage:
-            history.append({"account_id": account_id, "previous": before, "stage": a.stage.stage,
-                            "changed_on": day, "detail": detail})
+            changed.append({"b_account_id": c.account_id, "b_stage": c.stage, "b_since_on": day,
+                            "b_computed_on": day, "b_detail": detail})
+    for account_id, a in assessed.items():
+        if account_id not in moved:
+            same.append({"b_account_id": account_id, "b_computed_on": day, "b_detail": a.stage.to_json()})
     if new_rows:
         session.execute(STAGE.insert(), new_rows)
     if changed:

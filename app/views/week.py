@@ -19,7 +19,6 @@ from app.models import REJECT_REASONS, PriorityList
 from app.scoring.priorities import FACTORS
 from app.scoring.signals import SIGNAL_KINDS
 from app.services import priorities as svc
-from app.services import stages as stages_svc
 from app.services.portfolio import owners as list_owners
 from app.views import htmx
 from app.views.labels import N_
@@ -154,9 +153,3 @@ def item_feedback(
         return show(viewer, TEMPLATE, {**page, "row_errors": {item_id: errors}}, status_code=422)
     return show(viewer, TEMPLATE, values, block="row", status_code=422 if errors else 200)
 
-
-def stage_badge_values(session: Any, account_id: int) -> dict[str, Any]:
-    """The account's stage and active signals, for pages that show them beside the score."""
-    stage = stages_svc.stages_of(session, [account_id]).get(account_id)
-    signals = stages_svc.active_signals_of(session, [account_id]).get(account_id, [])
-    return {"stage": stage, "signals": signals, **_labels()}
