@@ -543,7 +543,10 @@ class ScoreDirty(SQLModel, table=True):
     )
     since: dt.datetime = Field(sa_type=UTCDateTime, nullable=False)
 
+from app.models_expansion import *  # noqa: E402,F403
 from app.models_ingest import *  # noqa: E402,F403
+from app.models_interventions import *  # noqa: E402,F403
+from app.models_kpis import *  # noqa: E402,F403
 from app.models_plans import *  # noqa: E402,F403
 from app.models_priorities import *  # noqa: E402,F403
 from app.models_reports import *  # noqa: E402,F403

@@ -32,16 +32,25 @@ LANGUAGE_NAMES = {"ja": "日本語", "en": "English"}
 
 @cache
 def translations(language: str) -> Translations:
-    """The compiled catalog of a language (English is the source language: an empty catalog)."""
-    path = LOCALES_DIR / language / "LC_MESSAGES" / "messages.po"
-    if not path.exists():
-        return Translations()
-    with path.open("rb") as handle:
-        catalog = read_po(handle, locale=language)
-    buffer = io.BytesIO()
-    write_mo(buffer, catalog)
-    buffer.seek(0)
-    return Translations(buffer)
+    """The compiled catalog of a language: every ``.po`` file of its directory, ``messages.po``
+    first, then the others (one per area of the app) by name."""
+    directory = LOCALES_DIR / language / "LC_MESSAGES"
+    merged: Translations | None = None
+    for path in catalog_files(directory):
+        with path.open("rb") as handle:
+            catalog = read_po(handle, locale=language)
+        buffer = io.BytesIO()
+        write_mo(buffer, catalog)
+        buffer.seek(0)
+        compiled = Translations(buffer)
+        # The first catalog (messages.po) also brings the language's plural rule.
+        merged = compiled if merged is None else merged.merge(compiled)
+    return merged if merged is not None else Translations()
+
+
+def catalog_files(directory: Path) -> list[Path]:
+    """The ``.po`` files of a language directory, ``messages.po`` first."""
+    return sorted(directory.glob("*.po"), key=lambda path: (path.name != "messages.po", path.name))
 
 
 def negotiate(accept_language: str | None) -> str:

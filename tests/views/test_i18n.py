@@ -10,7 +10,7 @@ import pytest
 from babel.messages.extract import extract_from_dir
 from babel.messages.pofile import read_po
 
-from app.views.i18n import LOCALES_DIR, L10n, negotiate, translations
+from app.views.i18n import LOCALES_DIR, L10n, catalog_files, negotiate, translations
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 KEYWORDS = {"_": None, "N_": None, "gettext": None, "ngettext": (1, 2)}
@@ -27,8 +27,14 @@ def _extracted() -> set[str | tuple[str, str]]:
 
 
 def _catalog(language: str) -> dict[object, object]:
-    with (LOCALES_DIR / language / "LC_MESSAGES" / "messages.po").open("rb") as handle:
-        return {m.id: m.string for m in read_po(handle) if m.id}
+    merged: dict[object, object] = {}
+    for path in catalog_files(LOCALES_DIR / language / "LC_MESSAGES"):
+        with path.open("rb") as handle:
+            for message in read_po(handle):
+                if message.id:
+                    assert message.id not in merged, f"{path.name}: {message.id!r} is in two catalogs"
+                    merged[message.id] = message.string
+    return merged
 
 
 def test_every_page_string_is_in_both_catalogs() -> None:
