@@ -22,6 +22,9 @@ from app.services import accounts as accounts_svc
 from app.services import health as health_svc
 from app.services import interactions as interactions_svc
 from app.views import htmx
+from app.views.account_lifecycle import lifecycle_context
+from app.views.account_opportunities import opportunities_context
+from app.views.account_send import send_report_context
 from app.views.charts import line_chart
 from app.views.markdown import render_markdown
 from app.views.page import Viewer, ViewerDep, show
@@ -129,6 +132,9 @@ def page_context(
         **timeline_context(session, viewer, account, kind=kind, cursor=cursor),
         **meeting_form(viewer, session, account),
         **plan_context(session, viewer, account),
+        **lifecycle_context(session, viewer, account),
+        **send_report_context(session, viewer, account),
+        **opportunities_context(session, viewer, account),
         "can_edit": viewer.can_edit, "errors": {}, "saved": False,
     }
     values.update(overrides)
