@@ -25,7 +25,9 @@ class Settings(BaseSettings):
     database_url: str = "sqlite:///./bansou.db"
     secret_key: str = DEV_SECRET_KEY
     base_url: str = "http://127.0.0.1:8000"
-    smtp_url: str = "smtp://127.0.0.1:25"
+    #: Outgoing mail server (``smtp://user:pass@host:port``, ``smtps://`` for TLS from the first
+    #: byte, ``?starttls=true`` to upgrade). Empty: no server, emails wait in the outbox (/outbox).
+    smtp_url: str = ""
     mail_from: str = "Bansō <bansou@localhost>"
     timezone: str = "Asia/Tokyo"
     log_level: str = "INFO"
@@ -46,6 +48,14 @@ class Settings(BaseSettings):
         except (ZoneInfoNotFoundError, ValueError) as exc:
             raise ValueError(f"unknown time zone {value!r} (use an IANA name such as Asia/Tokyo)") from exc
         return value
+
+    @field_validator("smtp_url")
+    @classmethod
+    def _smtp_scheme(cls, value: str) -> str:
+        text = value.strip()
+        if text and text.lower() != "none" and not text.startswith(("smtp://", "smtps://")):
+            raise ValueError("use smtp://user:pass@host:port, smtps://host:465, or leave it empty")
+        return text
 
     @field_validator("database_url")
     @classmethod

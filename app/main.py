@@ -14,6 +14,8 @@ from fastapi.staticfiles import StaticFiles
 from sqlalchemy.engine import Engine
 
 from app import __version__, scheduler
+from app.api import analytics as analytics_api
+from app.api import kpis as kpis_api
 from app.api import router as api_router
 from app.api import segment
 from app.config import Settings, load_settings
@@ -25,8 +27,11 @@ from app.middleware import (
     RequestContextMiddleware,
     SecurityHeadersMiddleware,
 )
+from app.views import account_send, ops
+from app.views import analytics as analytics_views
 from app.views import errors as view_errors
-from app.views import ops
+from app.views import kpis as kpis_views
+from app.views import reports as report_views
 from app.views import router as views_router
 
 STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
@@ -89,7 +94,13 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
     # First after ops: routes are matched in order, and /v1/batch is the hottest path by far.
     app.include_router(segment.router)
     app.include_router(views_router)
+    app.include_router(account_send.router)
+    app.include_router(report_views.answers_router)
     app.include_router(api_router)
+    app.include_router(analytics_api.router)
+    app.include_router(analytics_views.router)
+    app.include_router(kpis_api.router)
+    app.include_router(kpis_views.router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(SecurityHeadersMiddleware)

@@ -3,7 +3,7 @@
 - ``app/scoring`` is pure: it imports nothing from the rest of the app (nor outside the standard
   library), so it can be tested with plain values and reused anywhere.
 - The two front doors, ``app/api`` and ``app/views``, never import each other, and never build
-  SQL: queries live in ``app/services``.
+  SQL: queries live in ``app/services``; the services never import either front door.
 - The app uses a lifespan, never ``@app.on_event``.
 """
 
@@ -147,6 +147,15 @@ def test_scoring_uses_only_the_standard_library(module: str, path: Path) -> None
 @pytest.mark.parametrize(("module", "path"), _params("app.api"))
 def test_api_does_not_import_views(module: str, path: Path) -> None:
     assert {m for m in app_dependencies(_imports(module, path)) if _within(m, "app.views")} == set()
+
+
+@pytest.mark.parametrize(("module", "path"), _params("app.services", "app.scoring"))
+def test_services_do_not_import_the_front_doors(module: str, path: Path) -> None:
+    """Services are below both front doors: they compose emails through ``app.rendering`` and
+    ``app.i18n``, never through the web layer."""
+    reached = {m for m in app_dependencies(_imports(module, path))
+               if _within(m, "app.views") or _within(m, "app.api")}
+    assert reached == set()
 
 
 @pytest.mark.parametrize(("module", "path"), _params("app.views"))

@@ -14,6 +14,7 @@ from app.api import (
     imports,
     industries,
     interactions,
+    opportunities,
     plans,
     playbooks,
     priorities,
@@ -46,3 +47,4 @@ router.include_router(playbooks.router)
 router.include_router(tasks.router)
 router.include_router(adoption.router)
 router.include_router(reports.router)
+router.include_router(opportunities.router)

@@ -102,8 +102,23 @@ def create_schedule(
         day_of_month=schedule_in.day_of_month, recipients=schedule_in.recipients,
         language=schedule_in.language, now=now,
     )
-    return {"id": s.id, "account_id": account_id, "cadence": s.cadence,
-            "day_of_month": s.day_of_month, "recipients": s.recipients, "language": s.language}
+    return reports.schedule_view(s, account_id)
+
+
+@router.get("/accounts/{account_id}/report-schedules", responses=NOT_FOUND)
+def list_schedules(account_id: str, session: SessionDep, _key: ReadKeyDep) -> dict[str, Any]:
+    """The account's automatic adoption reports (all of them: an account has a handful)."""
+    return {"data": [reports.schedule_view(s, account_id)
+                     for s in reports.list_schedules(session, account_id=account_id)],
+            "next_cursor": None}
+
+
+@router.delete("/accounts/{account_id}/report-schedules/{schedule_id}",
+               status_code=status.HTTP_204_NO_CONTENT, responses=NOT_FOUND)
+def delete_schedule(account_id: str, schedule_id: int, session: SessionDep,
+                    _key: WriteKeyDep) -> None:
+    """Stop an automatic adoption report (the reports it sent stay)."""
+    reports.delete_schedule(session, account_id=account_id, schedule_id=schedule_id)
 
 
 @router.get("/outbox")
@@ -135,5 +150,15 @@ def put_template(
     """Change an automatic email's wording (placeholders: $contact_name, $account_name)."""
     t = checkins.save_template(session, key=key, language=language, subject=template_in.subject,
                                body=template_in.body, actor=f"api-key:{admin.name}", now=now)
+    return {"key": key, "language": language, "subject": t.subject, "body": t.body,
+            "customised": t.customised}
+
+
+@router.delete("/email-templates/{key}/{language}", responses=NOT_FOUND)
+def reset_template(
+    key: str, language: str, session: SessionDep, _admin: AdminKeyDep
+) -> dict[str, Any]:
+    """Go back to the default wording of an automatic email."""
+    t = checkins.reset_template(session, key=key, language=language)
     return {"key": key, "language": language, "subject": t.subject, "body": t.body,
             "customised": t.customised}

@@ -112,6 +112,31 @@ class NextStep:
 
 
 @dataclass(frozen=True)
+class Certification:
+    """Customer users certified by the end of the period, each at their best level (1 is the
+    highest): 3 users at levels 1, 2, 2 of 50 seats → by level ((1, 1), (2, 2)), rate 0.06."""
+
+    users: int
+    by_level: tuple[tuple[int | None, int], ...]  # (level, users), best first; None: no level
+    rate: float | None  # users ÷ licensed seats
+    previous: int | None  # certified by the end of the previous period
+    change: int | None
+
+
+def certification(
+    levels: Sequence[int | None], *, seats: int | None, previous: int | None = None
+) -> Certification:
+    """The certification line from each certified user's best level."""
+    counts: dict[int | None, int] = {}
+    for level in levels:
+        counts[level] = counts.get(level, 0) + 1
+    by_level = tuple(sorted(counts.items(), key=lambda kv: (kv[0] is None, kv[0] or 0)))
+    users = len(levels)
+    return Certification(users, by_level, _ratio(users, seats), previous,
+                         users - previous if previous is not None else None)
+
+
+@dataclass(frozen=True)
 class AdoptionReport:
     start: dt.date
     end: dt.date
@@ -130,6 +155,7 @@ class AdoptionReport:
     goals: tuple[GoalProgress, ...]
     highlights: tuple[Highlight, ...]
     next_steps: tuple[NextStep, ...]
+    certification: Certification | None = None
 
 
 def _ratio(num: float, den: float | None, digits: int = 4) -> float | None:
@@ -176,6 +202,7 @@ def assemble(
     health_band: str | None = None,
     health_scale_max: float | None = None,
     config: AdoptionConfig = AdoptionConfig(),
+    certified: Certification | None = None,
 ) -> AdoptionReport:
     """The report for the last of ``periods`` (oldest first), trends over all of them."""
     if not periods:
@@ -230,6 +257,7 @@ def assemble(
         key_features_used=used, key_features_unused=unused, depth=depth,
         health_score=health_score, health_band=health_band, health_scale_max=health_scale_max,
         goals=progress, highlights=tuple(highlights), next_steps=tuple(steps),
+        certification=certified,
     )
 
 

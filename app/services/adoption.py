@@ -24,6 +24,7 @@ from app.models_plans import PlanGoal, SuccessPlan
 from app.scoring import adoption as pure
 from app.services import features as features_svc
 from app.services import health as health_svc
+from app.services import health_values
 from app.services.accounts import get_account
 from app.services.plans import LIVE_PLAN_STATUSES
 
@@ -141,7 +142,26 @@ def account_adoption(
     return pure.assemble(
         usage, seats=account.licensed_seats, features=catalog, goals=_goals(session, account),
         health_score=score, health_band=band, health_scale_max=scale, config=config,
+        certified=_certification(session, account, periods, tz),
     )
+
+
+def _certification(
+    session: Session, account: Account, periods: list[tuple[dt.date, dt.date]], tz: ZoneInfo
+) -> pure.Certification:
+    """Contacts certified by the end of the period, and by the end of the previous one."""
+
+    def best_levels(last_day: dt.date) -> list[int | None]:
+        before = dt.datetime.combine(last_day + dt.timedelta(days=1), dt.time(), tzinfo=tz)
+        rows = health_values.certified_contacts(
+            session, account_scope=health_values.CONTACT.c.account_id == account.id,
+            before=before.astimezone(dt.UTC),
+        )
+        return [level for _, _, level in rows]
+
+    previous = len(best_levels(periods[-2][1])) if len(periods) > 1 else None
+    return pure.certification(best_levels(periods[-1][1]), seats=account.licensed_seats,
+                              previous=previous)
 
 
 def as_json(report: pure.AdoptionReport) -> dict[str, Any]:

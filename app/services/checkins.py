@@ -2,7 +2,10 @@
 ``days`` (default 30) of contract start, attended no webinar and opened no support ticket.
 
 The email carries three one-click links (Done / On track / Problem), each a signed token naming
-the check-in and the answer. The first click records the answer as an ``email_reply`` interaction
+the check-in and the answer. Opening a link records nothing: mail security scanners open every
+link of a message, so a GET that recorded would answer for the customer (and the first scanned
+link would win). The link opens a page with that answer preselected and one button; its POST
+(``record_answer``) records the answer as an ``email_reply`` interaction
 (``data: {"checkin": id, "answer": ...}``; a reply is what the answer is, and the existing type
 keeps the interaction CHECK constraint and every report that counts replies unchanged), and
 *Problem* opens a call task for the account's owner. Later clicks change nothing and are
@@ -24,11 +27,11 @@ from sqlmodel import Session, col
 
 from app.config import Settings
 from app.errors import InvalidInput, NotFound, NotPermitted
+from app.i18n import LANGUAGES, L10n
 from app.models import Account, Contact, Interaction, InteractionContact
 from app.models_reports import CHECKIN_ANSWERS, Checkin, EmailTemplate
+from app.rendering import env
 from app.services import outbox, score_queue, tasks
-from app.views.i18n import LANGUAGES, L10n
-from app.views.templating import env
 
 CHECKIN_SALT = "checkin"
 TEMPLATE_KEYS = ("checkin",)
@@ -88,6 +91,16 @@ def save_template(session: Session, *, key: str, language: str, subject: str, bo
     session.add(stored)
     session.flush()
     return Wording(subject, body, True)
+
+
+def reset_template(session: Session, *, key: str, language: str) -> Wording:
+    """Go back to the default wording."""
+    _check_key(key, language)
+    stored = session.get(EmailTemplate, (key, language))
+    if stored is not None:
+        session.delete(stored)
+        session.flush()
+    return template(session, key=key, language=language)
 
 
 def _signer(settings: Settings) -> URLSafeSerializer:
@@ -153,17 +166,50 @@ def send_checkins(session: Session, *, settings: Settings, now: dt.datetime,
 
 def render(session: Session, *, settings: Settings, checkin: Checkin, account: Account,
            contact: Contact) -> tuple[str, str, str]:
-    wording = template(session, key="checkin", language=checkin.language)
+    """Subject, plain text and HTML of a check-in email."""
     values = {"contact_name": contact.name or contact.email or "", "account_name": account.name}
+    return _render(session, settings=settings, language=checkin.language, values=values,
+                   checkin_id=checkin.id or 0)
+
+
+def sample(session: Session, *, settings: Settings, language: str) -> tuple[str, str, str]:
+    """The check-in email as the current wording makes it, placeholders shown where the names
+    go (the answer links name no check-in)."""
+    _check_key("checkin", language)
+    return _render(session, settings=settings, language=language, values={}, checkin_id=0)
+
+
+def _render(session: Session, *, settings: Settings, language: str, values: dict[str, str],
+            checkin_id: int) -> tuple[str, str, str]:
+    wording = template(session, key="checkin", language=language)
     subject = Template(wording.subject).safe_substitute(values)
     body = Template(wording.body).safe_substitute(values)
-    l10n = L10n(checkin.language, settings.tz)
-    links = [(a, answer_link(settings, checkin.id or 0, a)) for a in CHECKIN_ANSWERS]
+    l10n = L10n(language, settings.tz)
+    links = [(a, answer_link(settings, checkin_id, a)) for a in CHECKIN_ANSWERS]
     html = env.get_template("email/checkin.html").render(
         gettext=l10n.template_gettext, body=body, links=links, l10n=l10n, subject=subject)
     text = env.get_template("email/checkin.txt").render(
         gettext=l10n.gettext, body=body, links=links, l10n=l10n)
     return subject, text.strip() + "\n", html
+
+
+@dataclass(frozen=True)
+class Asked:
+    checkin: Checkin
+    answer: str  # the answer the opened link stands for (preselected on the page)
+
+
+def read_link(session: Session, *, settings: Settings, token: str) -> Asked:
+    """The check-in and answer a link names, recording nothing (403 tampered, 404 gone)."""
+    try:
+        payload = _signer(settings).loads(token)
+    except BadSignature as exc:
+        raise NotPermitted("this link is not valid") from exc
+    answer = payload.get("a") if isinstance(payload, dict) else None
+    checkin = session.get(Checkin, int(payload["c"])) if isinstance(payload, dict) else None
+    if checkin is None or answer not in CHECKIN_ANSWERS:
+        raise NotFound("this check-in no longer exists")
+    return Asked(checkin, answer)
 
 
 @dataclass(frozen=True)
@@ -173,17 +219,18 @@ class Answered:
     first: bool  # this click recorded it
 
 
-def record_answer(session: Session, *, settings: Settings, token: str,
-                  now: dt.datetime) -> Answered:
-    """Record a one-click answer (403 for a tampered link); a repeat click changes nothing."""
-    try:
-        payload = _signer(settings).loads(token)
-    except BadSignature as exc:
-        raise NotPermitted("this link is not valid") from exc
-    answer = payload.get("a")
-    checkin = session.get(Checkin, int(payload["c"]), with_for_update=True)
-    if checkin is None or answer not in CHECKIN_ANSWERS:
-        raise NotFound("this check-in no longer exists")
+def record_answer(session: Session, *, settings: Settings, token: str, now: dt.datetime,
+                  answer: str | None = None) -> Answered:
+    """Record the answer confirmed on a link's page (by default the link's own; 403 for a
+    tampered link); once answered, a repeat changes nothing."""
+    asked = read_link(session, settings=settings, token=token)
+    if answer is None:
+        answer = asked.answer
+    elif answer not in CHECKIN_ANSWERS:
+        raise InvalidInput.field("answer", f"must be one of {', '.join(CHECKIN_ANSWERS)}", "form")
+    checkin = session.get(Checkin, asked.checkin.id, with_for_update=True,
+                          populate_existing=True)
+    assert checkin is not None
     if checkin.answer is not None:
         return Answered(checkin, checkin.answer, False)
     account = session.get(Account, checkin.account_id)

@@ -23,7 +23,17 @@ from app.models import Account, StageChange
 from app.schemas import AccountCreate, ContactCreate
 from app.schemas_interactions import InteractionIn
 from app.services import accounts as accounts_svc
-from app.services import demo_activity, demo_history, ingest, lifecycle, plans_demo, priorities, stages
+from app.services import (
+    demo_activity,
+    demo_history,
+    demo_interventions,
+    demo_kpis,
+    ingest,
+    lifecycle,
+    plans_demo,
+    priorities,
+    stages,
+)
 from app.services import features as features_svc
 from app.services import health as health_svc
 from app.services import interactions as interactions_svc
@@ -179,6 +189,7 @@ def load_demo(
     if activity:
         _load_activity(session, rng, plans, now, tz, result)
         _load_lifecycle(session, random.Random(seed + 2), now, tz, result)
+        demo_kpis.load_demo_kpis(session, rng=random.Random(seed + 3), now=now, tz=tz)
     return result
 
 
@@ -248,6 +259,10 @@ def _load_activity(
         interactions.extend(demo_activity.interactions_for(
             rng, plan, kind, segment, owner, contact_ids, history_start, now, tz,
         ))
+    # Trainings and webinars lift the following weeks' use (so the analysis has an effect to find).
+    aggregates = demo_interventions.with_lift(
+        aggregates, interactions, {p.external_id: p.seats for p, _, _ in plans}, tz
+    )
     for start in range(0, len(aggregates), 5000):
         usage_svc.replace_daily_aggregates(session, rows=aggregates[start:start + 5000], now=now)
     for start in range(0, len(messages), 500):
@@ -272,6 +287,9 @@ def _load_activity(
     )
     result.snapshots += sum(health_svc.run_scoring(session, as_of=today, tz=tz, now=now).values())
     result.plans = plans_demo.load_demo_plans(session, rng=rng, now=now, tz=tz)
+    from app.services.demo_expansion import load_demo_opportunities  # after usage: signals need it
+
+    load_demo_opportunities(session, rng=rng, now=now, tz=tz)
 
 
 def _is_contact(user_id: str) -> bool:

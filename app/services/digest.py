@@ -13,11 +13,11 @@ from collections import defaultdict
 from sqlmodel import Session
 
 from app.config import Settings
+from app.i18n import LANGUAGES, L10n
+from app.rendering import env
 from app.services import outbox, priorities
 from app.services.priorities import ItemView
 from app.services.reports import subject_of
-from app.views.i18n import LANGUAGES, L10n
-from app.views.templating import env
 
 #: Digests go out from Monday 07:00 in the app's time zone (a run at 06:59 waits).
 SEND_FROM_HOUR = 7

@@ -79,8 +79,21 @@ class SentimentSource(_Spec):
     expires_days: int = Field(default=90, ge=1, le=730)
 
 
+class CertificationSource(_Spec):
+    """Customer users certified (``certification`` interactions linked to the account's active
+    contacts), each counted once at their best level — 1 is the highest: ``certified_users``
+    (how many), or ``certification_rate`` (how many ÷ licensed seats). ``max_level`` counts only
+    those at that level or better (``max_level: 2`` → levels 1 and 2); a certification recorded
+    without a level counts only when ``max_level`` is not set."""
+
+    type: Literal["certification"] = "certification"
+    metric: Literal["certified_users", "certification_rate"]
+    max_level: int | None = Field(default=None, ge=1, le=5)
+
+
 Source = Annotated[
-    UsageSource | InteractionSource | AttributeSource | TrendSource | SentimentSource,
+    UsageSource | InteractionSource | AttributeSource | TrendSource | SentimentSource
+    | CertificationSource,
     Field(discriminator="type"),
 ]
 

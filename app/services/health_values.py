@@ -52,6 +52,7 @@ from app.models import (
     Account,
     Contact,
     Interaction,
+    InteractionContact,
     SentimentRating,
     UsageAccountDay,
     UsageDaily,
@@ -65,6 +66,7 @@ from app.services import features as features_svc
 from app.services import presence
 from app.services.health_spec import (
     AttributeSource,
+    CertificationSource,
     InteractionSource,
     MeasureSpec,
     ModelSpec,
@@ -76,6 +78,7 @@ from app.services.health_spec import (
 ACCOUNT = table_of(Account)
 CONTACT = table_of(Contact)
 INTERACTION = table_of(Interaction)
+INTERACTION_CONTACT = table_of(InteractionContact)
 SENTIMENT = table_of(SentimentRating)
 USAGE_DAILY = table_of(UsageDaily)
 USAGE_DAILY_USER = table_of(UsageDailyUser)
@@ -317,6 +320,8 @@ def _measure(
         return _interactions(ctx, source, window), ctx.as_of
     if isinstance(source, AttributeSource):
         return _attribute(ctx, source), ctx.as_of
+    if isinstance(source, CertificationSource):
+        return _certification(ctx, source), ctx.as_of
     assert isinstance(source, SentimentSource)
     return _sentiment(ctx, source), ctx.as_of
 
@@ -574,6 +579,43 @@ def _attribute(ctx: _Context, source: AttributeSource) -> dict[int, float | None
         select(CONTACT.c.account_id).where(*active, flag.is_(True)).distinct()
     ).scalars())
     return {a: 1.0 if a in having else 0.0 for a in ctx.ids}
+
+
+def certified_contacts(
+    session: Session, *, account_scope: ColumnElement[bool], before: dt.datetime
+) -> list[tuple[int, int, int | None]]:
+    """(account, contact, best level or None) of every active contact certified before
+    ``before`` — one grouped query; 1 is the highest level."""
+    level = INTERACTION.c.data["level"].as_integer()
+    rows = session.execute(
+        select(CONTACT.c.account_id, CONTACT.c.id, func.min(level))
+        .select_from(INTERACTION)
+        .join(INTERACTION_CONTACT, INTERACTION_CONTACT.c.interaction_id == INTERACTION.c.id)
+        .join(CONTACT, and_(CONTACT.c.id == INTERACTION_CONTACT.c.contact_id,
+                            CONTACT.c.account_id == INTERACTION.c.account_id))
+        .where(account_scope, INTERACTION.c.type == "certification",
+               INTERACTION.c.occurred_at < before, CONTACT.c.status == "active")
+        .group_by(CONTACT.c.account_id, CONTACT.c.id)
+    ).all()
+    return [(a, c, int(n) if n is not None else None) for a, c, n in rows]
+
+
+def _certification(ctx: _Context, source: CertificationSource) -> dict[int, float | None]:
+    counts: dict[int, int] = defaultdict(int)
+    rows = certified_contacts(ctx.session, account_scope=ctx.scope(CONTACT.c.account_id),
+                              before=ctx.instant(ctx.as_of + dt.timedelta(days=1)))
+    for account_id, _contact, level in rows:
+        if source.max_level is None or (level is not None and level <= source.max_level):
+            counts[account_id] += 1
+    out: dict[int, float | None] = {}
+    for account in ctx.accounts:
+        n = float(counts.get(account.id, 0))
+        if source.metric == "certification_rate":
+            seats = account.licensed_seats
+            out[account.id] = round(n / seats, 6) if seats else None
+        else:
+            out[account.id] = n
+    return out
 
 
 def _sentiment(ctx: _Context, source: SentimentSource) -> dict[int, float | None]:

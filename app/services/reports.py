@@ -18,18 +18,19 @@ from zoneinfo import ZoneInfo
 from itsdangerous import BadSignature, URLSafeSerializer
 from jinja2_fragments import render_block
 from markupsafe import Markup
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from app.config import Settings
 from app.db import dialect_insert, table_of
 from app.errors import BansouError, FieldError, InvalidInput, NotFound, NotPermitted
+from app.i18n import LANGUAGES, L10n
 from app.models import Account, Contact, Interaction, InteractionContact
 from app.models_reports import AdoptionReport, ReportSchedule
+from app.rendering import env
 from app.scoring.playbooks import ACTIONS
 from app.services import adoption, outbox, score_queue
 from app.services.accounts import get_account
-from app.views.i18n import LANGUAGES, L10n
-from app.views.templating import env
 
 log = logging.getLogger("bansou.reports")
 
@@ -81,6 +82,16 @@ def get_report(session: Session, report_id: int) -> AdoptionReport:
     if report is None:
         raise NotFound(f"no adoption report {report_id}")
     return report
+
+
+def recent_reports(session: Session, *, account_id: str, limit: int = 5) -> list[AdoptionReport]:
+    """The account's newest reports (sent, or generated through the API), newest first."""
+    account = get_account(session, account_id)
+    return list(session.exec(
+        select(AdoptionReport).where(col(AdoptionReport.account_id) == account.id)
+        .order_by(col(AdoptionReport.created_at).desc(), col(AdoptionReport.id).desc())
+        .limit(limit)
+    ).all())
 
 
 def revoke(session: Session, *, report_id: int, now: dt.datetime) -> AdoptionReport:
@@ -241,8 +252,14 @@ def generate(
         data=data, recipients=[r.email for r in recipients], dedupe_key=dedupe_key,
         created_by=actor, created_at=now, expires_at=now + dt.timedelta(days=LINK_DAYS),
     )
-    session.add(report)
-    session.flush()
+    try:
+        with session.begin_nested():
+            session.add(report)
+            session.flush()
+    except IntegrityError:
+        if dedupe_key is None:
+            raise
+        return None  # the same key committed meanwhile (a double submit): that one stands
     assert report.id is not None
     if recipients:
         rendered = render_email(report_context(
@@ -254,6 +271,41 @@ def generate(
                            now=now, account_id=account.id)
         _record_sent(session, account, report, rendered.subject, recipients, actor, now)
     return report
+
+
+def default_period(today: dt.date) -> tuple[dt.date, dt.date]:
+    """The period a report covers unless told otherwise: the last whole month before today's."""
+    return adoption.period_of(None, None, today=today)
+
+
+@dataclass(frozen=True)
+class Sent:
+    report: AdoptionReport
+    first: bool  # False: the same send key was used before, and this is that report
+
+
+def send_summary(
+    session: Session, *, settings: Settings, account_id: str, start: dt.date | None,
+    end: dt.date | None, language: str | None, message: str | None, contact_ids: list[int],
+    send_key: str, actor: str, now: dt.datetime,
+) -> Sent:
+    """Send a CSM's adoption summary to at least one of the account's contacts; the same
+    ``send_key`` again (a double submit) sends nothing more and names the first report."""
+    if not contact_ids:
+        raise InvalidInput.field("contact_ids", "choose at least one recipient", "form")
+    if not send_key.strip() or len(send_key) > 64:
+        raise InvalidInput.field("key", "a send key of 1 to 64 characters is needed", "form")
+    dedupe_key = f"web:{account_id}:{send_key}"
+    report = generate(
+        session, settings=settings, account_id=account_id, start=start, end=end,
+        language=language, message=message, contact_ids=contact_ids, emails=[], actor=actor,
+        now=now, dedupe_key=dedupe_key,
+    )
+    if report is not None:
+        return Sent(report, True)
+    first = find_by_key(session, dedupe_key)
+    assert first is not None
+    return Sent(first, False)
 
 
 def _record_sent(session: Session, account: Account, report: AdoptionReport, subject: str,
@@ -308,7 +360,8 @@ def create_schedule(
     session: Session, *, account_id: str, cadence: str, day_of_month: int, recipients: list[str],
     language: str | None, now: dt.datetime,
 ) -> ReportSchedule:
-    """Automatic adoption reports for an account to some of its contacts."""
+    """Automatic adoption reports for an account to some of its contacts (asking for the same
+    schedule twice gives the existing one)."""
     account = get_account(session, account_id)
     if cadence not in ("monthly", "quarterly"):
         raise InvalidInput.field("cadence", "must be monthly or quarterly")
@@ -317,13 +370,50 @@ def create_schedule(
     if not recipients:
         raise InvalidInput.field("recipients", "name at least one contact's email")
     resolved = resolve_recipients(session, account, contact_ids=[], emails=recipients)
+    language = _language(language)
+    wanted = sorted(r.email.lower() for r in resolved)
+    for existing in list_schedules(session, account_id=account_id):
+        if (existing.cadence, existing.day_of_month, existing.language) == (
+            cadence, day_of_month, language
+        ) and sorted(e.lower() for e in existing.recipients) == wanted:
+            return existing  # the same schedule again (a double submit): one is enough
     schedule = ReportSchedule(
         account_id=account.id or 0, cadence=cadence, day_of_month=day_of_month,
-        recipients=[r.email for r in resolved], language=_language(language), created_at=now,
+        recipients=[r.email for r in resolved], language=language, created_at=now,
     )
     session.add(schedule)
     session.flush()
     return schedule
+
+
+def list_schedules(session: Session, *, account_id: str) -> list[ReportSchedule]:
+    """The account's report schedules, oldest first."""
+    account = get_account(session, account_id)
+    return list(session.exec(
+        select(ReportSchedule).where(col(ReportSchedule.account_id) == account.id)
+        .order_by(col(ReportSchedule.id))
+    ).all())
+
+
+def get_schedule(session: Session, *, account_id: str, schedule_id: int) -> ReportSchedule:
+    account = get_account(session, account_id)
+    schedule = session.get(ReportSchedule, schedule_id)
+    if schedule is None or schedule.account_id != account.id:
+        raise NotFound(f"no report schedule {schedule_id} for account {account_id!r}")
+    return schedule
+
+
+def delete_schedule(session: Session, *, account_id: str, schedule_id: int) -> None:
+    """Stop a schedule (reports it already sent stay)."""
+    session.delete(get_schedule(session, account_id=account_id, schedule_id=schedule_id))
+    session.flush()
+
+
+def schedule_view(schedule: ReportSchedule, account_id: str) -> dict[str, Any]:
+    return {"id": schedule.id, "account_id": account_id, "cadence": schedule.cadence,
+            "day_of_month": schedule.day_of_month, "recipients": schedule.recipients,
+            "language": schedule.language, "enabled": schedule.enabled,
+            "created_at": schedule.created_at}
 
 
 def run_schedules(session: Session, *, settings: Settings, now: dt.datetime) -> int:

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Depends
 
 from app.views import accounts, auth, plans, portfolio, settings, settings_rules, week
 from app.views import outbox as outbox_views
+from app.views import pipeline as pipeline_views
 from app.views import reports as report_views
 from app.views.page import verify_csrf
 
@@ -22,3 +23,4 @@ router.include_router(settings.router)
 router.include_router(week.router)
 router.include_router(outbox_views.router)
 router.include_router(report_views.router)
+router.include_router(pipeline_views.router)

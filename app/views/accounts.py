@@ -21,16 +21,20 @@ from app.schemas_interactions import InteractionIn
 from app.services import accounts as accounts_svc
 from app.services import health as health_svc
 from app.services import interactions as interactions_svc
+from app.services import timeline as timeline_svc
 from app.views import htmx
 from app.views.account_lifecycle import lifecycle_context
+from app.views.account_lifecycle import router as lifecycle_router
 from app.views.account_opportunities import opportunities_context
 from app.views.account_send import send_report_context
 from app.views.charts import line_chart
+from app.views.labels import N_
 from app.views.markdown import render_markdown
 from app.views.page import Viewer, ViewerDep, show
 from app.views.plans import plan_context
 
 router = APIRouter()
+router.include_router(lifecycle_router)  # the task buttons of the stage and signals panel
 
 #: Timeline filters: a kind of interaction → the types it shows.
 TIMELINE_KINDS: dict[str, tuple[str, ...]] = {
@@ -41,6 +45,8 @@ TIMELINE_KINDS: dict[str, tuple[str, ...]] = {
     "attendance": ("webinar", "event", "community", "training", "certification"),
     "other": ("community_post", "note"),
 }
+#: Timeline filters for what is not an interaction: a kind → the timeline's source.
+TIMELINE_SOURCES: dict[str, str] = {N_("scores"): "score", N_("goals"): "goal"}
 TIMELINE_PAGE = 20
 MEETING_KINDS = ("meeting", "call")
 ONBOARDING_TOPICS = ("kickoff", "admin_setup", "data_import", "user_training", "integration",
@@ -87,22 +93,34 @@ def health_context(session: Any, viewer: Viewer, account: Any) -> dict[str, Any]
 def timeline_context(
     session: Any, viewer: Viewer, account: Any, *, kind: str | None, cursor: str | None,
 ) -> dict[str, Any]:
-    kind = kind if kind in TIMELINE_KINDS else None
-    filters = interactions_svc.InteractionFilters(types=TIMELINE_KINDS[kind] if kind else ())
-    page = interactions_svc.list_interactions(
-        session, account_id=account.external_id, filters=filters,
-        page=PageParams(limit=TIMELINE_PAGE, cursor=cursor or None),
+    """A page of the timeline: interactions, score changes and goal events, newest first."""
+    kind = kind if kind in TIMELINE_KINDS or kind in TIMELINE_SOURCES else None
+    if kind in TIMELINE_SOURCES:
+        filter_in = timeline_svc.TimelineFilter(sources=(TIMELINE_SOURCES[kind],))
+    elif kind:
+        filter_in = timeline_svc.TimelineFilter(sources=("interaction",), types=TIMELINE_KINDS[kind])
+    else:
+        filter_in = timeline_svc.TimelineFilter()
+    page = timeline_svc.account_timeline(
+        session, account_id=account.external_id, filter_in=filter_in, cursor=cursor or None,
+        limit=TIMELINE_PAGE, tz=viewer.settings.tz,
     )
-    items = []
-    for view in page.items:
+    items: list[dict[str, Any]] = []
+    for item in page.items:
+        if item.interaction is None:
+            items.append({"source": item.source, "at": item.at, "goal": item.goal,
+                          "score": item.score})
+            continue
+        view = item.interaction
         row = view.interaction
         scheduled = None
         if row.type == "meeting_scheduled" and row.data.get("scheduled_for"):
             scheduled = dt.datetime.fromisoformat(row.data["scheduled_for"])
-        items.append({"row": row, "contacts": view.contacts, "scheduled_for": scheduled,
+        items.append({"source": "interaction", "at": item.at, "row": row, "contacts": view.contacts,
+                      "scheduled_for": scheduled,
                       "body_html": render_markdown(row.body) if row.body else None})
     return {"timeline": items, "next_cursor": page.next_cursor, "kind": kind,
-            "timeline_kinds": TIMELINE_KINDS}
+            "timeline_kinds": (*TIMELINE_KINDS, *TIMELINE_SOURCES)}
 
 
 def _local_input(moment: dt.datetime, viewer: Viewer) -> str:

@@ -10,9 +10,9 @@ from starlette.responses import Response
 
 from app.deps import SESSION_COOKIE, CurrentUserDep, NowDep, SessionDep
 from app.errors import InvalidInput
+from app.i18n import LANGUAGES
 from app.services import web_auth
 from app.views import htmx
-from app.views.i18n import LANGUAGES
 from app.views.page import LANGUAGE_COOKIE, ViewerDep, secure_cookies, show
 
 router = APIRouter()

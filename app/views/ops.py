@@ -26,13 +26,22 @@ def healthz() -> dict[str, str]:
 
 @router.get("/readyz")
 def readyz(request: Request) -> JSONResponse:
-    """Ready: the database answers and its schema is at head; 503 otherwise."""
-    state = readiness(request.app.state.engine, request.app.state.settings.database_url)
+    """Ready: the database answers and its schema is at head; 503 otherwise. ``ingest`` tells
+    how far the ingestion applier lags (informative; it does not make the process unready)."""
+    state = readiness(
+        request.app.state.engine, request.app.state.settings.database_url,
+        now=request.app.state.clock(),
+    )
+    lag = state.ingest
     body = {
         "status": "ok" if state.ready else "unavailable",
         "database": state.database,
         "schema_revision": state.schema_revision,
         "head_revision": state.head_revision,
+        "ingest": None if lag is None else {
+            "queued_batches": lag.batches, "queued_messages": lag.messages,
+            "oldest_age_seconds": lag.oldest_age_seconds,
+        },
     }
     return JSONResponse(body, status_code=200 if state.ready else 503)
 

@@ -1,15 +1,22 @@
 """The email outbox (admins): what is queued, sent or failed, each message readable, and failed
-ones queued again by hand. With no SMTP server configured, this is where emails can be read."""
+ones queued again by hand. With no SMTP server configured, this is where emails can be read.
+The wording of the automatic emails (the tech-touch check-in), per language, is edited here too."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Form
 from starlette.responses import RedirectResponse, Response
 
 from app.deps import AdminUserDep, NowDep, SessionDep
+from app.errors import InvalidInput
+from app.i18n import LANGUAGE_NAMES
 from app.models_reports import OUTBOX_STATES
+from app.services import checkins
 from app.services import outbox as svc
-from app.views.page import ViewerDep, show
+from app.views import htmx
+from app.views.page import Viewer, ViewerDep, show
 
 router = APIRouter(prefix="/outbox")
 PREVIEW_CSP = ("default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; "
@@ -24,7 +31,74 @@ def outbox_page(user: AdminUserDep, viewer: ViewerDep, session: SessionDep,
     return show(viewer, "outbox/index.html", {
         "messages": svc.list_messages(session, state=chosen), "state": chosen,
         "states": OUTBOX_STATES, "counts": svc.counts(session),
+        "smtp_configured": bool(viewer.settings.smtp_url.strip())
+        and viewer.settings.smtp_url.strip().lower() != "none",
     }, block="messages")
+
+
+def _templates(viewer: Viewer, session: Any, *, status_code: int = 200,
+               edited: dict[str, Any] | None = None) -> Response:
+    """Every automatic email's wording in every language (``edited``: one form as submitted,
+    with its errors)."""
+    forms = []
+    for key in checkins.TEMPLATE_KEYS:
+        for language in LANGUAGE_NAMES:
+            wording = checkins.template(session, key=key, language=language)
+            subject, _text, html = checkins.sample(session, settings=viewer.settings,
+                                                   language=language)
+            form = {"key": key, "language": language, "subject": wording.subject,
+                    "body": wording.body, "customised": wording.customised, "errors": {},
+                    "saved": False, "sample_subject": subject, "sample_html": html}
+            if edited is not None and (edited["key"], edited["language"]) == (key, language):
+                form.update(edited)
+            forms.append(form)
+    response = show(viewer, "outbox/templates.html",
+                    {"forms": forms, "languages": LANGUAGE_NAMES},
+                    block="templates", status_code=status_code)
+    response.headers["Content-Security-Policy"] = PREVIEW_CSP  # the samples' inline styles
+    return response
+
+
+@router.get("/templates")
+def templates_page(user: AdminUserDep, viewer: ViewerDep, session: SessionDep) -> Response:
+    """The automatic emails' wording, in Japanese and English."""
+    return _templates(viewer, session)
+
+
+@router.post("/templates/{key}/{language}")
+def save_template(
+    key: str, language: str, user: AdminUserDep, viewer: ViewerDep, session: SessionDep,
+    now: NowDep, subject: Annotated[str, Form()] = "", body: Annotated[str, Form()] = "",
+    reset: Annotated[str, Form()] = "",
+) -> Response:
+    """Save (or, with ``reset``, drop) an admin's wording; 422 names the field to fix."""
+    _ = viewer._
+    checkins.template(session, key=key, language=language)  # 404 / 422 for an unknown one
+    if reset:
+        checkins.reset_template(session, key=key, language=language)
+        edited: dict[str, Any] = {"key": key, "language": language, "saved": True}
+    else:
+        errors: dict[str, str] = {}
+        for name, value, limit in (("subject", subject, 500), ("body", body, 20000)):
+            if not value.strip():
+                errors[name] = _("The wording cannot be empty.")
+            elif len(value) > limit:
+                errors[name] = _("The wording is limited to %(num)s characters.", num=f"{limit:,}")
+        if not errors:
+            try:
+                checkins.save_template(session, key=key, language=language,
+                                       subject=subject.strip(), body=body.strip(),
+                                       actor=user.email, now=now)
+            except InvalidInput as exc:
+                for fe in exc.errors:
+                    errors[fe.field] = _("Only $contact_name and $account_name can be filled in.")
+        edited = {"key": key, "language": language, "subject": subject, "body": body,
+                  "errors": errors, "saved": not errors}
+        if errors:
+            return _templates(viewer, session, status_code=422, edited=edited)
+    if not htmx.is_htmx(viewer.request):
+        return htmx.redirect(viewer.request, f"/outbox/templates#template-{key}-{language}")
+    return _templates(viewer, session, edited=edited)
 
 
 @router.get("/{outbox_id}")

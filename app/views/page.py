@@ -24,9 +24,9 @@ from starlette.responses import Response
 from app.config import Settings
 from app.deps import SESSION_COOKIE, NowDep, OptionalUserDep, SettingsDep
 from app.errors import NotPermitted
+from app.i18n import LANGUAGE_NAMES, LANGUAGES, L10n, negotiate
 from app.models import User
 from app.views import htmx
-from app.views.i18n import LANGUAGE_NAMES, LANGUAGES, L10n, negotiate
 from app.views.templating import PageResponse, render
 
 CSRF_COOKIE = "bansou_csrf"

@@ -1,7 +1,8 @@
 """The portfolio (``/``): the accounts a CSM looks after, as a table or a measure heatmap.
 
 Filters live in the query string, so every view of the portfolio is a shareable URL; htmx asks
-for the ``results`` block only and pushes the URL, so the back button walks through filters.
+for the ``results`` block only and pushes the URL, so the back button walks through filters. The
+table and the heatmap show a page of ``PAGE_SIZE`` accounts; the count and ARR cover every page.
 """
 
 from __future__ import annotations
@@ -15,11 +16,12 @@ from sqlmodel import Session
 from starlette.responses import Response
 
 from app.deps import CurrentUserDep, NowDep, SessionDep
-from app.models import SEGMENTS
+from app.models import SEGMENTS, STAGE_NAMES
 from app.services import portfolio as portfolio_svc
 from app.views import htmx
 from app.views.charts import sparkline
 from app.views.page import Viewer, ViewerDep, show, url_with
+from app.views.week import STAGE_LABELS
 
 router = APIRouter()
 VIEWS = ("table", "heatmap")
@@ -41,7 +43,7 @@ class PortfolioColumn:
 def extra_columns(
     viewer: Viewer, session: Session, rows: list[portfolio_svc.PortfolioRow]
 ) -> list[PortfolioColumn]:
-    """The extra columns for these rows (none yet)."""
+    """The extra columns for these rows (none yet: stage, tier and open tasks are in the table)."""
     return []
 
 
@@ -63,13 +65,14 @@ def portfolio(
     user: CurrentUserDep, viewer: ViewerDep, session: SessionDep, now: NowDep,
     owner: str | None = None, band: str | None = None, segment: str | None = None,
     q: str | None = None, sort: str | None = None, view: str | None = None,
+    stage: str | None = None, tier: str | None = None, page: str | None = None,
 ) -> Response:
-    """The accounts, filtered and sorted; the ``results`` block for htmx."""
+    """One page of the accounts, filtered and sorted; the ``results`` block for htmx."""
     choice, owner_email = _owner_filter(owner, user.email, user.role)
     filters = portfolio_svc.parse_filters(owner=owner_email, band=band, segment=segment, search=q,
-                                          sort=sort)
+                                          sort=sort, stage=stage, tier=tier, page=page)
     mode = view if view in VIEWS else "table"
-    data = portfolio_svc.load_portfolio(session, filters=filters, now=now,
+    data = portfolio_svc.load_portfolio(session, filters=filters, now=now, today=viewer.today,
                                         with_groups=mode == "heatmap")
     rows = [
         {"row": row, "spark": sparkline(row.trend, scale_max=data.scale_max)} for row in data.rows
@@ -78,14 +81,18 @@ def portfolio(
     if mode == "heatmap":
         for row in data.rows:
             heat.append({"row": row, "cells": row.grades})
+    # Filters without the page: a filter or sort change starts again on page 1.
     params = {"owner": choice, "band": filters.band, "segment": filters.segment,
-              "q": filters.search, "sort": filters.sort, "view": mode}
-    currencies = {r.account.currency for r in data.rows}
-    total_arr = sum((r.account.arr for r in data.rows), start=0) if len(currencies) == 1 else None
+              "stage": filters.stage, "tier": filters.tier, "q": filters.search,
+              "sort": filters.sort, "view": mode}
+    page_number = data.page if data.page > 1 else None
     response = show(viewer, "portfolio/index.html", {
         "rows": rows, "heat": heat, "data": data, "params": params, "mode": mode,
         "owners": portfolio_svc.owners(session), "segments": SEGMENTS,
-        "bands": portfolio_svc.BANDS, "total_arr": total_arr,
+        "bands": portfolio_svc.BANDS, "total_arr": data.total_arr,
+        "stages": STAGE_NAMES, "tiers": portfolio_svc.TIERS,
+        "stage_names": {s: viewer._(STAGE_LABELS[s]) for s in STAGE_NAMES},
+        "target_label": viewer._("target"),
         "extra_columns": extra_columns(viewer, session, data.rows),
         # Translated once, not once per row.
         "band_names": {b: viewer._(b) for b in portfolio_svc.BANDS}, "no_score": viewer._("no score"),
@@ -96,5 +103,5 @@ def portfolio(
         # The address bar gets the canonical URL (defaults and empty filters left out), not the
         # form's raw serialisation, so a shared link is short and the back button is exact.
         htmx.push_url(response, url_with("/", params, sort=None if filters.sort == "name" else filters.sort,
-                                         view=None if mode == "table" else mode))
+                                         view=None if mode == "table" else mode, page=page_number))
     return response

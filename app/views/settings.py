@@ -22,16 +22,19 @@ from app.services import users as users_svc
 from app.services import web_auth
 from app.views import htmx
 from app.views.page import Viewer, ViewerDep, show
+from app.views.settings_health import router as health_router
 
 router = APIRouter(prefix="/settings")
-SECTIONS = ("users", "keys", "sources", "features", "health", "priorities", "industries", "playbooks")
+router.include_router(health_router)  # the health model editor
+SECTIONS = ("users", "keys", "sources", "features", "health", "priorities", "industries", "playbooks",
+            "stages", "signals")
 
 
 def _page(
     viewer: Viewer, session: Any, section: str, *, status_code: int = 200, **values: Any,
 ) -> Response:
     data: dict[str, Any] = {"section": section, "sections": SECTIONS, "errors": {}, "secret": None,
-                            "form": {}}
+                            "form": {}, "published": None}
     if section == "users":
         data.update(users=users_svc.list_users(session), roles=USER_ROLES)
     elif section == "keys":
@@ -58,13 +61,16 @@ def settings_home(user: AdminUserDep, viewer: ViewerDep) -> Response:
 
 
 @router.get("/{section}")
-def settings_section(section: str, user: AdminUserDep, viewer: ViewerDep, session: SessionDep) -> Response:
-    """One settings section."""
+def settings_section(
+    section: str, user: AdminUserDep, viewer: ViewerDep, session: SessionDep,
+    published: int | None = None,
+) -> Response:
+    """One settings section (``published``: the health model version just published)."""
     if section not in SECTIONS:
         from app.errors import NotFound
 
         raise NotFound(f"no settings section {section!r}")
-    return _page(viewer, session, section)
+    return _page(viewer, session, section, published=published)
 
 
 @router.post("/users")

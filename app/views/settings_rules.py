@@ -1,5 +1,6 @@
 """Settings for what drives the weekly list: priority weights (with their effect on this week's
-list before saving), industry tiers (with a manual override) and playbook rules.
+list before saving), industry tiers (with a manual override), playbook rules, and the stage and
+signal rules.
 
 Every save adds a version; nothing is edited in place.
 """
@@ -22,13 +23,15 @@ from app.services import industries as industries_svc
 from app.services import playbooks as playbooks_svc
 from app.services import priorities as priorities_svc
 from app.services import rules as rules_svc
+from app.services import stages as stages_svc
 from app.views import htmx
 from app.views.labels import N_
 from app.views.page import Viewer, ViewerDep, show
-from app.views.week import FACTOR_LABELS
+from app.views.week import FACTOR_LABELS, STAGE_LABELS
 
 router = APIRouter(prefix="/settings")
-SECTION_NAMES = (N_("settings:priorities"), N_("settings:industries"), N_("settings:playbooks"))
+SECTION_NAMES = (N_("settings:priorities"), N_("settings:industries"), N_("settings:playbooks"),
+                 N_("settings:stages"), N_("settings:signals"))
 RULES: TypeAdapter[list[Any]] = TypeAdapter(Rules)
 
 #: The weights a form shows, in order, with their labels (the rest keep their values).
@@ -52,6 +55,49 @@ WEIGHT_FIELDS = (
     ("top_n", N_("Rows per CSM")),
 )
 assert {k for k, _ in WEIGHT_FIELDS} == set(PriorityWeights.__dataclass_fields__)
+
+#: The numbers of the stage and signal rules a form shows, with their labels. The stage for each
+#: count of indicators met (``by_count``) is kept as saved.
+RULE_FIELDS: dict[str, tuple[tuple[str, str], ...]] = {
+    "stages": (
+        ("star_user_active_days", N_("Star user: active on at least this many days")),
+        ("star_user_window_days", N_("…of the last (days)")),
+        ("motivated_at", N_("Champion counts as motivated from (1–5)")),
+        ("community_min_attendances", N_("Community: at least this many attendances")),
+        ("community_window_days", N_("…in the last (days)")),
+        ("champion_active_days_low", N_("Derived motivation +1 from this many active days")),
+        ("champion_active_days_high", N_("…and +1 more from this many")),
+        ("champion_meetings_cap", N_("…+1 per meeting attended, up to")),
+    ),
+    "signals": (
+        ("onboarding_days", N_("Onboarding checkpoint: days after contract start")),
+        ("onboarding_watch_days", N_("…watched for (days)")),
+        ("score_drop_share", N_("Score drop: share of the scale (0–1)")),
+        ("score_drop_window_days", N_("…from the peak of the last (days)")),
+        ("renewal_min_days", N_("Renewal window: from (days before renewal)")),
+        ("renewal_max_days", N_("…to (days before renewal)")),
+        ("no_meeting_days", N_("No meeting for (days)")),
+        ("champion_quiet_days", N_("Champion quiet for (days)")),
+        ("nps_detractor_max", N_("NPS detractor: score at most")),
+        ("nps_recent_days", N_("…answered in the last (days)")),
+        ("goals_unverified_days", N_("Goals not verified for (days)")),
+        ("usage_collapse_ratio", N_("Usage collapse: below this share of the usual (0–1)")),
+        ("usage_min_baseline", N_("…when the usual is at least (events per 14 days)")),
+        ("stale_days", N_("No data for (days)")),
+        ("sentiment_high", N_("Sentiment reads “well” from")),
+        ("sentiment_low", N_("Sentiment reads “badly” up to")),
+    ),
+}
+RULE_TITLES = {"stages": N_("Stage rules"), "signals": N_("Signal rules")}
+RULE_HELP = {
+    "stages": N_(
+        "An account's stage counts three indicators: a star user, a motivated champion and community "
+        "attendance. All three: Success; two: Growth; one: Rescue; none: Mogura. The numbers below "
+        "decide when an indicator is met."),
+    "signals": N_(
+        "Signals flag accounts that need a look: each fires when its numbers below are crossed, and "
+        "clears when they are not."),
+}
 
 
 async def _weights_form(request: Request) -> dict[str, Any]:
@@ -220,3 +266,87 @@ def publish_playbook(
         return _playbooks_page(viewer, session, status_code=422, drafts={playbook_id: rules},
                                errors={str(playbook_id): problems})
     return htmx.redirect(viewer.request, "/settings/playbooks")
+
+
+# -- stage and signal rules ----------------------------------------------------------------------
+
+
+def _rules_page(
+    viewer: Viewer, session: Any, kind: str, *, status_code: int = 200,
+    form: dict[str, Any] | None = None, errors: dict[str, str] | None = None, saved: int | None = None,
+) -> Response:
+    current = rules_svc.current(session, kind)
+    return show(viewer, "settings/rules.html", {
+        "section": kind, "sections": _sections(), "kind": kind, "current": current,
+        "title": RULE_TITLES[kind], "help": RULE_HELP[kind],
+        "form": {**current.rules.to_json(), **(form or {})}, "fields": RULE_FIELDS[kind],
+        "errors": errors or {}, "versions": rules_svc.history(session, kind)[:10], "saved": saved,
+        "counts": stages_svc.stage_counts(session) if kind == "stages" else None,
+        "stage_labels": STAGE_LABELS,
+    }, block="section", status_code=status_code)
+
+
+async def _rules_form(request: Request, kind: str) -> dict[str, Any]:
+    form = await request.form()
+    out: dict[str, Any] = {}
+    for key, _ in RULE_FIELDS[kind]:
+        value = form.get(key)
+        if isinstance(value, str) and value.strip():
+            try:
+                out[key] = float(value.replace(",", "."))
+            except ValueError:
+                out[key] = value
+    return _numbers(out)
+
+
+@router.get("/stages")
+def stage_settings(
+    user: AdminUserDep, viewer: ViewerDep, session: SessionDep, saved: int | None = None,
+) -> Response:
+    """The stage rules in force, how many accounts are in each stage, and a form for new rules."""
+    return _rules_page(viewer, session, "stages", saved=saved)
+
+
+@router.get("/signals")
+def signal_settings(
+    user: AdminUserDep, viewer: ViewerDep, session: SessionDep, saved: int | None = None,
+) -> Response:
+    """The signal rules in force and a form for new ones."""
+    return _rules_page(viewer, session, "signals", saved=saved)
+
+
+async def _save_rules(
+    kind: str, request: Request, user: Any, viewer: Viewer, session: Any, now: Any,
+) -> Response:
+    form = await request.form()
+    note, expected_text = form.get("note"), form.get("expected_version")
+    config = await _rules_form(request, kind)
+    try:
+        expected = int(expected_text) if isinstance(expected_text, str) and expected_text else None
+        saved = rules_svc.save(
+            session, kind=kind, config_in={**rules_svc.current(session, kind).rules.to_json(), **config},
+            author=user.email, note=(note.strip() or None) if isinstance(note, str) else None, now=now,
+            expected_version=expected)
+    except InvalidInput as exc:
+        errors = {"config": "; ".join(e.message for e in exc.errors)}
+        return _rules_page(viewer, session, kind, status_code=422, form=config, errors=errors)
+    except (Conflict, ValueError) as exc:
+        return _rules_page(viewer, session, kind, status_code=409, form=config,
+                           errors={"config": getattr(exc, "detail", str(exc))})
+    return htmx.redirect(viewer.request, f"/settings/{kind}?saved={saved.version}")
+
+
+@router.post("/stages")
+async def save_stage_rules(
+    request: Request, user: AdminUserDep, viewer: ViewerDep, session: SessionDep, now: NowDep,
+) -> Response:
+    """Saves the stage rules as a new version; the next daily run assesses stages with them."""
+    return await _save_rules("stages", request, user, viewer, session, now)
+
+
+@router.post("/signals")
+async def save_signal_rules(
+    request: Request, user: AdminUserDep, viewer: ViewerDep, session: SessionDep, now: NowDep,
+) -> Response:
+    """Saves the signal rules as a new version; the next daily run detects signals with them."""
+    return await _save_rules("signals", request, user, viewer, session, now)

@@ -7,22 +7,18 @@ can never drift from the page it is part of.
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
-from fastapi.templating import Jinja2Templates
 from jinja2_fragments import render_block
 from starlette.background import BackgroundTask
 from starlette.responses import HTMLResponse
 from starlette.types import Receive, Scope, Send
 
-TEMPLATES_DIR = Path(__file__).parent / "templates"
+from app.rendering import TEMPLATES_DIR, env, templates
+
+__all__ = ["MACROS", "TEMPLATES_DIR", "PageResponse", "env", "render", "templates"]
+
 MACROS = "components/macros.html"
-templates = Jinja2Templates(directory=str(TEMPLATES_DIR))
-env = templates.env
-env.add_extension("jinja2.ext.i18n")
-env.trim_blocks = True
-env.lstrip_blocks = True
 
 
 class PageResponse(HTMLResponse):

@@ -88,9 +88,11 @@ def test_send_report_link_revoke(
     link = re.search(r"https?://\S+/r/\S+", mail.text_body)
     assert link is not None and link.group(0) == report["link"]
     path = "/r/" + link.group(0).rsplit("/r/", 1)[1]
+    assert client.head(path).status_code == 200  # a HEAD (a link checker) is not a click
+    with Session(engine) as session:
+        assert session.exec(select(Interaction).where(Interaction.type == "email_click")).all() == []
     page = client.get(path)
     assert page.status_code == 200 and "Acme" in page.text and "Reports" in page.text
-
     assert client.get(path).status_code == 200  # opened twice: one click on the timeline
     with Session(engine) as session:
         clicks = session.exec(select(Interaction).where(Interaction.type == "email_click")).all()
@@ -149,12 +151,29 @@ def test_checkin_answers_are_idempotent_and_problem_makes_a_task(
     assert len(links) == 3
     problem = next(url for label, url in links.items() if "Problem" in label or "課題" in label)
     path = "/c/" + problem.rsplit("/c/", 1)[1]
-    first = client.get(path)
-    assert first.status_code == 200
-    again = client.get(path)
-    assert again.status_code == 200 and again.text != first.text
+    # A link scanner opens every link (GET, HEAD): nothing is recorded, the answer is only
+    # preselected on a page whose one button confirms it.
+    for url in links.values():
+        opened = client.get("/c/" + url.rsplit("/c/", 1)[1], headers=EN)
+        assert opened.status_code == 200 and "ご回答の確認" in opened.text
+        assert client.head("/c/" + url.rsplit("/c/", 1)[1]).status_code == 200
+    page = client.get(path, headers=EN)
+    assert re.search(r'value="problem" checked', page.text)
+    assert re.search(r'<form method="post" action="/c/[^"]+"', page.text)
+    assert "form-action 'self'" in page.headers["content-security-policy"]
+    with Session(engine) as session:
+        assert session.get(Checkin, checkin.id).answer is None  # type: ignore[union-attr]
+        assert session.exec(select(Task)).all() == []
+    first = client.post(path, data={"answer": "problem"}, headers=EN)
+    assert first.status_code == 200 and "折り返しお電話します" in first.text
+    again = client.post(path, data={"answer": "problem"}, headers=EN)
+    assert again.status_code == 200 and "すでに受け付けています" in again.text
     other_answer = next(url for url in links.values() if url != problem)
-    assert client.get("/c/" + other_answer.rsplit("/c/", 1)[1]).status_code == 200
+    late = client.post("/c/" + other_answer.rsplit("/c/", 1)[1], data={"answer": "done"},
+                       headers=EN)
+    assert late.status_code == 200 and "すでに受け付けています" in late.text
+    reopened = client.get(path, headers=EN)  # answered: acknowledged, no form any more
+    assert "すでに受け付けています" in reopened.text and "<form" not in reopened.text
     with Session(engine) as session:
         stored = session.get(Checkin, checkin.id)
         replies = session.exec(select(Interaction).where(Interaction.type == "email_reply")).all()
@@ -163,6 +182,26 @@ def test_checkin_answers_are_idempotent_and_problem_makes_a_task(
     assert len(replies) == 1 and replies[0].data == {"checkin": checkin.id, "answer": "problem"}
     assert len(task_rows) == 1 and task_rows[0].id == stored.task_id
     assert client.get(path[:-3] + "xyz").status_code == 403
+    assert client.post(path[:-3] + "xyz", data={"answer": "done"}).status_code == 403
+
+
+def test_checkin_confirm_may_change_the_answer_and_rejects_unknown_ones(
+    client: TestClient, engine: Engine, settings: Settings,
+) -> None:
+    seed(engine)
+    with session_scope(engine) as session:
+        assert checkins.send_checkins(session, settings=settings, now=AS_OF) == 1
+        (checkin,) = session.exec(select(Checkin)).all()
+        assert checkin.id is not None
+        link = checkins.answer_link(settings, checkin.id, "on_track")
+    path = "/c/" + link.rsplit("/c/", 1)[1]
+    bad = client.post(path, data={"answer": "maybe"}, headers=EN)
+    assert bad.status_code == 422 and "ご回答の確認" in bad.text  # asked again
+    # The reader picked "Done" on the page opened from the "On track" link: "Done" counts.
+    assert "ありがとう" in client.post(path, data={"answer": "done"}, headers=EN).text
+    with Session(engine) as session:
+        stored = session.get(Checkin, checkin.id)
+        assert stored is not None and stored.answer == "done" and stored.task_id is None
 
 
 def test_scheduled_reports_fire_once_per_period(engine: Engine, settings: Settings) -> None:
@@ -199,6 +238,13 @@ def test_checkin_templates_and_outbox_api(
     assert saved.status_code == 200 and saved.json()["customised"] is True
     got = client.get("/api/v1/email-templates/checkin/en", headers=auth("read")).json()
     assert got["subject"] == "Rollout at $account_name?"
+    assert client.delete("/api/v1/email-templates/checkin/en",
+                         headers=auth("write")).status_code == 403
+    reset = client.delete("/api/v1/email-templates/checkin/en", headers=auth("admin"))
+    assert reset.status_code == 200 and reset.json()["customised"] is False
+    assert reset.json()["subject"] == default.json()["subject"]
+    assert client.put("/api/v1/email-templates/checkin/en", headers=auth("admin"),
+                      json=body).status_code == 200
     bad = client.put("/api/v1/email-templates/checkin/en", headers=auth("admin"),
                      json={"subject": "x", "body": "Hi $password"})
     assert bad.status_code == 422 and bad.json()["errors"][0]["field"] == "body"
@@ -236,3 +282,22 @@ def test_a_schedule_whose_recipient_left_is_skipped(engine: Engine, settings: Se
         assert reports.run_schedules(session, settings=settings, now=AS_OF) == 1
         (made,) = session.exec(select(AdoptionReport)).all()
     assert made.recipients == ["yui@acme.example"] and made.dedupe_key == "schedule:2:2026-10"
+
+
+def test_report_schedules_api_lists_and_stops(
+    client: TestClient, engine: Engine, auth: Callable[[str], Headers]
+) -> None:
+    seed(engine)
+    made = client.post("/api/v1/accounts/acme/report-schedules", headers=auth("write"),
+                       json={"cadence": "monthly", "day_of_month": 2,
+                             "recipients": ["yui@acme.example"], "language": "en"})
+    assert made.status_code == 201, made.text
+    listed = client.get("/api/v1/accounts/acme/report-schedules", headers=auth("read")).json()
+    assert [(s["id"], s["cadence"], s["day_of_month"], s["recipients"]) for s in listed["data"]] \
+        == [(made.json()["id"], "monthly", 2, ["yui@acme.example"])]
+    path = f"/api/v1/accounts/acme/report-schedules/{made.json()['id']}"
+    assert client.delete(path, headers=auth("read")).status_code == 403
+    assert client.delete(path, headers=auth("write")).status_code == 204
+    assert client.delete(path, headers=auth("write")).status_code == 404
+    assert client.get("/api/v1/accounts/acme/report-schedules",
+                      headers=auth("read")).json()["data"] == []

@@ -10,7 +10,7 @@ import pytest
 from babel.messages.extract import extract_from_dir
 from babel.messages.pofile import read_po
 
-from app.views.i18n import LOCALES_DIR, L10n, catalog_files, negotiate, translations
+from app.i18n import LOCALES_DIR, L10n, catalog_files, negotiate, translations
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 KEYWORDS = {"_": None, "N_": None, "gettext": None, "ngettext": (1, 2)}

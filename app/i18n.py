@@ -23,7 +23,7 @@ from babel.messages.pofile import read_po
 from babel.support import Translations
 from markupsafe import Markup
 
-LOCALES_DIR = Path(__file__).resolve().parent.parent / "locales"
+LOCALES_DIR = Path(__file__).resolve().parent / "locales"
 LANGUAGES = ("ja", "en")
 DEFAULT_LANGUAGE = "ja"
 #: Each language's name in itself, for the language switch.

@@ -1,0 +1,290 @@
+"""Settings → health model: edit a model's groups, measures, weights and thresholds in the browser,
+see how the bands of today's accounts would change, then publish the edit as a new version.
+
+The editor's form carries the definition it started from (``base``, JSON) and a field for each
+number an admin tunes; ``apply_form`` lays the fields over the base. Structural changes (a new
+measure, another data source) go through the JSON box, which loads a definition into the editor.
+Nothing is stored until "Publish": then the definition becomes the model's draft and is published
+at once, the previous version retired (``app.services.health``).
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from fastapi import APIRouter, Request
+from starlette.responses import Response
+
+from app.deps import AdminUserDep, NowDep, SessionDep
+from app.errors import Conflict, InvalidInput
+from app.services import health as health_svc
+from app.views import htmx
+from app.views.labels import N_
+from app.views.page import Viewer, ViewerDep, show
+
+router = APIRouter()
+BANDS = ("good", "normal", "bad", "none")
+#: The grading numbers the form shows for each kind of grading.
+GRADING_FIELDS = {"thresholds": ("good", "normal"), "linear": ("low", "high"), "breakpoints": ("cuts",)}
+GRADING_LABELS = (N_("grading:good"), N_("grading:normal"), N_("grading:low"), N_("grading:high"))
+
+
+def _number(text: str) -> float:
+    value = float(text.strip().replace(",", "."))
+    if value != value or value in (float("inf"), float("-inf")):
+        raise ValueError(text)
+    return value
+
+
+def _whole(value: float) -> float | int:
+    return int(value) if value.is_integer() else value
+
+
+def apply_form(base: dict[str, Any], form: Mapping[str, str]) -> tuple[dict[str, Any], dict[str, str]]:
+    """The base definition with the form's numbers laid over it, and the fields that are not
+    numbers (field name → "number"). Measures ticked ``remove`` are dropped, and a group left
+    without measures with them; fields for measures the base lacks are ignored.
+
+    >>> base = {"band_good": 70, "groups": [{"key": "a", "weight": 1, "measures": [
+    ...     {"key": "x", "weight": 1, "grading": {"kind": "thresholds", "good": 5, "normal": 2}}]}]}
+    >>> defn, errors = apply_form(base, {"band_good": "65", "m.a.x.good": "6", "m.a.x.weight": "w"})
+    >>> defn["band_good"], defn["groups"][0]["measures"][0]["grading"]["good"], errors
+    (65, 6, {'m.a.x.weight': 'number'})
+    """
+    definition = copy.deepcopy(base)
+    errors: dict[str, str] = {}
+
+    def take(name: str, target: dict[str, Any], key: str, *, whole: bool = False) -> None:
+        text = form.get(name)
+        if text is None or not text.strip():
+            return
+        try:
+            value = _number(text)
+            if whole and not value.is_integer():
+                raise ValueError(text)
+        except ValueError:
+            errors[name] = "number"
+            return
+        target[key] = _whole(value)
+
+    take("band_good", definition, "band_good")
+    take("band_normal", definition, "band_normal")
+    groups = []
+    for group in definition.get("groups", []):
+        gkey = group.get("key", "")
+        take(f"g.{gkey}.weight", group, "weight")
+        measures = []
+        for measure in group.get("measures", []):
+            prefix = f"m.{gkey}.{measure.get('key', '')}"
+            if form.get(f"{prefix}.remove"):
+                continue
+            take(f"{prefix}.weight", measure, "weight")
+            take(f"{prefix}.window_days", measure, "window_days", whole=True)
+            grading = measure.setdefault("grading", {})
+            if grading.get("kind") == "breakpoints":
+                text = form.get(f"{prefix}.cuts")
+                if text is not None and text.strip():
+                    try:
+                        grading["cuts"] = [_whole(_number(p)) for p in text.split(";") if p.strip()]
+                    except ValueError:
+                        errors[f"{prefix}.cuts"] = "number"
+            else:
+                for key in GRADING_FIELDS.get(grading.get("kind", ""), ()):
+                    take(f"{prefix}.{key}", grading, key)
+            measures.append(measure)
+        if measures:
+            group["measures"] = measures
+            groups.append(group)
+    definition["groups"] = groups
+    return definition, errors
+
+
+def _messages(exc: InvalidInput) -> list[str]:
+    return [f"{e.field}: {e.message}" for e in exc.errors]
+
+
+def _editor(
+    viewer: Viewer,
+    session: Any,
+    model_id: int,
+    *,
+    definition: dict[str, Any] | None = None,
+    status_code: int = 200,
+    errors: list[str] | None = None,
+    field_errors: dict[str, str] | None = None,
+    preview: Any = None,
+    block: str = "section",
+) -> Response:
+    from app.views.settings import SECTIONS  # the settings module includes this router
+
+    model = health_svc.get_model(session, model_id)
+    versions = health_svc.versions(session, model_id)
+    published = next((v for v in versions if v.state == "published"), None)
+    draft = next((v for v in versions if v.state == "draft"), None)
+    if definition is None:
+        source = draft or published
+        definition = source.definition if source is not None else {"groups": []}
+    return show(
+        viewer,
+        "settings/health_edit.html",
+        {
+            "section": "health",
+            "sections": SECTIONS,
+            "model": model,
+            "published": published,
+            "draft": draft,
+            "definition": definition,
+            "base": json.dumps(definition, ensure_ascii=False),
+            "document": json.dumps(definition, ensure_ascii=False, indent=2),
+            "grading_fields": GRADING_FIELDS,
+            "errors": errors or [],
+            "field_errors": field_errors or {},
+            "preview": preview,
+            "bands": BANDS,
+        },
+        block=block,
+        status_code=status_code,
+    )
+
+
+def _parse_base(text: str) -> dict[str, Any] | None:
+    try:
+        value = json.loads(text)
+    except ValueError:
+        return None
+    return value if isinstance(value, dict) else None
+
+
+async def _submitted(request: Request) -> tuple[dict[str, Any] | None, dict[str, Any], dict[str, str]]:
+    form = await request.form()
+    fields = {k: v for k, v in form.items() if isinstance(v, str)}
+    base = _parse_base(fields.get("base", ""))
+    if base is None:
+        return None, {}, fields
+    definition, errors = apply_form(base, fields)
+    return definition, errors, fields
+
+
+@router.get("/health/{model_id}/edit")
+def edit_model(model_id: int, user: AdminUserDep, viewer: ViewerDep, session: SessionDep) -> Response:
+    """The editor for a model, starting from its draft (or its published version)."""
+    return _editor(viewer, session, model_id)
+
+
+@router.post("/health/{model_id}/load")
+async def load_definition(
+    model_id: int,
+    request: Request,
+    user: AdminUserDep,
+    viewer: ViewerDep,
+    session: SessionDep,
+) -> Response:
+    """Load a definition pasted as JSON into the editor (checked, not stored)."""
+    form = await request.form()
+    text = form.get("document")
+    definition = _parse_base(text if isinstance(text, str) else "")
+    if definition is None:
+        return _editor(
+            viewer,
+            session,
+            model_id,
+            status_code=422,
+            errors=[viewer._("The definition is not a JSON object.")],
+        )
+    try:
+        health_svc.parse_definition(definition)
+    except InvalidInput as exc:
+        return _editor(viewer, session, model_id, status_code=422, errors=_messages(exc))
+    return _editor(viewer, session, model_id, definition=definition)
+
+
+@router.post("/health/{model_id}/preview")
+async def preview_model(
+    model_id: int,
+    request: Request,
+    user: AdminUserDep,
+    viewer: ViewerDep,
+    session: SessionDep,
+) -> Response:
+    """How today's accounts would fall into the bands with the edited model, beside the published
+    version's bands (nothing stored); the ``preview`` block for htmx."""
+    definition, field_errors, _ = await _submitted(request)
+    if definition is None:
+        return _editor(
+            viewer,
+            session,
+            model_id,
+            status_code=422,
+            block="preview",
+            errors=[viewer._("The form lost its definition; reload the editor.")],
+        )
+    if field_errors:
+        return _editor(
+            viewer,
+            session,
+            model_id,
+            definition=definition,
+            status_code=422,
+            field_errors=field_errors,
+            block="preview",
+            errors=[viewer._("Enter numbers in the fields marked.")],
+        )
+    try:
+        result = health_svc.preview(
+            session, model_id=model_id, definition=definition, as_of=viewer.today, tz=viewer.settings.tz
+        )
+    except InvalidInput as exc:
+        return _editor(
+            viewer,
+            session,
+            model_id,
+            definition=definition,
+            status_code=422,
+            errors=_messages(exc),
+            block="preview",
+        )
+    return _editor(viewer, session, model_id, definition=definition, preview=result, block="preview")
+
+
+@router.post("/health/{model_id}/publish")
+async def publish_model(
+    model_id: int,
+    request: Request,
+    user: AdminUserDep,
+    viewer: ViewerDep,
+    session: SessionDep,
+    now: NowDep,
+) -> Response:
+    """Publish the edited definition as the model's next version (the old one is retired)."""
+    definition, field_errors, _ = await _submitted(request)
+    if definition is None:
+        return _editor(
+            viewer,
+            session,
+            model_id,
+            status_code=422,
+            errors=[viewer._("The form lost its definition; reload the editor.")],
+        )
+    if field_errors:
+        return _editor(
+            viewer,
+            session,
+            model_id,
+            definition=definition,
+            status_code=422,
+            field_errors=field_errors,
+            errors=[viewer._("Enter numbers in the fields marked.")],
+        )
+    try:
+        draft = health_svc.save_draft(session, model_id=model_id, definition=definition, now=now)
+        version = health_svc.publish_version(session, model_id=model_id, version=draft.version, now=now)
+    except InvalidInput as exc:
+        return _editor(
+            viewer, session, model_id, definition=definition, status_code=422, errors=_messages(exc)
+        )
+    except Conflict as exc:
+        return _editor(viewer, session, model_id, definition=definition, status_code=409, errors=[exc.detail])
+    return htmx.redirect(viewer.request, f"/settings/health?published={version.version}")
