@@ -65,7 +65,8 @@ def unit_of_work(settings: Settings, *, migrate_first: bool = True) -> Iterator[
             from app import migrations
 
             migrations.upgrade(settings.database_url)
-        engine = make_engine(settings.database_url, busy_timeout_ms=settings.sqlite_busy_timeout_ms)
+        engine = make_engine(settings.database_url, busy_timeout_ms=settings.sqlite_busy_timeout_ms,
+                         sqlite_synchronous=settings.sqlite_synchronous)
         try:
             with session_scope(engine) as session:
                 yield session
@@ -279,6 +280,51 @@ def purge(
     typer.echo(f"purged {deleted} raw events received before {before:%Y-%m-%d}")
 
 
+ingest_cli = typer.Typer(help="The ingestion log: what /v1 acknowledged and is not stored yet.",
+                         no_args_is_help=True)
+cli.add_typer(ingest_cli, name="ingest")
+
+
+@ingest_cli.command("status")
+def ingest_status() -> None:
+    """Show the ingestion log's backlog (how far the applier lags) and the pending events."""
+    from app.services import ingest
+
+    now = utcnow()
+    with unit_of_work(settings_or_exit()) as session:
+        summary = ingest.pending_summary(session, limit=10)
+    queued = summary["queued"]
+    oldest = queued["oldest_received_at"]
+    lag = f"; the oldest was acknowledged {(now - oldest).total_seconds():.1f} s ago" if oldest else ""
+    typer.echo(f"queued: {queued['messages']} messages in {queued['batches']} batches{lag}")
+    since = summary["oldest_received_at"]
+    typer.echo(
+        f"pending (no account yet): {summary['pending_events']} events"
+        + (f", the oldest received {since.isoformat(timespec='seconds')}" if since else "")
+    )
+    for row in summary["by_user"]:
+        typer.echo(f"  {row['events']:>8} {row['user']} (group {row['group_id'] or '-'})")
+
+
+@ingest_cli.command("apply")
+def ingest_apply() -> None:
+    """Store everything in the ingestion log now (the server's applier does this by itself)."""
+    import time
+
+    from app import scheduler
+
+    settings = settings_or_exit()
+    started = time.monotonic()
+    with unit_of_work(settings) as session:  # migrates first; the drain commits as it goes
+        engine = session.get_bind()
+        total = scheduler.drain_ingest_log(engine, settings)  # type: ignore[arg-type]
+    typer.echo(
+        f"applied {total.batches} batches ({total.messages} messages) in "
+        f"{time.monotonic() - started:.1f} s: {total.accepted} stored, {total.duplicates} "
+        f"duplicates, {total.pending} pending, {total.rejected} rejected"
+    )
+
+
 @cli.command()
 def score(
     since: Annotated[
@@ -437,7 +483,8 @@ def outbox_send() -> None:
     settings = settings_or_exit()
     with unit_of_work(settings):
         pass  # migrate first
-    engine = make_engine(settings.database_url, busy_timeout_ms=settings.sqlite_busy_timeout_ms)
+    engine = make_engine(settings.database_url, busy_timeout_ms=settings.sqlite_busy_timeout_ms,
+                         sqlite_synchronous=settings.sqlite_synchronous)
     try:
         typer.echo(outbox_job(engine, settings, utcnow()))
     finally:

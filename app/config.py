@@ -35,6 +35,8 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(default=5 * 1024 * 1024, ge=1024)
     #: SQLite waits this long for a competing writer before failing (milliseconds).
     sqlite_busy_timeout_ms: int = Field(default=5000, ge=0)
+    #: SQLite's disk sync per commit: "full" survives a power cut; "normal" only a process crash.
+    sqlite_synchronous: Literal["full", "normal"] = "full"
     #: Raw usage events older than this are purged daily; the daily rollups are kept.
     event_retention_days: int = Field(default=400, ge=1)
     #: Run periodic jobs (purge, and later scoring) inside `bansou serve`.

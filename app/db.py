@@ -63,17 +63,22 @@ def utcnow() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
-def make_engine(database_url: str, *, busy_timeout_ms: int = 5000, **kwargs: Any) -> Engine:
+def make_engine(
+    database_url: str, *, busy_timeout_ms: int = 5000, sqlite_synchronous: str = "full", **kwargs: Any
+) -> Engine:
     """Create the engine for a URL, with Bansō's SQLite pragmas when the URL is SQLite."""
     if database_url.startswith("sqlite"):
         connect_args = {"check_same_thread": False, "timeout": busy_timeout_ms / 1000}
         engine = create_engine(database_url, connect_args=connect_args, **kwargs)
-        _install_sqlite_pragmas(engine, busy_timeout_ms)
+        _install_sqlite_pragmas(engine, busy_timeout_ms, sqlite_synchronous)
         return engine
     return create_engine(database_url, pool_pre_ping=True, **kwargs)
 
 
-def _install_sqlite_pragmas(engine: Engine, busy_timeout_ms: int) -> None:
+def _install_sqlite_pragmas(engine: Engine, busy_timeout_ms: int, synchronous: str) -> None:
+    if synchronous.upper() not in ("FULL", "NORMAL"):
+        raise ValueError(f"synchronous must be full or normal, not {synchronous!r}")
+
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
         # pysqlite opens transactions lazily and never for SELECT; take over with BEGIN below so
@@ -83,8 +88,12 @@ def _install_sqlite_pragmas(engine: Engine, busy_timeout_ms: int) -> None:
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
-        # FULL: a commit acknowledged to a client survives a power cut, not only a crash.
-        cursor.execute("PRAGMA synchronous=FULL")
+        # FULL (the default): a commit acknowledged to a client survives a power cut, not only a
+        # crash. NORMAL (in WAL mode) survives a crash or kill of the process, but an OS crash or
+        # power cut can undo the commits since the last checkpoint (never corrupting the file);
+        # it commits in ~0.2 ms instead of a disk sync (3-30 ms on a typical cloud VM's disk),
+        # about doubling the /v1 acknowledgement rate. PostgreSQL syncs every commit.
+        cursor.execute(f"PRAGMA synchronous={synchronous.upper()}")
         cursor.close()
 
     @event.listens_for(engine, "begin")

@@ -65,7 +65,8 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         owned = engine is None
         app.state.engine = engine or make_engine(
-            settings.database_url, busy_timeout_ms=settings.sqlite_busy_timeout_ms
+            settings.database_url, busy_timeout_ms=settings.sqlite_busy_timeout_ms,
+            sqlite_synchronous=settings.sqlite_synchronous
         )
         task = None
         if settings.scheduler_enabled:

@@ -14,6 +14,7 @@ import contextlib
 import datetime as dt
 import gc
 import logging
+import time
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -97,12 +98,12 @@ def weekly_list_job(engine: Engine, settings: Settings, now: dt.datetime) -> str
 
 
 def apply_ingest_log(
-    engine: Engine, settings: Settings, *, wait: bool = True, background: bool = False
+    engine: Engine, settings: Settings, *, wait: bool = True,
+    max_messages: int = ingest.APPLY_MESSAGES,
 ) -> ingest.Applied:
-    """One applier transaction: the oldest logged batches stored, their log rows deleted.
-    ``background``: first give way to requests in flight (see ``ingest.writer_turn``)."""
-    with ingest.writer_turn(engine, applier=background), session_scope(engine) as session:
-        return ingest.apply_log(session, tz=settings.tz, wait=wait)
+    """One applier transaction: the oldest logged batches stored, their log rows deleted."""
+    with ingest.writer_turn(engine), session_scope(engine) as session:
+        return ingest.apply_log(session, tz=settings.tz, wait=wait, max_messages=max_messages)
 
 
 def drain_ingest_log(engine: Engine, settings: Settings) -> ingest.Applied:
@@ -126,18 +127,25 @@ async def run_applier(engine: Engine, settings: Settings, *, idle: float = 0.05)
     gc.freeze()
     first, *rest = gc.get_threshold()
     gc.set_threshold(max(first, 50_000), *rest)
+    pacer = ingest.ApplierPacer()
     while True:
+        pacer.starting()
+        started = time.monotonic()
         try:
             applied = await asyncio.to_thread(
-                apply_ingest_log, engine, settings, wait=False, background=True
+                apply_ingest_log, engine, settings, wait=False, max_messages=ingest.apply_budget()
             )
         except Exception:
             log.exception("ingestion applier failed; the log is kept and retried")
             await asyncio.sleep(1.0)
             continue
-        # A short pause even with a backlog lets requests waiting to append to the log
-        # (SQLite: the same write turn) go first.
-        await asyncio.sleep(0.001 if applied.batches else idle)
+        # With a backlog, a rest that leaves requests the time they need (SQLite: the same write
+        # turn; any engine: the same interpreter).
+        if not applied.batches:
+            pacer.idle()
+            await asyncio.sleep(idle)
+            continue
+        await asyncio.sleep(pacer.rest(time.monotonic() - started))
 
 
 def outbox_job(engine: Engine, settings: Settings, now: dt.datetime) -> str:

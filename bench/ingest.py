@@ -52,10 +52,26 @@ BIN = Path(sys.executable).parent
 ACCOUNTS = 300
 USERS = 3000
 EVENT_NAMES = [
-    "Report Built", "Report Exported", "Dashboard Viewed", "Dashboard Shared", "Invoice Created",
-    "Invoice Sent", "Payment Recorded", "Customer Added", "Customer Updated", "Project Created",
-    "Task Completed", "Comment Posted", "File Uploaded", "Search Performed", "Filter Applied",
-    "Integration Connected", "User Invited", "Settings Changed", "Signed In", "Signed Out",
+    "Report Built",
+    "Report Exported",
+    "Dashboard Viewed",
+    "Dashboard Shared",
+    "Invoice Created",
+    "Invoice Sent",
+    "Payment Recorded",
+    "Customer Added",
+    "Customer Updated",
+    "Project Created",
+    "Task Completed",
+    "Comment Posted",
+    "File Uploaded",
+    "Search Performed",
+    "Filter Applied",
+    "Integration Connected",
+    "User Invited",
+    "Settings Changed",
+    "Signed In",
+    "Signed Out",
 ]
 #: Some features are used far more than others.
 EVENT_WEIGHTS = [1 / (rank + 1) for rank in range(len(EVENT_NAMES))]
@@ -95,7 +111,10 @@ class Server:
         self.log_path = workdir / f"{name}.log"
         self.log = self.log_path.open("wb")
         self.proc = subprocess.Popen(
-            [*argv, "--port", str(self.port)], cwd=ROOT, env=env, stdout=self.log,
+            [*argv, "--port", str(self.port)],
+            cwd=ROOT,
+            env=env,
+            stdout=self.log,
             stderr=subprocess.STDOUT,
         )
 
@@ -163,25 +182,36 @@ def build_bodies(events: int, batch: int, seed: int) -> list[bytes]:
         for n in range(start, min(start + batch, events)):
             user = rng.randrange(USERS)
             when = now - dt.timedelta(seconds=rng.randrange(86_400))
-            messages.append({
-                "type": "track",
-                "event": names[n],
-                "userId": f"user-{user:05d}",
-                "anonymousId": None,
-                "properties": {"plan": "pro", "duration_ms": rng.randrange(20, 5000),
-                               "source": rng.choice(("web", "ios", "android"))},
-                "context": {"groupId": f"acct-{user % ACCOUNTS:04d}",
-                            "library": {"name": "analytics-python", "version": "2.4.0"}},
-                "integrations": {},
-                "timestamp": when.isoformat(timespec="milliseconds"),
-                "messageId": str(uuid.UUID(int=rng.getrandbits(128), version=4)),
-            })
+            messages.append(
+                {
+                    "type": "track",
+                    "event": names[n],
+                    "userId": f"user-{user:05d}",
+                    "anonymousId": None,
+                    "properties": {
+                        "plan": "pro",
+                        "duration_ms": rng.randrange(20, 5000),
+                        "source": rng.choice(("web", "ios", "android")),
+                    },
+                    "context": {
+                        "groupId": f"acct-{user % ACCOUNTS:04d}",
+                        "library": {"name": "analytics-python", "version": "2.4.0"},
+                    },
+                    "integrations": {},
+                    "timestamp": when.isoformat(timespec="milliseconds"),
+                    "messageId": str(uuid.UUID(int=rng.getrandbits(128), version=4)),
+                }
+            )
         bodies.append(orjson.dumps({"batch": messages, "sentAt": sent_at}))
     return bodies
 
 
 async def _send_all(
-    url: str, headers: dict[str, str], bodies: list[bytes], concurrency: int, server_pid: int,
+    url: str,
+    headers: dict[str, str],
+    bodies: list[bytes],
+    concurrency: int,
+    server_pid: int,
 ) -> RunResult:
     result = RunResult(batches=len(bodies))
     marks = {round(len(bodies) * q / 100): f"{q}%" for q in (25, 50, 75, 100)}
@@ -222,8 +252,14 @@ async def _send_all(
 
 
 def client_process(
-    url: str, write_key: str, events: int, batch: int, concurrency: int, server_pid: int,
-    seed: int, conn: Any,
+    url: str,
+    write_key: str,
+    events: int,
+    batch: int,
+    concurrency: int,
+    server_pid: int,
+    seed: int,
+    conn: Any,
 ) -> None:
     """Runs in its own process: build the batches first (not timed), then send them."""
     bodies = build_bodies(events, batch, seed)
@@ -258,9 +294,13 @@ def link_users(url: str, write_key: str) -> None:
     with httpx.Client(base_url=url, auth=auth, timeout=60) as client:
         for start in range(0, USERS, 100):
             batch = [
-                {"type": "group", "userId": f"user-{u:05d}", "groupId": f"acct-{u % ACCOUNTS:04d}",
-                 "traits": {"name": f"Account {u % ACCOUNTS:04d}", "plan": "pro", "seats": 25},
-                 "messageId": f"setup-group-{u}"}
+                {
+                    "type": "group",
+                    "userId": f"user-{u:05d}",
+                    "groupId": f"acct-{u % ACCOUNTS:04d}",
+                    "traits": {"name": f"Account {u % ACCOUNTS:04d}", "plan": "pro", "seats": 25},
+                    "messageId": f"setup-group-{u}",
+                }
                 for u in range(start, min(start + 100, USERS))
             ]
             response = client.post("/v1/batch", json={"batch": batch})
@@ -341,6 +381,12 @@ def stored_counts(url: str, admin_key: str, source_name: str) -> dict[str, int]:
 # -- report ------------------------------------------------------------------------------------
 
 
+def load_average() -> str:
+    """The machine's load (other work on it lowers both rates; the ratio is what compares)."""
+    one, five, fifteen = os.getloadavg()
+    return f"load average {one:.2f} {five:.2f} {fifteen:.2f}"
+
+
 def percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, max(0, round(q / 100 * len(ordered)) - 1))]
@@ -365,6 +411,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--concurrency", type=int, default=4, help="concurrent connections (default 4)")
     parser.add_argument("--database-url", help="Bansō's database (default: a temporary SQLite file)")
     parser.add_argument("--skip-baseline", action="store_true", help="measure Bansō only")
+    parser.add_argument(
+        "--sqlite-synchronous", choices=("full", "normal"), default="full",
+        help="SQLite's disk sync per commit (BANSOU_SQLITE_SYNCHRONOUS; default full)",
+    )
     parser.add_argument("--keep", action="store_true", help="keep the temporary directory (logs, database)")
     args = parser.parse_args(argv)
 
@@ -372,21 +422,38 @@ def main(argv: list[str] | None = None) -> int:
     database_url = args.database_url or f"sqlite:///{workdir / 'bench.db'}"
     engine = "PostgreSQL" if database_url.startswith("postgres") else "SQLite"
     env = {
-        **os.environ, "BANSOU_ENV": "development", "BANSOU_DATABASE_URL": database_url,
+        **os.environ,
+        "BANSOU_ENV": "development",
+        "BANSOU_DATABASE_URL": database_url,
+        "BANSOU_SQLITE_SYNCHRONOUS": args.sqlite_synchronous,
         "PYTHONUNBUFFERED": "1",
     }
     env.pop("BANSOU_TEST_DATABASE_URL", None)
-    print(f"workdir {workdir}; {args.events:,} events in batches of {args.batch}, "
-          f"{args.concurrency} connections; {os.cpu_count()} CPUs", flush=True)
+    print(
+        f"workdir {workdir}; {args.events:,} events in batches of {args.batch}, "
+        f"{args.concurrency} connections; {os.cpu_count()} CPUs; {load_average()}; "
+        f"SQLite synchronous={args.sqlite_synchronous}",
+        flush=True,
+    )
 
     results: dict[str, tuple[RunResult, int]] = {}
     try:
         if not args.skip_baseline:
             baseline = Server(
                 "baseline",
-                [sys.executable, "-m", "uvicorn", "--factory", "bench.baseline_app:create_app",
-                 "--host", "127.0.0.1", "--log-level", "warning"],
-                env, workdir,
+                [
+                    sys.executable,
+                    "-m",
+                    "uvicorn",
+                    "--factory",
+                    "bench.baseline_app:create_app",
+                    "--host",
+                    "127.0.0.1",
+                    "--log-level",
+                    "warning",
+                ],
+                env,
+                workdir,
             )
             try:
                 baseline.wait_ready()
@@ -423,8 +490,10 @@ def main(argv: list[str] | None = None) -> int:
             shutil.rmtree(workdir, ignore_errors=True)
 
     print()
-    print(f"{'':<24} {'events':>9} {'seconds':>8} {'events/s':>11} {'p50 ms':>8} {'p99 ms':>8} "
-          f"{'peak MiB':>9} {'server CPU':>12}")
+    print(
+        f"{'':<24} {'events':>9} {'seconds':>8} {'events/s':>11} {'p50 ms':>8} {'p99 ms':>8} "
+        f"{'peak MiB':>9} {'server CPU':>12}"
+    )
     print(f"{'':<24} {'':>9} {'':>8} {'':>11} {'batch':>8} {'batch':>8} {'(VmHWM)':>9} {'µs/event':>12}")
     for name, (result, peak) in results.items():
         label = "baseline (parse only)" if name == "baseline" else f"Bansō accepted ({engine})"
@@ -433,35 +502,47 @@ def main(argv: list[str] | None = None) -> int:
     rate = ours.events / ours.seconds
     end_to_end = drain.applied_at - ours.started
     e2e_rate = ours.events / end_to_end
-    print(f"{f'Bansō end to end ({engine})':<24} {ours.events:>9,} {end_to_end:>8.2f} "
-          f"{e2e_rate:>11,.0f} {'':>8} {'':>8} {peak_kb / 1024:>9.1f}")
+    print(
+        f"{f'Bansō end to end ({engine})':<24} {ours.events:>9,} {end_to_end:>8.2f} "
+        f"{e2e_rate:>11,.0f} {'':>8} {'':>8} {peak_kb / 1024:>9.1f}"
+    )
     if "baseline" in results:
         base, _ = results["baseline"]
         base_rate = base.events / base.seconds
         cpu_ratio = (base.server_cpu_seconds / base.events) / (ours.server_cpu_seconds / ours.events)
-        print(f"{'ratio to baseline':<24} {'':>9} {'':>8} {rate / base_rate:>11.2f} "
-              f"{'':>8} {'':>8} {'':>9} {cpu_ratio:>12.2f}   (accepted)")
-        print(f"{'ratio to baseline':<24} {'':>9} {'':>8} {e2e_rate / base_rate:>11.2f} "
-              f"{'':>8} {'':>8} {'':>9} {'':>12}   (end to end)")
+        print(
+            f"{'ratio to baseline':<24} {'':>9} {'':>8} {rate / base_rate:>11.2f} "
+            f"{'':>8} {'':>8} {'':>9} {cpu_ratio:>12.2f}   (accepted)"
+        )
+        print(
+            f"{'ratio to baseline':<24} {'':>9} {'':>8} {e2e_rate / base_rate:>11.2f} "
+            f"{'':>8} {'':>8} {'':>9} {'':>12}   (end to end)"
+        )
     print()
-    print(f"backlog: at most {drain.peak_backlog:,} messages waiting; the last event was stored "
-          f"{drain.applied_at - ours.finished:.2f} s after the last batch was acknowledged")
+    print(f"at the end: {load_average()}")
+    print(
+        f"backlog: at most {drain.peak_backlog:,} messages waiting; the last event was stored "
+        f"{drain.applied_at - ours.finished:.2f} s after the last batch was acknowledged"
+    )
     marks = ["0%", "25%", "50%", "75%", "100%"]
-    print("Bansō RSS during the run (MiB):  " + "  ".join(
-        f"{m} {ours.rss_kb[m] / 1024:.1f}" for m in marks if m in ours.rss_kb
-    ))
-    print(f"retries (503/429): {ours.retries}; failed batches: {len(ours.failures)}; "
-          f"rejected: {ours.rejected}")
+    print(
+        "Bansō RSS during the run (MiB):  "
+        + "  ".join(f"{m} {ours.rss_kb[m] / 1024:.1f}" for m in marks if m in ours.rss_kb)
+    )
+    print(
+        f"retries (503/429): {ours.retries}; failed batches: {len(ours.failures)}; rejected: {ours.rejected}"
+    )
     expected = args.events + USERS
     exact = counts["accepted"] == expected and counts["duplicates"] == 0 and counts["pending"] == 0
-    print(f"stored: {counts['accepted']:,} accepted (expected {expected:,}), "
-          f"{counts['duplicates']} duplicates, {counts['pending']} pending -> "
-          f"{'exact' if exact else 'MISMATCH'}")
+    print(
+        f"stored: {counts['accepted']:,} accepted (expected {expected:,}), "
+        f"{counts['duplicates']} duplicates, {counts['pending']} pending -> "
+        f"{'exact' if exact else 'MISMATCH'}"
+    )
     for failure in ours.failures[:5]:
         print(f"  failure: {failure}")
     for label, value in (("accepted", rate), ("end to end", e2e_rate)):
-        print(f"goal >= 50,000 events/s {label}: {'met' if value >= 50_000 else 'not met'} "
-              f"({value:,.0f})")
+        print(f"goal >= 50,000 events/s {label}: {'met' if value >= 50_000 else 'not met'} ({value:,.0f})")
     return 0 if exact and not ours.failures else 1
 
 

@@ -27,13 +27,14 @@ import hashlib
 import threading
 import time
 from collections import Counter, defaultdict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, cast
 from zoneinfo import ZoneInfo
 
 import orjson
+import psycopg
 from sqlalchemy import and_, func, or_, select, text, update
 from sqlmodel import Session
 
@@ -55,12 +56,18 @@ from app.models import (
     UsageDailyUser,
 )
 from app.services import presence
-from app.services.segment import USAGE_TYPES, Message, Rejected, parse_message, user_key
+from app.services.segment import (
+    USAGE_TYPES,
+    Message,
+    Rejected,
+    check_message,
+    parse_message,
+    user_key,
+)
 
 #: At most this many rejected messages per batch are written to the source's error log.
 MAX_LOGGED_REJECTIONS = 50
 _EXCERPT = 2000
-
 
 
 EVENT = table_of(Event)
@@ -105,7 +112,6 @@ class UsageRow:
     occurred_at: dt.datetime
 
 
-
 #: Rows per statement on the hot path (SQLite allows 32,766 parameters, PostgreSQL 65,535).
 _CHUNK = 500
 
@@ -122,8 +128,13 @@ class _Sql:
 
     def __init__(self, dialect: str) -> None:
         self.postgres = dialect == "postgresql"
-        self.mark = "%s" if self.postgres else "?"
         self._values: dict[tuple[int, int, int], str] = {}
+
+    def marks(self, count: int, first: int = 1) -> str:
+        """``?, ?`` (SQLite) or ``$1, $2`` (PostgreSQL) for ``count`` parameters."""
+        if self.postgres:
+            return ", ".join(f"${n}" for n in range(first, first + count))
+        return ", ".join(["?"] * count)
 
     def time(self, value: dt.datetime) -> Any:
         """A timestamp as UTCDateTime stores it (SQLite: ``2026-11-23 09:00:00.000000``, UTC)."""
@@ -139,16 +150,27 @@ class _Sql:
         key = (rows, width, json_at)
         text_ = self._values.get(key)
         if text_ is None:
-            marks = [self.mark] * width
-            if json_at >= 0 and self.postgres:
-                marks[json_at] = f"CAST({self.mark} AS jsonb)"
-            one = "(" + ", ".join(marks) + ")"
-            text_ = self._values[key] = ", ".join([one] * rows)
+            if self.postgres:
+                tuples = []
+                for row in range(rows):
+                    marks = [f"${row * width + n + 1}" for n in range(width)]
+                    if json_at >= 0:
+                        marks[json_at] = f"CAST({marks[json_at]} AS jsonb)"
+                    tuples.append("(" + ", ".join(marks) + ")")
+                text_ = ", ".join(tuples)
+            else:
+                text_ = ", ".join(["(" + ", ".join(["?"] * width) + ")"] * rows)
+            self._values[key] = text_
         return text_
 
     def run(
-        self, session: Session, head: str, rows: list[tuple[Any, ...]], tail: str = "",
-        *, json_at: int = -1,
+        self,
+        session: Session,
+        head: str,
+        rows: list[tuple[Any, ...]],
+        tail: str = "",
+        *,
+        json_at: int = -1,
     ) -> list[Any]:
         """``head VALUES ... tail`` for every row, in chunks; the rows any RETURNING gives back."""
         out: list[Any] = []
@@ -156,26 +178,32 @@ class _Sql:
             return out
         width = len(rows[0])
         for start in range(0, len(rows), _CHUNK):
-            chunk = rows[start:start + _CHUNK]
+            chunk = rows[start : start + _CHUNK]
             sql = f"{head} VALUES {self.values(len(chunk), width, json_at)} {tail}"
             out.extend(self.execute(session, sql, [v for row in chunk for v in row]))
         return out
 
-    @staticmethod
-    def execute(session: Session, sql: str, params: list[Any]) -> list[Any]:
-        """The statement as written, in the session's transaction; its rows, if any."""
-        result = session.connection().exec_driver_sql(sql, tuple(params))
-        return list(result.fetchall()) if result.returns_rows else []
+    def execute(self, session: Session, sql: str, params: list[Any]) -> list[Any]:
+        """The statement as written, in the session's transaction; its rows, if any.
 
-    def select_in(
-        self, session: Session, head: str, values: list[Any], tail: str = ""
-    ) -> list[Any]:
+        On PostgreSQL through a raw cursor, with the server's own ``$1`` placeholders: psycopg
+        rewrites ``%s`` into those with a regular expression on every execution of a statement
+        too long for its cache (all of the multi-row ones), which cost a third of applying.
+        """
+        if not self.postgres:
+            result = session.connection().exec_driver_sql(sql, tuple(params))
+            return list(result.fetchall()) if result.returns_rows else []
+        driver = cast("psycopg.Connection[Any]", session.connection().connection.driver_connection)
+        with psycopg.RawCursor(driver) as cursor:
+            cursor.execute(sql, params)
+            return cursor.fetchall() if cursor.description is not None else []
+
+    def select_in(self, session: Session, head: str, values: list[Any], tail: str = "") -> list[Any]:
         """``head IN (...) tail`` over ``values``, in chunks."""
         out: list[Any] = []
         for start in range(0, len(values), _CHUNK):
-            chunk = values[start:start + _CHUNK]
-            marks = ", ".join([self.mark] * len(chunk))
-            out.extend(self.execute(session, f"{head} IN ({marks}) {tail}", chunk))
+            chunk = values[start : start + _CHUNK]
+            out.extend(self.execute(session, f"{head} IN ({self.marks(len(chunk))}) {tail}", chunk))
         return out
 
 
@@ -196,6 +224,11 @@ class Checked:
 
     accepted: list[Any] = field(default_factory=list)  # raw messages, in batch order
     rejected: list[Rejection] = field(default_factory=list)
+    encoded: list[bytes] = field(default_factory=list)  # each accepted message's compact JSON
+
+    def body(self) -> bytes:
+        """The accepted messages as one JSON array (what the log stores)."""
+        return b"[" + b",".join(self.encoded) + b"]"
 
 
 def check_batch(
@@ -207,16 +240,20 @@ def check_batch(
 ) -> Checked:
     """Check every message of a batch (no I/O): which to keep, which are rejected and why."""
     checked = Checked()
+    accept, encode = checked.accepted.append, checked.encoded.append
     for index, raw in enumerate(raws):
         try:
-            parse_message(
-                raw, received_at=received_at, batch_sent_at=batch_sent_at,
+            encoded = check_message(
+                raw,
+                received_at=received_at,
+                batch_sent_at=batch_sent_at,
                 implied_type=implied_type,
             )
         except Rejected as exc:
             checked.rejected.append(_rejection(index, raw, exc))
             continue
-        checked.accepted.append(raw)
+        accept(raw)
+        encode(encoded)
     return checked
 
 
@@ -227,15 +264,21 @@ def _rejection(index: int, raw: Any, exc: Rejected) -> Rejection:
 
 
 def _parse_all(
-    raws: list[Any], received_at: dt.datetime, batch_sent_at: dt.datetime | None,
-    implied_type: str | None, result: IngestResult, seen: set[str],
+    raws: list[Any],
+    received_at: dt.datetime,
+    batch_sent_at: dt.datetime | None,
+    implied_type: str | None,
+    result: IngestResult,
+    seen: set[str],
 ) -> list[Message]:
     """The batch's messages, without those rejected or already earlier in it (``seen``)."""
     messages: list[Message] = []
     for index, raw in enumerate(raws):
         try:
             msg = parse_message(
-                raw, received_at=received_at, batch_sent_at=batch_sent_at,
+                raw,
+                received_at=received_at,
+                batch_sent_at=batch_sent_at,
                 implied_type=implied_type,
             )
         except Rejected as exc:
@@ -277,38 +320,57 @@ def ingest_messages(
 class _Turn:
     """Who writes next, within one process.
 
-    SQLite has one writer: request writers and the applier take turns on ``lock`` rather than on
-    SQLite's busy handler (which sleeps up to 100 ms between tries). And requests go first, on
-    any engine: the applier waits while requests are in flight, up to ``patience`` seconds, so
-    a burst is acknowledged at the speed of the log and applied as soon as it ebbs, while a
-    steady flood still leaves the applier a turn every ``patience`` seconds (and once the
-    backlog passes its limit, requests are refused with 503 until the applier catches up).
+    SQLite has one writer: the request writer and the applier take turns on ``lock`` rather than
+    on SQLite's busy handler (which sleeps up to 100 ms between tries). And requests go first,
+    on any engine: the applier rests after each of its transactions in proportion to how busy
+    ``/v1`` was while it last rested (``ApplierPacer``), so a flood is acknowledged at nearly the
+    speed of the log (senders' buffers are finite: an SDK whose requests are slow drops events)
+    and applied in full once it ebbs, while steady traffic that leaves time free leaves it to
+    the applier; past the backlog limit requests are refused with 503 until it catches up.
     """
 
     def __init__(self) -> None:
         self.lock = threading.Lock()
         self.count_lock = threading.Lock()
         self.in_flight = 0
+        self.last_request = float("-inf")  # time.monotonic() when a request last ended
+        self.busy_total = 0.0  # seconds during which a request was in flight, summed
+        self.busy_since = 0.0  # time.monotonic() when the requests in flight began
 
     @contextmanager
     def request(self) -> Iterator[None]:
         with self.count_lock:
+            if not self.in_flight:
+                self.busy_since = time.monotonic()
             self.in_flight += 1
         try:
             yield
         finally:
             with self.count_lock:
                 self.in_flight -= 1
+                self.last_request = time.monotonic()
+                if not self.in_flight:
+                    self.busy_total += self.last_request - self.busy_since
 
-    def wait_for_requests(self, patience: float) -> None:
-        deadline = time.monotonic() + patience
-        while self.in_flight and time.monotonic() < deadline:
-            time.sleep(0.002)
+    def busy(self, quiet: float) -> bool:
+        """Whether a request is in flight or ended less than ``quiet`` seconds ago."""
+        return bool(self.in_flight) or time.monotonic() - self.last_request < quiet
+
+    def busy_seconds(self) -> float:
+        """Seconds during which a request was in flight, since the process started."""
+        with self.count_lock:
+            ongoing = time.monotonic() - self.busy_since if self.in_flight else 0.0
+            return self.busy_total + ongoing
 
 
 _TURN = _Turn()
-#: How long the applier gives way to requests in flight before it takes its turn anyway.
-APPLIER_PATIENCE = 1.0
+#: While requests keep the server busy all the time, the applier still takes this share of it:
+#: after a transaction of 0.2 s it rests 0.6 s (a flood is acknowledged at ~3/4 of full speed
+#: and its backlog is applied in full when it ebbs).
+APPLIER_SHARE = 0.25
+#: Requests count as coming in until none has been in flight for this long (a client's next
+#: batch follows its previous answer within a few milliseconds).
+APPLIER_QUIET = 0.05
 
 
 def request_in_flight() -> contextlib.AbstractContextManager[None]:
@@ -316,12 +378,45 @@ def request_in_flight() -> contextlib.AbstractContextManager[None]:
     return _TURN.request()
 
 
+class ApplierPacer:
+    """How long the applier rests between transactions: it takes the share of the time that
+    ``/v1`` requests left free while it last rested, and at least ``APPLIER_SHARE``.
+
+    Requests busy 10% of the rest → the applier takes 90%: a transaction of 0.2 s, then 0.02 s
+    of rest; busy all the time → 25%: 0.2 s, then 0.6 s. The busy time is measured only while
+    the applier rests: while it writes, requests wait for it (SQLite), which says nothing.
+    """
+
+    def __init__(self, turn: _Turn | None = None, clock: Callable[[], float] = time.monotonic) -> None:
+        self.turn = turn or _TURN
+        self.clock = clock
+        self.rest_began: tuple[float, float] | None = None  # (clock, busy seconds)
+        self.utilization = 0.0  # share of the last rest during which requests were in flight
+
+    def starting(self) -> None:
+        """Call before each transaction: measures how busy requests were during the rest."""
+        if self.rest_began is None:  # no rest to measure: are requests coming in right now?
+            self.utilization = 1.0 if self.turn.busy(APPLIER_QUIET) else 0.0
+            return
+        began, busy = self.rest_began
+        elapsed = self.clock() - began
+        if elapsed > 0:
+            self.utilization = min(1.0, (self.turn.busy_seconds() - busy) / elapsed)
+
+    def rest(self, took: float) -> float:
+        """Seconds to rest after a transaction that stored something and took ``took`` s."""
+        share = max(APPLIER_SHARE, 1.0 - self.utilization)
+        self.rest_began = (self.clock(), self.turn.busy_seconds())
+        return max(0.001, took * (1 - share) / share)
+
+    def idle(self) -> None:
+        """Call when a transaction found nothing to store: the next rest is measured afresh."""
+        self.rest_began = None
+
+
 @contextmanager
-def writer_turn(engine: Any, *, applier: bool = False) -> Iterator[None]:
-    """Hold the process's write turn: on SQLite the one writer's; the applier first gives way to
-    requests in flight (see ``_Turn``)."""
-    if applier:
-        _TURN.wait_for_requests(APPLIER_PATIENCE)
+def writer_turn(engine: Any) -> Iterator[None]:
+    """Hold the process's write turn: on SQLite the one writer's (see ``_Turn``)."""
     if engine.dialect.name != "sqlite":
         yield
         return
@@ -358,10 +453,15 @@ def log_batch(
         sql.execute(
             session,
             "INSERT INTO ingest_batch (source_id, received_at, sent_at, implied_type, messages, "  # noqa: S608
-            f"body) VALUES ({', '.join([sql.mark] * 6)})",
-            [source_id, sql.time(received_at),
-             None if batch_sent_at is None else sql.time(batch_sent_at), implied_type,
-             len(checked.accepted), orjson.dumps(checked.accepted)],
+            f"body) VALUES ({sql.marks(6)})",
+            [
+                source_id,
+                sql.time(received_at),
+                None if batch_sent_at is None else sql.time(batch_sent_at),
+                implied_type,
+                len(checked.accepted),
+                checked.body(),
+            ],
         )
     if checked.rejected:
         day = received_at.astimezone(tz).date()
@@ -403,6 +503,16 @@ class Applied:
 #: that the rollup writes collapse (a 300-account day has ~6,000 rollup rows, not one per event),
 #: small enough that a request waiting to append to the log waits well under a second.
 APPLY_MESSAGES = 5000
+#: ... and while requests are coming in, about this many: on SQLite a request waits for the
+#: applier's transaction to end, ~0.1 s rather than ~0.5 s.
+APPLY_MESSAGES_BUSY = 1000
+
+
+def apply_budget() -> int:
+    """How many messages the applier's next transaction should take (see ``_Turn``)."""
+    return APPLY_MESSAGES_BUSY if _TURN.busy(APPLIER_QUIET) else APPLY_MESSAGES
+
+
 _APPLIER_KEY = int.from_bytes(
     hashlib.blake2b(b"bansou:ingest:applier", digest_size=8).digest(), "big", signed=True
 )
@@ -431,16 +541,12 @@ def apply_log(
     if session.get_bind().dialect.name == "postgresql":
         if wait:
             session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _APPLIER_KEY})
-        elif not session.execute(
-            text("SELECT pg_try_advisory_xact_lock(:k)"), {"k": _APPLIER_KEY}
-        ).scalar():
+        elif not session.execute(text("SELECT pg_try_advisory_xact_lock(:k)"), {"k": _APPLIER_KEY}).scalar():
             applied.busy = True
             return applied
     else:
         take_write_lock(session)
-    heads = session.execute(
-        select(LOG.c.id, LOG.c.messages).order_by(LOG.c.id).limit(1000)
-    ).all()
+    heads = session.execute(select(LOG.c.id, LOG.c.messages).order_by(LOG.c.id).limit(1000)).all()
     ids: list[int] = []
     for id_, count in heads:
         if ids and applied.messages + count > max_messages:
@@ -450,12 +556,13 @@ def apply_log(
     if not ids:
         return applied
     rows = session.execute(
-        select(LOG.c.id, LOG.c.source_id, LOG.c.received_at, LOG.c.sent_at, LOG.c.implied_type,
-               LOG.c.body)
-        .where(LOG.c.id.in_(ids)).order_by(LOG.c.id)
+        select(LOG.c.id, LOG.c.source_id, LOG.c.received_at, LOG.c.sent_at, LOG.c.implied_type, LOG.c.body)
+        .where(LOG.c.id.in_(ids))
+        .order_by(LOG.c.id)
     ).all()
     sources = {
-        s.id: s for s in session.execute(
+        s.id: s
+        for s in session.execute(
             select(Source).where(Source.id.in_({r.source_id for r in rows}))  # type: ignore[union-attr]
         ).scalars()
     }
@@ -468,8 +575,9 @@ def apply_log(
         probe = IngestResult()
         messages = _parse_all(raws, row.received_at, row.sent_at, row.implied_type, probe, set())
         mergeable = all(m.type in USAGE_TYPES for m in messages)
-        if not (unit and mergeable and unit.mergeable and unit.source_id == row.source_id
-                and unit.day == day):
+        if not (
+            unit and mergeable and unit.mergeable and unit.source_id == row.source_id and unit.day == day
+        ):
             unit = _Unit(row.source_id, day, mergeable)
             units.append(unit)
         unit.result.rejected.extend(probe.rejected)
@@ -488,8 +596,9 @@ def apply_log(
         result = unit.result
         if unit.messages:
             _store(session, sources[unit.source_id], unit.messages, unit.received, tz, result)
-        _add_stats(session, unit.source_id, unit.day, result.accepted, len(result.rejected),
-                   result.duplicates)
+        _add_stats(
+            session, unit.source_id, unit.day, result.accepted, len(result.rejected), result.duplicates
+        )
         applied.accepted += result.accepted
         applied.duplicates += result.duplicates
         applied.pending += result.pending
@@ -516,7 +625,8 @@ def _store(
     accounts = _account_ids(session, named)
     grouping_users = {m.user_id for m in groups if m.user_id}
     unlinked = {
-        m.user_id for m in messages
+        m.user_id
+        for m in messages
         if m.type in USAGE_TYPES and m.user_id and not m.group_id and m.user_id not in grouping_users
     }
     known_links = _user_links(session, unlinked)
@@ -549,17 +659,34 @@ def _store(
         stamp = times.get(at)
         if stamp is None:
             stamp = times[at] = sql.time(at)
-        rows.append((
-            source.id, m.message_id, m.type, m.name, m.user_id, m.anonymous_id, m.group_id,
-            account_id, sql.time(m.occurred_at), stamp, m.payload_json or _json(m.payload),
-        ))
+        rows.append(
+            (
+                source.id,
+                m.message_id,
+                m.type,
+                m.name,
+                m.user_id,
+                m.anonymous_id,
+                m.group_id,
+                account_id,
+                sql.time(m.occurred_at),
+                stamp,
+                m.payload_json or _json(m.payload),
+            )
+        )
     # Sorted, so that two transactions racing on the same messages wait rather than deadlock.
     rows.sort(key=lambda r: cast(str, r[1]))
-    new_ids = {row[0] for row in sql.run(
-        session, f"INSERT INTO {EVENT.name} (source_id, message_id, type, name, user_id, "
-        "anonymous_id, group_id, account_id, occurred_at, received_at, payload)", rows,
-        "ON CONFLICT (source_id, message_id) DO NOTHING RETURNING message_id", json_at=10,
-    )}
+    new_ids = {
+        row[0]
+        for row in sql.run(
+            session,
+            f"INSERT INTO {EVENT.name} (source_id, message_id, type, name, user_id, "
+            "anonymous_id, group_id, account_id, occurred_at, received_at, payload)",
+            rows,
+            "ON CONFLICT (source_id, message_id) DO NOTHING RETURNING message_id",
+            json_at=10,
+        )
+    }
     result.accepted += len(new_ids)
     result.duplicates += len(messages) - len(new_ids)
 
@@ -572,10 +699,15 @@ def _store(
             if attributed is None:
                 result.pending += 1
             else:
-                usage.append(UsageRow(
-                    attributed, m.occurred_at.astimezone(tz).date(), m.name or m.type,
-                    m.user_key, m.occurred_at,
-                ))
+                usage.append(
+                    UsageRow(
+                        attributed,
+                        m.occurred_at.astimezone(tz).date(),
+                        m.name or m.type,
+                        m.user_key,
+                        m.occurred_at,
+                    )
+                )
         elif m.type == "identify" and m.user_id:
             account_id = accounts.get(m.group_id or "") or links.get(m.user_id)
             _identify(session, m.user_id, m.traits, account_id, received_at)
@@ -592,7 +724,8 @@ def _store(
         usage.extend(_attribute_pending(session, fresh_links, grouped, accounts, tz))
     add_usage(session, usage, received_at)
     sql.execute(
-        session, f"UPDATE source SET last_event_at = {sql.mark} WHERE id = {sql.mark}",  # noqa: S608
+        session,
+        f"UPDATE source SET last_event_at = {sql.marks(1)} WHERE id = {sql.marks(1, 2)}",  # noqa: S608
         [sql.time(received_at), source.id],
     )
 
@@ -622,9 +755,9 @@ def _serialise_with_attribution(
     """
     grouped = {m.group_id for m in groups if m.group_id}
     waiting_groups = {
-        m.group_id for m in messages
-        if m.type in USAGE_TYPES and m.group_id and m.group_id not in accounts
-        and m.group_id not in grouped
+        m.group_id
+        for m in messages
+        if m.type in USAGE_TYPES and m.group_id and m.group_id not in accounts and m.group_id not in grouped
     }
     waiting_users = unlinked - known_links.keys()
     users = {m.user_id for m in messages if m.type in ("group", "identify") and m.user_id}
@@ -661,7 +794,8 @@ def _user_links(session: Session, user_ids: set[str]) -> dict[str, int]:
     if not user_ids:
         return {}
     rows = _sql(session).select_in(
-        session, "SELECT user_id, account_id FROM tracked_user WHERE account_id IS NOT NULL AND user_id",
+        session,
+        "SELECT user_id, account_id FROM tracked_user WHERE account_id IS NOT NULL AND user_id",
         sorted(user_ids),
     )
     return {u: a for u, a in rows}
@@ -684,21 +818,21 @@ def _seats(traits: dict[str, Any]) -> int | None:
     return None
 
 
-def _upsert_account(
-    session: Session, external_id: str, traits: dict[str, Any], now: dt.datetime
-) -> int:
+def _upsert_account(session: Session, external_id: str, traits: dict[str, Any], now: dt.datetime) -> int:
     """Create the account a group call names, or update it from the call's traits."""
     account = session.execute(
         select(Account).where(Account.external_id == external_id)  # type: ignore[arg-type]
     ).scalar_one_or_none()
     if account is None:
         account = Account(
-            external_id=external_id, name=_text(traits.get("name"), 255) or external_id,
-            created_at=now, updated_at=now, traits={},
+            external_id=external_id,
+            name=_text(traits.get("name"), 255) or external_id,
+            created_at=now,
+            updated_at=now,
+            traits={},
         )
     changed = False
-    for attr, key, limit in (("name", "name", 255), ("industry", "industry", 100),
-                             ("plan", "plan", 100)):
+    for attr, key, limit in (("name", "name", 255), ("industry", "industry", 100), ("plan", "plan", 100)):
         value = _text(traits.get(key), limit)
         if value and getattr(account, attr) != value:
             setattr(account, attr, value)
@@ -730,8 +864,9 @@ def _link_user(session: Session, user_id: str, account_id: int, now: dt.datetime
     user = _tracked_user(session, user_id)
     moved = user is None or user.account_id != account_id
     if user is None:
-        user = TrackedUser(user_id=user_id, account_id=account_id, traits={},
-                           first_seen_at=now, last_seen_at=now)
+        user = TrackedUser(
+            user_id=user_id, account_id=account_id, traits={}, first_seen_at=now, last_seen_at=now
+        )
     user.account_id = account_id
     user.last_seen_at = now
     session.add(user)
@@ -741,13 +876,15 @@ def _link_user(session: Session, user_id: str, account_id: int, now: dt.datetime
 
 
 def _identify(
-    session: Session, user_id: str, traits: dict[str, Any], account_id: int | None,
+    session: Session,
+    user_id: str,
+    traits: dict[str, Any],
+    account_id: int | None,
     now: dt.datetime,
 ) -> None:
     user = _tracked_user(session, user_id)
     if user is None:
-        user = TrackedUser(user_id=user_id, account_id=None, traits={},
-                           first_seen_at=now, last_seen_at=now)
+        user = TrackedUser(user_id=user_id, account_id=None, traits={}, first_seen_at=now, last_seen_at=now)
     user.traits = {**(user.traits or {}), **traits}
     user.last_seen_at = now
     account_id = account_id or user.account_id
@@ -765,8 +902,9 @@ def _upsert_contact(
         select(Contact).where(Contact.external_id == user_id)  # type: ignore[arg-type]
     ).scalar_one_or_none()
     if contact is None:
-        contact = Contact(account_id=account_id, external_id=user_id, traits={},
-                          created_at=now, updated_at=now)
+        contact = Contact(
+            account_id=account_id, external_id=user_id, traits={}, created_at=now, updated_at=now
+        )
     contact.account_id = account_id
     email = _text(traits.get("email"), 320)
     if email and "@" in email:
@@ -798,9 +936,15 @@ def _attribute_pending(
     if group_ids:
         conditions.append(EVENT.c.group_id.in_(group_ids))
     rows = session.execute(
-        select(EVENT.c.id, EVENT.c.type, EVENT.c.name, EVENT.c.user_id, EVENT.c.anonymous_id,
-               EVENT.c.group_id, EVENT.c.occurred_at)
-        .where(EVENT.c.account_id.is_(None), EVENT.c.type.in_(USAGE_TYPES), or_(*conditions))
+        select(
+            EVENT.c.id,
+            EVENT.c.type,
+            EVENT.c.name,
+            EVENT.c.user_id,
+            EVENT.c.anonymous_id,
+            EVENT.c.group_id,
+            EVENT.c.occurred_at,
+        ).where(EVENT.c.account_id.is_(None), EVENT.c.type.in_(USAGE_TYPES), or_(*conditions))
     ).all()
     by_account: dict[int, list[int]] = defaultdict(list)
     usage = []
@@ -810,13 +954,19 @@ def _attribute_pending(
             continue
         occurred = occurred_at if occurred_at.tzinfo else occurred_at.replace(tzinfo=dt.UTC)
         by_account[account_id].append(id_)
-        usage.append(UsageRow(account_id, occurred.astimezone(tz).date(), name or kind,
-                              user_key(user_id, anonymous_id), occurred))
+        usage.append(
+            UsageRow(
+                account_id,
+                occurred.astimezone(tz).date(),
+                name or kind,
+                user_key(user_id, anonymous_id),
+                occurred,
+            )
+        )
     for account_id, ids in by_account.items():
         for start in range(0, len(ids), 500):
             session.execute(
-                update(EVENT).where(EVENT.c.id.in_(ids[start:start + 500]))
-                .values(account_id=account_id)
+                update(EVENT).where(EVENT.c.id.in_(ids[start : start + 500])).values(account_id=account_id)
             )
     return usage
 
@@ -843,43 +993,59 @@ def add_usage(session: Session, usage: list[UsageRow], received_at: dt.datetime)
     # Every list below is sorted: concurrent transactions then lock rows in the same order and
     # wait for each other instead of deadlocking (PostgreSQL).
     new_users: Counter[tuple[int, Any, str]] = Counter(
-        (a, d, e) for a, d, e in sql.run(
-            session, f"INSERT INTO {USAGE_DAILY_USER.name} (account_id, day, event, user_key)",
+        (a, d, e)
+        for a, d, e in sql.run(
+            session,
+            f"INSERT INTO {USAGE_DAILY_USER.name} (account_id, day, event, user_key)",
             [(a, days[d], e, u) for a, d, e, u in sorted(pairs)],
             "ON CONFLICT DO NOTHING RETURNING account_id, day, event",
         )
     )
     # A row whose count is now exactly what this batch added was absent (or zero) before.
-    first_events = {
-        (a, d, e) for a, d, e, total in sql.run(
-            session, f"INSERT INTO {USAGE_DAILY.name} (account_id, day, event, event_count, distinct_users)",
-            [(a, days[d], e, n, new_users[(a, days[d], e)]) for (a, d, e), n in sorted(counts.items())],
-            "ON CONFLICT (account_id, day, event) DO UPDATE SET "
-            "event_count = usage_daily.event_count + excluded.event_count, "
-            "distinct_users = usage_daily.distinct_users + excluded.distinct_users "
-            "RETURNING account_id, day, event, event_count",
-        ) if total == counts_by_key[(a, d, e)]
-    } if (counts_by_key := {(a, days[d], e): n for (a, d, e), n in counts.items()}) else set()
-    new_active_users = set(sql.run(
-        session, f"INSERT INTO {USAGE_ACTIVE_USER.name} (account_id, day, user_key)",
-        [(a, days[d], u) for a, d, u in sorted(actives)],
-        "ON CONFLICT DO NOTHING RETURNING account_id, day, user_key",
-    ))
+    first_events = (
+        {
+            (a, d, e)
+            for a, d, e, total in sql.run(
+                session,
+                f"INSERT INTO {USAGE_DAILY.name} (account_id, day, event, event_count, distinct_users)",
+                [(a, days[d], e, n, new_users[(a, days[d], e)]) for (a, d, e), n in sorted(counts.items())],
+                "ON CONFLICT (account_id, day, event) DO UPDATE SET "
+                "event_count = usage_daily.event_count + excluded.event_count, "
+                "distinct_users = usage_daily.distinct_users + excluded.distinct_users "
+                "RETURNING account_id, day, event, event_count",
+            )
+            if total == counts_by_key[(a, d, e)]
+        }
+        if (counts_by_key := {(a, days[d], e): n for (a, d, e), n in counts.items()})
+        else set()
+    )
+    new_active_users = set(
+        sql.run(
+            session,
+            f"INSERT INTO {USAGE_ACTIVE_USER.name} (account_id, day, user_key)",
+            [(a, days[d], u) for a, d, u in sorted(actives)],
+            "ON CONFLICT DO NOTHING RETURNING account_id, day, user_key",
+        )
+    )
     new_actives: Counter[tuple[int, Any]] = Counter((a, d) for a, d, _ in new_active_users)
     day_totals = {(a, days[d]): n for (a, d), n in day_counts.items()}
     first_days = {
-        (a, d) for a, d, total in sql.run(
-            session, f"INSERT INTO {USAGE_ACCOUNT_DAY.name} (account_id, day, event_count, active_users)",
+        (a, d)
+        for a, d, total in sql.run(
+            session,
+            f"INSERT INTO {USAGE_ACCOUNT_DAY.name} (account_id, day, event_count, active_users)",
             [(a, days[d], n, new_actives[(a, days[d])]) for (a, d), n in sorted(day_counts.items())],
             "ON CONFLICT (account_id, day) DO UPDATE SET "
             "event_count = usage_account_day.event_count + excluded.event_count, "
             "active_users = usage_account_day.active_users + excluded.active_users "
             "RETURNING account_id, day, event_count",
-        ) if total == day_totals[(a, d)]
+        )
+        if total == day_totals[(a, d)]
     }
     received = sql.time(received_at)
     sql.run(
-        session, f"INSERT INTO {ACCOUNT_ACTIVITY.name} (account_id, last_event_at, last_received_at)",
+        session,
+        f"INSERT INTO {ACCOUNT_ACTIVITY.name} (account_id, last_event_at, last_received_at)",
         [(a, sql.time(t), received) for a, t in sorted(latest.items())],
         "ON CONFLICT (account_id) DO UPDATE SET last_event_at = CASE "
         "WHEN excluded.last_event_at > account_activity.last_event_at "
@@ -888,19 +1054,24 @@ def add_usage(session: Session, usage: list[UsageRow], received_at: dt.datetime)
     )
     # The scheduler rescores these accounts within minutes.
     sql.run(
-        session, f"INSERT INTO {SCORE_DIRTY.name} (account_id, since)",
+        session,
+        f"INSERT INTO {SCORE_DIRTY.name} (account_id, since)",
         [(a, received) for a in sorted(latest)],
         "ON CONFLICT (account_id) DO NOTHING",
     )
     # Presence bits mirror "count > 0" (account-days, events) and active-user rows, so only what
     # just became active can lack its bit: a user's second event of the day needs no presence
     # work at all (it read ~50 presence rows per event otherwise).
-    presence.record_usage(session, [
-        row for row in usage
-        if (row.account_id, days[row.day], row.user_key) in new_active_users
-        or (row.account_id, days[row.day], row.event) in first_events
-        or (row.account_id, days[row.day]) in first_days
-    ])
+    presence.record_usage(
+        session,
+        [
+            row
+            for row in usage
+            if (row.account_id, days[row.day], row.user_key) in new_active_users
+            or (row.account_id, days[row.day], row.event) in first_events
+            or (row.account_id, days[row.day]) in first_days
+        ],
+    )
 
 
 def _add_stats(
@@ -910,7 +1081,8 @@ def _add_stats(
         return
     sql = _sql(session)
     sql.run(
-        session, f"INSERT INTO {SOURCE_DAILY_STAT.name} (source_id, day, accepted, rejected, duplicates)",
+        session,
+        f"INSERT INTO {SOURCE_DAILY_STAT.name} (source_id, day, accepted, rejected, duplicates)",
         [(source_id, sql.day(day), accepted, rejected, duplicates)],
         "ON CONFLICT (source_id, day) DO UPDATE SET "
         "accepted = source_daily_stat.accepted + excluded.accepted, "
@@ -920,7 +1092,10 @@ def _add_stats(
 
 
 def _log_rejections(
-    session: Session, source_id: int, raws: list[Any], rejected: list[Rejection],
+    session: Session,
+    source_id: int,
+    raws: list[Any],
+    rejected: list[Rejection],
     received_at: dt.datetime,
 ) -> None:
     if not rejected:
@@ -928,12 +1103,21 @@ def _log_rejections(
     logged = rejected[:MAX_LOGGED_REJECTIONS]
     session.execute(
         INGEST_ERROR.insert(),
-        [{"source_id": source_id, "received_at": received_at, "message_id": r.message_id,
-          "reason": r.reason[:500], "excerpt": _excerpt(raws[r.index])} for r in logged],
+        [
+            {
+                "source_id": source_id,
+                "received_at": received_at,
+                "message_id": r.message_id,
+                "reason": r.reason[:500],
+                "excerpt": _excerpt(raws[r.index]),
+            }
+            for r in logged
+        ],
     )
     last = rejected[-1]
     session.execute(
-        update(table_of(Source)).where(table_of(Source).c.id == source_id)
+        update(table_of(Source))
+        .where(table_of(Source).c.id == source_id)
         .values(last_error_at=received_at, last_error=f"{last.reason}"[:1000])
     )
 
@@ -953,27 +1137,38 @@ def pending_summary(session: Session, *, limit: int = 50) -> dict[str, Any]:
     """What is not in the rollups yet: usage events waiting for an account (how many, since
     when, from whom) and acknowledged batches the applier has not stored yet (``queued``)."""
     pending = and_(EVENT.c.account_id.is_(None), EVENT.c.type.in_(USAGE_TYPES))
-    total, oldest = session.execute(
-        select(func.count(), func.min(EVENT.c.received_at)).where(pending)
-    ).one()
+    total, oldest = session.execute(select(func.count(), func.min(EVENT.c.received_at)).where(pending)).one()
     who = func.coalesce(EVENT.c.user_id, "anon:" + func.coalesce(EVENT.c.anonymous_id, ""))
     rows = session.execute(
-        select(who.label("who"), EVENT.c.group_id, func.count().label("n"),
-               func.min(EVENT.c.received_at).label("oldest"))
-        .where(pending).group_by(who, EVENT.c.group_id)
-        .order_by(func.count().desc()).limit(limit)
+        select(
+            who.label("who"),
+            EVENT.c.group_id,
+            func.count().label("n"),
+            func.min(EVENT.c.received_at).label("oldest"),
+        )
+        .where(pending)
+        .group_by(who, EVENT.c.group_id)
+        .order_by(func.count().desc())
+        .limit(limit)
     ).all()
     if oldest is not None and oldest.tzinfo is None:
         oldest = oldest.replace(tzinfo=dt.UTC)
     queued = backlog(session)
     return {
-        "queued": {"batches": queued.batches, "messages": queued.messages,
-                   "oldest_received_at": queued.oldest_received_at},
+        "queued": {
+            "batches": queued.batches,
+            "messages": queued.messages,
+            "oldest_received_at": queued.oldest_received_at,
+        },
         "pending_events": total,
         "oldest_received_at": oldest,
         "by_user": [
-            {"user": w, "group_id": g, "events": n,
-             "oldest_received_at": o if o is None or o.tzinfo else o.replace(tzinfo=dt.UTC)}
+            {
+                "user": w,
+                "group_id": g,
+                "events": n,
+                "oldest_received_at": o if o is None or o.tzinfo else o.replace(tzinfo=dt.UTC),
+            }
             for w, g, n, o in rows
         ],
     }
@@ -993,9 +1188,11 @@ def purge_events(session: Session, *, before: dt.datetime, chunk: int = 10_000) 
     """Delete raw events received before ``before`` (rollups stay); returns how many."""
     deleted = 0
     while True:
-        ids = session.execute(
-            select(EVENT.c.id).where(EVENT.c.received_at < before).limit(chunk)
-        ).scalars().all()
+        ids = (
+            session.execute(select(EVENT.c.id).where(EVENT.c.received_at < before).limit(chunk))
+            .scalars()
+            .all()
+        )
         if not ids:
             return deleted
         session.execute(EVENT.delete().where(EVENT.c.id.in_(ids)))

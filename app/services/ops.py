@@ -2,12 +2,23 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
 
 from sqlalchemy import text
 from sqlalchemy.engine import Engine
+from sqlmodel import Session
 
 from app import migrations
+
+
+@dataclass(frozen=True)
+class IngestLag:
+    """How far the ingestion applier is behind: what ``/v1`` acknowledged and is not stored yet."""
+
+    batches: int
+    messages: int
+    oldest_age_seconds: float | None  # since the oldest waiting batch was acknowledged
 
 
 @dataclass(frozen=True)
@@ -16,10 +27,12 @@ class Readiness:
     database: str  # "ok" or the error
     schema_revision: str | None
     head_revision: str | None
+    ingest: IngestLag | None = None  # known when the schema is at head
 
 
-def readiness(engine: Engine, database_url: str) -> Readiness:
-    """Whether this process can serve: the database answers and its schema is at head."""
+def readiness(engine: Engine, database_url: str, *, now: dt.datetime | None = None) -> Readiness:
+    """Whether this process can serve: the database answers and its schema is at head; with
+    ``now``, also the ingestion applier's lag (informative: a lagging applier is still ready)."""
     head = migrations.head_revision(database_url)
     try:
         with engine.connect() as conn:
@@ -27,4 +40,12 @@ def readiness(engine: Engine, database_url: str) -> Readiness:
         current = migrations.current_revision(engine)
     except Exception as exc:  # any driver error means "not ready"; the reason goes to the body
         return Readiness(False, f"unreachable: {type(exc).__name__}", None, head)
-    return Readiness(current == head, "ok", current, head)
+    if current != head or now is None:
+        return Readiness(current == head, "ok", current, head)
+    from app.services import ingest
+
+    with Session(engine) as session:
+        queued = ingest.backlog(session)
+    oldest = queued.oldest_received_at
+    age = max(0.0, (now - oldest).total_seconds()) if oldest is not None else None
+    return Readiness(True, "ok", current, head, IngestLag(queued.batches, queued.messages, age))

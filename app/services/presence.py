@@ -26,12 +26,14 @@ aggregates, which replace counts, set or clear them (``replace_events``,
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from string import Template
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
+import psycopg
 from sqlalchemy import BigInteger, ColumnElement, Table, and_, case, literal, select, text
 from sqlmodel import Session
 
@@ -92,7 +94,7 @@ class Window:
         """Rows of ``table`` (usage_presence) in the window with at least one bit set in it."""
         block, days = table.c.block, table.c.days
         if self.single:
-            (only, mask), = self.rows
+            ((only, mask),) = self.rows
             return and_(block == only, days.op("&")(literal(signed(mask), BigInteger)) != 0)
         mask_of = case(
             *((block == b, literal(signed(m), BigInteger)) for b, m in self.rows),
@@ -139,13 +141,19 @@ class _Driver:
     def insert(self, head: str, rows: Sequence[tuple[Any, ...]], tail: str) -> None:
         if not rows:
             return
-        one = "(" + ", ".join([self.mark] * len(rows[0])) + ")"
-        cursor = self.session.connection().connection.cursor()
+        width = len(rows[0])
+        if self.postgres:
+            # The server's own $n placeholders through a raw cursor: psycopg would rewrite %s
+            # with a regular expression on every execution of a statement this long.
+            driver = cast("psycopg.Connection[Any]", self.session.connection().connection.driver_connection)
+            cursor: Any = psycopg.RawCursor(driver)
+        else:
+            cursor = self.session.connection().connection.cursor()
         try:
             for start in range(0, len(rows), _CHUNK):
-                chunk = rows[start:start + _CHUNK]
-                cursor.execute(f"{head} VALUES {', '.join([one] * len(chunk))} {tail}",
-                               [v for row in chunk for v in row])
+                chunk = rows[start : start + _CHUNK]
+                values = _values(len(chunk), width, self.postgres)
+                cursor.execute(f"{head} VALUES {values} {tail}", [v for row in chunk for v in row])
         finally:
             cursor.close()
 
@@ -157,6 +165,16 @@ class _Driver:
             cursor.executemany(sql.replace("?", self.mark), rows)
         finally:
             cursor.close()
+
+
+@functools.lru_cache(maxsize=64)
+def _values(rows: int, width: int, postgres: bool) -> str:
+    """``(?, ?), (?, ?)`` (SQLite) or ``($1, $2), ($3, $4)`` (PostgreSQL)."""
+    if postgres:
+        return ", ".join(
+            "(" + ", ".join(f"${r * width + n + 1}" for n in range(width)) + ")" for r in range(rows)
+        )
+    return ", ".join(["(" + ", ".join(["?"] * width) + ")"] * rows)
 
 
 Key = tuple[int, str, int, str]  # block, kind, account_id, item
@@ -173,8 +191,11 @@ def _set_bits(driver: _Driver, bits: Mapping[Key, int]) -> None:
 
 
 def _add_names(driver: _Driver, names: Iterable[str]) -> None:
-    driver.insert("INSERT INTO usage_event_name (event)", [(n,) for n in sorted(set(names))],
-                  "ON CONFLICT (event) DO NOTHING")
+    driver.insert(
+        "INSERT INTO usage_event_name (event)",
+        [(n,) for n in sorted(set(names))],
+        "ON CONFLICT (event) DO NOTHING",
+    )
 
 
 class _Use(Protocol):
@@ -201,11 +222,13 @@ def record_usage(session: Session, usage: Iterable[_Use]) -> None:
     have: dict[Key, int] = {}
     for start in range(0, len(accounts), _CHUNK):
         have.update(
-            ((b, k, a, i), unsigned(days)) for b, k, a, i, days in session.execute(
-                select(PRESENCE.c.block, PRESENCE.c.kind, PRESENCE.c.account_id,
-                       PRESENCE.c.item, PRESENCE.c.days)
-                .where(PRESENCE.c.block.in_(blocks),
-                       PRESENCE.c.account_id.in_(accounts[start:start + _CHUNK]))
+            ((b, k, a, i), unsigned(days))
+            for b, k, a, i, days in session.execute(
+                select(
+                    PRESENCE.c.block, PRESENCE.c.kind, PRESENCE.c.account_id, PRESENCE.c.item, PRESENCE.c.days
+                ).where(
+                    PRESENCE.c.block.in_(blocks), PRESENCE.c.account_id.in_(accounts[start : start + _CHUNK])
+                )
             ).all()
         )
     missing = {key: bits & ~have.get(key, 0) for key, bits in wanted.items()}
@@ -216,9 +239,7 @@ def record_usage(session: Session, usage: Iterable[_Use]) -> None:
         _add_names(driver, {key[3] for key in missing if key[1] == "e"})
 
 
-def _replace(
-    driver: _Driver, kind: str, active: Mapping[tuple[int, dt.date, str], bool]
-) -> None:
+def _replace(driver: _Driver, kind: str, active: Mapping[tuple[int, dt.date, str], bool]) -> None:
     """Set the bits of the active keys and clear those of the others."""
     on: dict[Key, int] = defaultdict(int)
     off: dict[Key, int] = defaultdict(int)
@@ -240,19 +261,21 @@ def replace_events(session: Session, counts: Mapping[tuple[int, dt.date, str], i
     _add_names(driver, (e for (_, _, e), n in counts.items() if n > 0))
 
 
-def replace_account_days(
-    session: Session, days: Mapping[tuple[int, dt.date], tuple[int, int, int]]
-) -> None:
+def replace_account_days(session: Session, days: Mapping[tuple[int, dt.date], tuple[int, int, int]]) -> None:
     """After pushed aggregates recomputed these account-days: (events, active users, users seen
     in raw events) for each."""
     driver = _Driver(session)
     _replace(driver, "a", {(a, d, ""): events > 0 for (a, d), (events, _, _) in days.items()})
     peaks = sorted((a, d) for (a, d), (_, active, seen) in days.items() if active > seen)
     others = sorted((a, d) for (a, d), (_, active, seen) in days.items() if active <= seen)
-    driver.insert("INSERT INTO usage_peak_day (account_id, day)",
-                  [(a, driver.day(d)) for a, d in peaks], "ON CONFLICT DO NOTHING")
-    driver.each("DELETE FROM usage_peak_day WHERE account_id = ? AND day = ?",
-                [(a, driver.day(d)) for a, d in others])
+    driver.insert(
+        "INSERT INTO usage_peak_day (account_id, day)",
+        [(a, driver.day(d)) for a, d in peaks],
+        "ON CONFLICT DO NOTHING",
+    )
+    driver.each(
+        "DELETE FROM usage_peak_day WHERE account_id = ? AND day = ?", [(a, driver.day(d)) for a, d in others]
+    )
 
 
 # -- rebuilding ---------------------------------------------------------------------------------

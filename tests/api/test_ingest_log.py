@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -19,9 +21,11 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select, text
 from sqlalchemy.engine import Engine
+from typer.testing import CliRunner, Result
 
 from app import scheduler
 from app.api import segment as segment_api
+from app.cli import cli
 from app.db import session_scope
 from app.models import Event, IngestBatch, UsageDaily
 from app.services import ingest
@@ -184,9 +188,7 @@ def test_batches_are_applied_in_the_order_they_were_acknowledged(
     assert usage_on(client, admin, "globex")["event_count"] == 1
 
 
-def test_one_apply_takes_about_max_messages(
-    app: FastAPI, client: TestClient, key: str
-) -> None:
+def test_one_apply_takes_about_max_messages(app: FastAPI, client: TestClient, key: str) -> None:
     for n in range(5):
         post(client, key, [track(f"t{n}-{i}", f"u{i}", group="acme") for i in range(4)])
 
@@ -240,9 +242,7 @@ def test_the_background_applier_stores_what_was_acknowledged(
     assert counts(app.state.engine) == (0, 4, 3)
 
 
-def test_only_one_applier_runs_at_a_time_on_postgresql(
-    app: FastAPI, client: TestClient, key: str
-) -> None:
+def test_only_one_applier_runs_at_a_time_on_postgresql(app: FastAPI, client: TestClient, key: str) -> None:
     engine = app.state.engine
     if engine.dialect.name != "postgresql":
         pytest.skip("SQLite has one writer; the lock is PostgreSQL's")
@@ -260,11 +260,15 @@ def test_only_one_applier_runs_at_a_time_on_postgresql(
 def test_a_user_id_that_looks_like_an_anonymous_key_is_another_person(
     app: FastAPI, client: TestClient, key: str, admin: Headers
 ) -> None:
-    post(client, key, [
-        track("t1", None, group="acme", anonymousId="x"),
-        track("t2", "anon:x", group="acme"),
-        group("g1", "u1", "acme"),
-    ])
+    post(
+        client,
+        key,
+        [
+            track("t1", None, group="acme", anonymousId="x"),
+            track("t2", "anon:x", group="acme"),
+            group("g1", "u1", "acme"),
+        ],
+    )
     drain(app)
 
     day = usage_on(client, admin, "acme")
@@ -280,7 +284,8 @@ def test_an_account_imported_from_csv_collects_the_usage_that_waited_for_it(
     drain(app)
 
     response = client.post(
-        "/api/v1/imports/accounts", headers={**admin, "Content-Type": "text/csv"},
+        "/api/v1/imports/accounts",
+        headers={**admin, "Content-Type": "text/csv"},
         content=b"id,name\nlater-co,Later KK\n",
     )
 
@@ -292,9 +297,14 @@ def test_an_account_imported_from_csv_collects_the_usage_that_waited_for_it(
 
 def test_the_log_keeps_times_as_utc_on_every_engine(app: FastAPI, client: TestClient, key: str) -> None:
     response = client.post(
-        "/v1/batch", headers=basic(key),
-        content=orjson.dumps({"batch": [track("t1", ts=None, originalTimestamp="2026-11-25T08:59:00Z")],
-                              "sentAt": "2026-11-25T09:00:00Z"}),
+        "/v1/batch",
+        headers=basic(key),
+        content=orjson.dumps(
+            {
+                "batch": [track("t1", ts=None, originalTimestamp="2026-11-25T08:59:00Z")],
+                "sentAt": "2026-11-25T09:00:00Z",
+            }
+        ),
     )
     assert response.status_code == 200
 
@@ -302,3 +312,110 @@ def test_the_log_keeps_times_as_utc_on_every_engine(app: FastAPI, client: TestCl
         row = session.execute(select(IngestBatch)).scalar_one()
         assert (row.received_at, row.sent_at) == (AS_OF, dt.datetime(2026, 11, 25, 9, tzinfo=dt.UTC))
         assert session.execute(text("SELECT count(*) FROM ingest_batch")).scalar_one() == 1
+
+
+# -- group commit, lag and the commands ----------------------------------------------------------
+
+
+def test_requests_waiting_for_the_writer_are_logged_in_one_transaction(
+    app: FastAPI, client: TestClient, key: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    groups: list[int] = []
+    first_in = threading.Event()
+    release = threading.Event()
+    write = segment_api._Writer._write
+
+    def hold_first(self: segment_api._Writer, jobs: list[Any]) -> list[BaseException | None]:
+        groups.append(len(jobs))
+        if len(groups) == 1:
+            first_in.set()
+            assert release.wait(10)
+        return write(self, jobs)
+
+    monkeypatch.setattr(segment_api._Writer, "_write", hold_first)
+    results: list[dict[str, Any]] = []
+    senders = [
+        threading.Thread(target=lambda n=n: results.append(post(client, key, [track(f"t{n}")])))
+        for n in range(4)
+    ]
+    senders[0].start()
+    assert first_in.wait(10)
+    for sender in senders[1:]:
+        sender.start()
+    writer = app.state.segment_writer
+    for _ in range(500):  # the other three wait behind the first commit
+        if len(writer.queue) == 3:
+            break
+        time.sleep(0.01)
+    release.set()
+    for sender in senders:
+        sender.join(10)
+
+    assert groups == [1, 3]
+    assert [r["accepted"] for r in results] == [1, 1, 1, 1]
+    assert counts(app.state.engine)[0] == 4
+
+
+def test_the_writer_thread_ends_when_idle_and_starts_again(
+    app: FastAPI, client: TestClient, key: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(segment_api, "WRITER_IDLE_SECONDS", 0.01)
+    post(client, key, [track("t1")])
+    writer = app.state.segment_writer
+    for _ in range(500):
+        if writer.thread is None:
+            break
+        time.sleep(0.01)
+    assert writer.thread is None
+
+    assert post(client, key, [track("t2")])["accepted"] == 1
+    assert counts(app.state.engine)[0] == 2
+
+
+def test_readyz_tells_how_far_the_applier_lags(app: FastAPI, client: TestClient, key: str) -> None:
+    assert client.get("/readyz").json()["ingest"] == {
+        "queued_batches": 0,
+        "queued_messages": 0,
+        "oldest_age_seconds": None,
+    }
+    post(client, key, BATCH)
+    post(client, key, [track("t9")])
+    app.state.clock = lambda: AS_OF + dt.timedelta(seconds=90)
+
+    response = client.get("/readyz")
+
+    assert response.status_code == 200  # lagging is not unready
+    assert response.json()["ingest"] == {
+        "queued_batches": 2,
+        "queued_messages": 5,
+        "oldest_age_seconds": 90.0,
+    }
+    drain(app)
+    assert client.get("/readyz").json()["ingest"]["queued_batches"] == 0
+
+
+def test_the_ingest_commands_show_and_drain_the_log(
+    app: FastAPI, client: TestClient, key: str, db_url: str, admin: Headers
+) -> None:
+    post(client, key, BATCH)
+    post(client, key, [track("w1", "u9")])  # u9 has no account: pending once applied
+
+    status = cli_run(db_url, "ingest", "status")
+    assert status.exit_code == 0, status.output
+    assert "queued: 5 messages in 2 batches" in status.stdout
+
+    applied = cli_run(db_url, "ingest", "apply")
+
+    assert applied.exit_code == 0, applied.output
+    assert "applied 2 batches (5 messages)" in applied.stdout
+    assert "5 stored, 0 duplicates, 1 pending, 0 rejected" in applied.stdout
+    assert counts(app.state.engine)[0] == 0
+    assert usage_on(client, admin, "acme")["events"] == {"Report Built": 2, "Export": 1}
+    status = cli_run(db_url, "ingest", "status")
+    assert "queued: 0 messages in 0 batches" in status.stdout
+    assert "pending (no account yet): 1 events" in status.stdout
+    assert "u9" in status.stdout
+
+
+def cli_run(db_url: str, *args: str) -> Result:
+    return CliRunner().invoke(cli, list(args), env={"BANSOU_DATABASE_URL": db_url})
