@@ -545,8 +545,6 @@ class ScoreDirty(SQLModel, table=True):
 
 from app.models_expansion import *  # noqa: E402,F403
 from app.models_ingest import *  # noqa: E402,F403
-from app.models_interventions import *  # noqa: E402,F403
-from app.models_kpis import *  # noqa: E402,F403
 from app.models_plans import *  # noqa: E402,F403
 from app.models_priorities import *  # noqa: E402,F403
 from app.models_reports import *  # noqa: E402,F403

@@ -3,8 +3,8 @@
 The backlog (``/v1``'s overload limit, ``/readyz``, ``bansou ingest status``) is counted often;
 this index answers it without reading the log's rows, each of which holds a whole batch.
 
-Revision ID: 0017
-Revises: 0016
+Revision ID: 0013
+Revises: 0012
 Create Date: 2026-11-23 18:00:00.000000+00:00
 """
 
@@ -12,8 +12,8 @@ from __future__ import annotations
 
 from alembic import op
 
-revision = "0017"
-down_revision = "0016"
+revision = "0013"
+down_revision = "0012"
 branch_labels = None
 depends_on = None
 
