@@ -54,9 +54,14 @@ class Settings(BaseSettings):
     @field_validator("smtp_url")
     @classmethod
     def _smtp_scheme(cls, value: str) -> str:
+        from app.errors import InvalidInput
+        from app.services.mailer import SmtpConfig  # the scheduler's own parse: no second rule
+
         text = value.strip()
-        if text and text.lower() != "none" and not text.startswith(("smtp://", "smtps://")):
-            raise ValueError("use smtp://user:pass@host:port, smtps://host:465, or leave it empty")
+        try:
+            SmtpConfig.from_url(text)
+        except (InvalidInput, ValueError) as exc:  # ValueError: a port that is not a number
+            raise ValueError("use smtp://user:pass@host:port, smtps://host:465, or leave it empty") from exc
         return text
 
     @field_validator("database_url")

@@ -13,12 +13,13 @@ import datetime as dt
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, EmailStr, Field, PlainSerializer, StringConstraints
+from pydantic import BaseModel, ConfigDict, EmailStr, Field, StringConstraints
 from sqlalchemy import CheckConstraint, Column, ForeignKey, Index, Integer, Numeric, String, Text
 from sqlmodel import Field as SQLField
 from sqlmodel import SQLModel
 
 from app.db import JSONType, UTCDateTime, utcnow
+from app.schemas import Currency, ExternalId, Money, Name
 
 __all__ = [
     "LOST_REASONS",
@@ -94,15 +95,8 @@ class Opportunity(SQLModel, table=True):
 
 # -- request and response bodies ----------------------------------------------------------------
 
-Title = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=255)]
+Title = Name
 Notes = Annotated[str, StringConstraints(max_length=10_000)]
-Currency = Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")]
-Money = Annotated[
-    Decimal,
-    Field(ge=0, max_digits=18, decimal_places=2),
-    PlainSerializer(float, return_type=float, when_used="json"),
-]
-ExternalId = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=255)]
 
 
 class _Strict(BaseModel):

@@ -226,6 +226,7 @@ def get_kpis(
         industry=industry,
         tier=tier,
         today=today,
+        session=session,
     )
     report = svc.team_kpis(session, query=query, today=today, tz=settings.tz)
     return report_public(report, timezone=settings.timezone)

@@ -18,13 +18,12 @@ from app.api.common import BODY, CONFLICT, ERRORS, NOT_FOUND
 from app.deps import NowDep, ReadKeyDep, SessionDep, SettingsDep, WriteKeyDep
 from app.models_expansion import (
     Kind,
-    Money,
     OpportunityCreate,
     OpportunityPublic,
     OpportunityUpdate,
 )
 from app.pagination import PageParams, page_params
-from app.schemas import Page
+from app.schemas import Money, Page
 from app.scoring import expansion as pure
 from app.services import expansion as svc
 

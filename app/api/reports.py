@@ -4,7 +4,7 @@ templates."""
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Header, Response, status
 from pydantic import BaseModel, Field
@@ -47,13 +47,18 @@ def _outbox_view(row: Outbox) -> dict[str, Any]:
     }
 
 
+def _template_view(key: str, language: str, t: checkins.Wording) -> dict[str, Any]:
+    return {"key": key, "language": language, "subject": t.subject, "body": t.body,
+            "customised": t.customised}
+
+
 @router.post("/accounts/{account_id}/adoption-reports", status_code=status.HTTP_201_CREATED,
              responses={**NOT_FOUND, **BODY})
 def create_report(
     account_id: str, report_in: ReportCreate, session: SessionDep, settings: SettingsDep,
     now: NowDep, key: WriteKeyDep, response: Response,
     idempotency_key: Annotated[str | None, Header(
-        alias="Idempotency-Key", max_length=255,
+        alias="Idempotency-Key", max_length=128,  # api:{account}:{key} fits its 400
         description="A retry with the same key answers with the first report (200), unsent again",
     )] = None,
 ) -> dict[str, Any]:
@@ -122,7 +127,10 @@ def delete_schedule(account_id: str, schedule_id: int, session: SessionDep,
 
 
 @router.get("/outbox")
-def list_outbox(session: SessionDep, _key: AdminKeyDep, state: str | None = None) -> dict[str, Any]:
+def list_outbox(
+    session: SessionDep, _key: AdminKeyDep,
+    state: Literal["queued", "sending", "sent", "failed"] | None = None,
+) -> dict[str, Any]:
     """The newest 100 emails (optionally in one state: queued, sending, sent, failed)."""
     return {"data": [_outbox_view(r) for r in outbox.list_messages(session, state=state)],
             "next_cursor": None}
@@ -138,8 +146,7 @@ def retry_outbox(outbox_id: int, session: SessionDep, now: NowDep, _key: AdminKe
 def get_template(key: str, language: str, session: SessionDep, _key: ReadKeyDep) -> dict[str, Any]:
     """An automatic email's wording (the admin's, or the default)."""
     t = checkins.template(session, key=key, language=language)
-    return {"key": key, "language": language, "subject": t.subject, "body": t.body,
-            "customised": t.customised}
+    return _template_view(key, language, t)
 
 
 @router.put("/email-templates/{key}/{language}", responses={**NOT_FOUND, **BODY})
@@ -150,8 +157,7 @@ def put_template(
     """Change an automatic email's wording (placeholders: $contact_name, $account_name)."""
     t = checkins.save_template(session, key=key, language=language, subject=template_in.subject,
                                body=template_in.body, actor=f"api-key:{admin.name}", now=now)
-    return {"key": key, "language": language, "subject": t.subject, "body": t.body,
-            "customised": t.customised}
+    return _template_view(key, language, t)
 
 
 @router.delete("/email-templates/{key}/{language}", responses=NOT_FOUND)
@@ -160,5 +166,4 @@ def reset_template(
 ) -> dict[str, Any]:
     """Go back to the default wording of an automatic email."""
     t = checkins.reset_template(session, key=key, language=language)
-    return {"key": key, "language": language, "subject": t.subject, "body": t.body,
-            "customised": t.customised}
+    return _template_view(key, language, t)

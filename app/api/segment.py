@@ -105,8 +105,9 @@ class _Writer:
     A commit costs a WAL flush to disk (PostgreSQL) or a write to the WAL (SQLite); one per
     request caps throughput at the disk's syncs per second, one per group does not: the batches
     that arrive while a commit is being written go together in the next one. Each request is
-    answered only after the commit that holds its batch; if that commit fails, every request of
-    the group gets the error (the SDKs retry; nothing of theirs was kept). Requests wait on a
+    answered only after the commit that holds its batch; a batch whose own writes fail is undone
+    alone (a savepoint) and only its request gets the error; if the commit fails, every request
+    of the group gets it (the SDKs retry; nothing of theirs was kept). Requests wait on a
     future of their own event loop, so a waiting request holds no thread.
     """
 
@@ -154,7 +155,7 @@ class _Writer:
                 ingest.take_write_lock(session)
                 overloaded = self._overloaded(session)
                 for job in jobs:
-                    error: BaseException | None = overloaded or self._one(session, job)
+                    error: BaseException | None = overloaded or self._isolated(session, job)
                     errors.append(error)
                     if error is None:
                         logged += len(job.checked.accepted)
@@ -172,6 +173,17 @@ class _Writer:
         if self.backlog < MAX_BACKLOG_MESSAGES:
             return None
         return Overloaded(f"{self.backlog} accepted messages are waiting to be stored; retry shortly")
+
+    def _isolated(self, session: Any, job: _Job) -> BaseException | None:
+        """Log one job in a savepoint: its failure undoes its writes only and fails its request
+        only; the rest of the group still commits (a broken connection fails the commit, and so
+        every request of the group)."""
+        try:
+            with session.begin_nested():
+                error = self._one(session, job)
+        except Exception as exc:
+            return exc
+        return error
 
     def _one(self, session: Any, job: _Job) -> BansouError | None:
         try:

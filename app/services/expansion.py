@@ -309,7 +309,10 @@ def account_opportunities(
 
 
 def get_opportunity(session: Session, opportunity_id: int) -> Opportunity:
-    """One opportunity; 404 if unknown or its account is deleted."""
+    """One opportunity; 404 if unknown or its account is deleted (or the id is out of a
+    database integer's range, which no row can have)."""
+    if not 0 < opportunity_id < 2**63:
+        raise NotFound(f"no opportunity {opportunity_id}")
     row = session.get(Opportunity, opportunity_id)
     account = session.get(Account, row.account_id) if row is not None else None
     if row is None or account is None or account.status == "deleted":

@@ -25,6 +25,7 @@ from app.models import SEGMENTS, Account, Interaction, ScoreSnapshot, User
 from app.models_reports import Checkin
 from app.models_tasks import Task
 from app.scoring import interventions as pure
+from app.scoring.kpis import ATTENDANCE_TYPES  # ``attended: false``: registered, did not come
 from app.scoring.playbooks import ACTIONS
 from app.services import health as health_svc
 
@@ -38,8 +39,6 @@ USER = table_of(User)
 WINDOWS = (30, 60)
 #: Interaction types analysed as interventions, in the order shown.
 INTERACTION_INTERVENTIONS = ("meeting", "call", "training", "webinar", "event", "community")
-#: Types whose ``attended: false`` means the person registered but did not come.
-ATTENDANCE_TYPES = frozenset({"webinar", "event", "community"})
 CHECKIN_KEY = "checkin_email"
 ACTION_PREFIX = "action:"
 #: What counts as a touch of an account for breadth vs depth: the team reaching out.
@@ -47,6 +46,8 @@ TOUCH_TYPES = ("meeting", "call", "email_sent", "training", "webinar", "event")
 #: The default period: the last half year of interventions.
 DEFAULT_DAYS = 182
 MAX_RANGE_DAYS = 400
+#: Dates must lie within these years (the windows reach past either end of the period).
+YEARS = (1900, 9998)
 
 
 @dataclass(frozen=True)
@@ -104,6 +105,9 @@ def parse_filters(
     today: dt.date,
 ) -> Filters:
     """Checked filters; the period defaults to the half year up to ``today``."""
+    for name, day in (("from", start), ("to", end)):
+        if day is not None and not YEARS[0] <= day.year <= YEARS[1]:
+            raise InvalidInput.field(name, f"must lie within the years {YEARS[0]}–{YEARS[1]}", "query")
     if end is None:
         end = today
     if start is None:

@@ -45,6 +45,8 @@ from app.services import industries as industries_svc
 #: scores weekly; daily scoring always has one within a day).
 SCORE_LOOKBACK = dt.timedelta(days=14)
 TIERS = (1, 2, 3, 4)
+#: Periods must lie within these years: the trend reaches 12 periods back, past year 1 otherwise.
+YEARS = (1900, 9998)
 _SIMPLE_TYPES = sorted(calc.TOUCH_TYPES | {"email_click", "community_post", "email_reply"})
 _DATA_TYPES = sorted(calc.ATTENDANCE_TYPES | {"nps_response"})
 
@@ -78,9 +80,10 @@ def parse_query(
     industry: str | None = None,
     tier: str | None = None,
     today: dt.date,
+    session: Session | None = None,
 ) -> KpiQuery:
     """The period (``period``, or ``from``/``to``; this month by default) and filters from a
-    query string; 422 names each bad parameter."""
+    query string; 422 names each bad parameter (with ``session``, an owner no user has too)."""
     errors: list[FieldError] = []
     chosen = calc.month_of(today)
     period = (period or "").strip() or None
@@ -107,9 +110,17 @@ def parse_query(
                 chosen = calc.date_range(days["from"], days["to"])
             except ValueError as error:
                 errors.append(FieldError("to", str(error), "query"))
+    if not errors and not YEARS[0] <= chosen.start.year <= chosen.end.year <= YEARS[1]:
+        field = "period" if period else "from"
+        errors.append(FieldError(field, f"must lie within the years {YEARS[0]}–{YEARS[1]}", "query"))
     segment = (segment or "").strip() or None
     if segment is not None and segment not in SEGMENTS:
         errors.append(FieldError("segment", f"must be one of {', '.join(SEGMENTS)}", "query"))
+    owner = (owner or "").strip().lower() or None
+    if session is not None and owner not in (None, "none"):
+        known = session.exec(select(User.id).where(func.lower(col(User.email)) == owner)).first()
+        if known is None:
+            errors.append(FieldError("owner", "no user has this email", "query"))
     tier_number: int | None = None
     if (tier or "").strip():
         try:
@@ -124,7 +135,7 @@ def parse_query(
         chosen,
         KpiFilters(
             segment=segment,
-            owner=(owner or "").strip().lower() or None,
+            owner=owner,
             industry=(industry or "").strip() or None,
             tier=tier_number,
         ),

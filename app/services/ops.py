@@ -44,8 +44,11 @@ def readiness(engine: Engine, database_url: str, *, now: dt.datetime | None = No
         return Readiness(current == head, "ok", current, head)
     from app.services import ingest
 
-    with Session(engine) as session:
-        queued = ingest.backlog(session)
+    try:
+        with Session(engine) as session:
+            queued = ingest.backlog(session)
+    except Exception as exc:  # the database went away since the check above: not ready, no 500
+        return Readiness(False, f"unreachable: {type(exc).__name__}", current, head)
     oldest = queued.oldest_received_at
     age = max(0.0, (now - oldest).total_seconds()) if oldest is not None else None
     return Readiness(True, "ok", current, head, IngestLag(queued.batches, queued.messages, age))

@@ -204,8 +204,10 @@ def subject_of(template: str, context: dict[str, Any]) -> str:
     return Markup(render_block(env, template, "subject", context)).unescape().strip()  # noqa: S704
 
 
-def render_web(report: AdoptionReport, account: Account, *, tz: ZoneInfo) -> str:
+def render_web(session: Session, report: AdoptionReport, *, tz: ZoneInfo) -> str:
     """The customer's web view of a stored report."""
+    account = session.get(Account, report.account_id)
+    assert account is not None  # the report goes with its account (ON DELETE CASCADE)
     context = report_context(report.data, account_name=account.name, language=report.language,
                              tz=tz, message=report.message, link=None)
     l10n: L10n = context["l10n"]

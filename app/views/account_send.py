@@ -81,6 +81,11 @@ def _date(value: str) -> dt.date | None:
         return None
 
 
+def _bad_dates(form: dict[str, Any], start: dt.date | None, end: dt.date | None) -> bool:
+    """A period date was typed but is not a date (an empty one is the default period's)."""
+    return bool((form["start"].strip() and start is None) or (form["end"].strip() and end is None))
+
+
 def default_form(viewer: Viewer, choices: list[tuple[Any, bool]]) -> dict[str, Any]:
     """The send form as it first shows: last month, the champions, Japanese, no message."""
     start, end = reports_svc.default_period(viewer.today)
@@ -156,7 +161,7 @@ def _compose(
     preview = None
     errors = dict(errors or {})
     start, end = _date(form["start"]), _date(form["end"])
-    if (form["start"].strip() and start is None) or (form["end"].strip() and end is None):
+    if _bad_dates(form, start, end):
         errors["period"] = viewer._("Enter the period's dates as shown (year-month-day).")
     if set(errors) <= {"recipients"}:  # a missing recipient does not change the email
         try:
@@ -195,8 +200,14 @@ def _compose(
 
 
 def _submitted(
-    start: str, end: str, language: str, message: str, recipients: list[int] | None, key: str
+    start: Annotated[str, Form()] = "",
+    end: Annotated[str, Form()] = "",
+    language: Annotated[str, Form()] = DEFAULT_LANGUAGE,
+    message: Annotated[str, Form()] = "",
+    recipients: Annotated[list[int] | None, Form()] = None,
+    key: Annotated[str, Form()] = "",
 ) -> dict[str, Any]:
+    """The send form's fields as submitted (the same for the preview and the send)."""
     return {
         "start": start,
         "end": end,
@@ -205,6 +216,9 @@ def _submitted(
         "recipients": recipients or [],
         "key": key or uuid.uuid4().hex,
     }
+
+
+SubmittedDep = Annotated[dict[str, Any], Depends(_submitted)]
 
 
 @router.get("/accounts/{account_id}/adoption-summary")
@@ -221,16 +235,11 @@ def preview(
     user: EditorUserDep,
     viewer: ViewerDep,
     session: SessionDep,
-    start: Annotated[str, Form()] = "",
-    end: Annotated[str, Form()] = "",
-    language: Annotated[str, Form()] = DEFAULT_LANGUAGE,
-    message: Annotated[str, Form()] = "",
-    recipients: Annotated[list[int] | None, Form()] = None,
-    key: Annotated[str, Form()] = "",
+    form: SubmittedDep,
 ) -> Response:
     """The compose page for the submitted choices, with the email they make (422: what to fix)."""
     account = _account(session, account_id)
-    return _compose(viewer, session, account, _submitted(start, end, language, message, recipients, key))
+    return _compose(viewer, session, account, form)
 
 
 @router.post("/accounts/{account_id}/adoption-summary")
@@ -240,19 +249,13 @@ def send(
     viewer: ViewerDep,
     session: SessionDep,
     now: NowDep,
-    start: Annotated[str, Form()] = "",
-    end: Annotated[str, Form()] = "",
-    language: Annotated[str, Form()] = DEFAULT_LANGUAGE,
-    message: Annotated[str, Form()] = "",
-    recipients: Annotated[list[int] | None, Form()] = None,
-    key: Annotated[str, Form()] = "",
+    form: SubmittedDep,
 ) -> Response:
     """Save the report and queue it to the recipients (one transaction), then back to the
     account page; the same send key twice sends once. 422 re-renders the compose page."""
     account = _account(session, account_id)
-    form = _submitted(start, end, language, message, recipients, key)
-    begin, finish = _date(start), _date(end)
-    if (start.strip() and begin is None) or (end.strip() and finish is None):
+    begin, finish = _date(form["start"]), _date(form["end"])
+    if _bad_dates(form, begin, finish):
         return _compose(viewer, session, account, form)
     try:
         sent = reports_svc.send_summary(
@@ -261,9 +264,9 @@ def send(
             account_id=account.external_id,
             start=begin,
             end=finish,
-            language=language,
-            message=message.strip() or None,
-            contact_ids=recipients or [],
+            language=form["language"],
+            message=form["message"].strip() or None,
+            contact_ids=form["recipients"],
             send_key=form["key"],
             actor=user.email,
             now=now,

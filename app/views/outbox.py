@@ -13,7 +13,7 @@ from app.deps import AdminUserDep, NowDep, SessionDep
 from app.errors import InvalidInput
 from app.i18n import LANGUAGE_NAMES
 from app.models_reports import OUTBOX_STATES
-from app.services import checkins
+from app.services import checkins, mailer
 from app.services import outbox as svc
 from app.views import htmx
 from app.views.page import Viewer, ViewerDep, show
@@ -31,8 +31,7 @@ def outbox_page(user: AdminUserDep, viewer: ViewerDep, session: SessionDep,
     return show(viewer, "outbox/index.html", {
         "messages": svc.list_messages(session, state=chosen), "state": chosen,
         "states": OUTBOX_STATES, "counts": svc.counts(session),
-        "smtp_configured": bool(viewer.settings.smtp_url.strip())
-        and viewer.settings.smtp_url.strip().lower() != "none",
+        "smtp_configured": mailer.SmtpConfig.from_url(viewer.settings.smtp_url) is not None,
     }, block="messages")
 
 

@@ -23,7 +23,6 @@ from app.config import Settings
 from app.deps import NowDep, OptionalUserDep, SessionDep, SettingsDep
 from app.errors import BansouError
 from app.i18n import L10n, negotiate
-from app.models import Account
 from app.services import checkins, reports
 from app.views.templating import render
 
@@ -72,9 +71,7 @@ def report_page(token: str, request: Request, session: SessionDep, settings: Set
         return _problem(request, settings, exc)
     if request.method == "GET" and user is None:
         reports.record_open(session, report=report, now=now)
-    account = session.get(Account, report.account_id)
-    assert account is not None
-    html = reports.render_web(report, account, tz=settings.tz)
+    html = reports.render_web(session, report, tz=settings.tz)
     return HTMLResponse(html, headers=CUSTOMER_HEADERS)
 
 

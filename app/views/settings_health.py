@@ -158,13 +158,46 @@ def _parse_base(text: str) -> dict[str, Any] | None:
     return value if isinstance(value, dict) else None
 
 
+def _form_problem(
+    viewer: Viewer,
+    session: Any,
+    model_id: int,
+    definition: dict[str, Any] | None,
+    field_errors: dict[str, str],
+    block: str,
+) -> Response:
+    """The editor again (422): the form lost its base, or has fields that are not numbers."""
+    if definition is None:
+        return _editor(
+            viewer,
+            session,
+            model_id,
+            status_code=422,
+            block=block,
+            errors=[viewer._("The form lost its definition; reload the editor.")],
+        )
+    return _editor(
+        viewer,
+        session,
+        model_id,
+        definition=definition,
+        status_code=422,
+        field_errors=field_errors,
+        block=block,
+        errors=[viewer._("Enter numbers in the fields marked.")],
+    )
+
+
 async def _submitted(request: Request) -> tuple[dict[str, Any] | None, dict[str, Any], dict[str, str]]:
     form = await request.form()
     fields = {k: v for k, v in form.items() if isinstance(v, str)}
     base = _parse_base(fields.get("base", ""))
     if base is None:
         return None, {}, fields
-    definition, errors = apply_form(base, fields)
+    try:
+        definition, errors = apply_form(base, fields)
+    except (AttributeError, TypeError):  # a base whose groups or measures are not objects
+        return None, {}, fields
     return definition, errors, fields
 
 
@@ -212,26 +245,8 @@ async def preview_model(
     """How today's accounts would fall into the bands with the edited model, beside the published
     version's bands (nothing stored); the ``preview`` block for htmx."""
     definition, field_errors, _ = await _submitted(request)
-    if definition is None:
-        return _editor(
-            viewer,
-            session,
-            model_id,
-            status_code=422,
-            block="preview",
-            errors=[viewer._("The form lost its definition; reload the editor.")],
-        )
-    if field_errors:
-        return _editor(
-            viewer,
-            session,
-            model_id,
-            definition=definition,
-            status_code=422,
-            field_errors=field_errors,
-            block="preview",
-            errors=[viewer._("Enter numbers in the fields marked.")],
-        )
+    if definition is None or field_errors:
+        return _form_problem(viewer, session, model_id, definition, field_errors, "preview")
     try:
         result = health_svc.preview(
             session, model_id=model_id, definition=definition, as_of=viewer.today, tz=viewer.settings.tz
@@ -260,24 +275,8 @@ async def publish_model(
 ) -> Response:
     """Publish the edited definition as the model's next version (the old one is retired)."""
     definition, field_errors, _ = await _submitted(request)
-    if definition is None:
-        return _editor(
-            viewer,
-            session,
-            model_id,
-            status_code=422,
-            errors=[viewer._("The form lost its definition; reload the editor.")],
-        )
-    if field_errors:
-        return _editor(
-            viewer,
-            session,
-            model_id,
-            definition=definition,
-            status_code=422,
-            field_errors=field_errors,
-            errors=[viewer._("Enter numbers in the fields marked.")],
-        )
+    if definition is None or field_errors:
+        return _form_problem(viewer, session, model_id, definition, field_errors, "section")
     try:
         draft = health_svc.save_draft(session, model_id=model_id, definition=definition, now=now)
         version = health_svc.publish_version(session, model_id=model_id, version=draft.version, now=now)

@@ -100,17 +100,29 @@ RULE_HELP = {
 }
 
 
-async def _weights_form(request: Request) -> dict[str, Any]:
+async def _number_fields(request: Request, fields: tuple[tuple[str, str], ...]) -> dict[str, Any]:
+    """The form's filled fields of ``fields``: numbers as numbers (whole ones as ints), anything
+    else as typed, for the rules' validation to name."""
     form = await request.form()
     out: dict[str, Any] = {}
-    for key, _ in WEIGHT_FIELDS:
+    for key, _ in fields:
         value = form.get(key)
         if isinstance(value, str) and value.strip():
             try:
                 out[key] = float(value.replace(",", "."))
             except ValueError:
                 out[key] = value
-    return out
+    return _numbers(out)
+
+
+def _expected_version(text: object) -> int | None:
+    """The version the form was loaded at (blank: none), for the save's stale-edit check."""
+    if not isinstance(text, str) or not text.strip():
+        return None
+    try:
+        return int(text)
+    except ValueError:
+        raise InvalidInput.field("expected_version", "expected_version must be a whole number") from None
 
 
 def _numbers(config: dict[str, Any]) -> dict[str, Any]:
@@ -149,7 +161,7 @@ async def preview_weights(
     request: Request, user: AdminUserDep, viewer: ViewerDep, session: SessionDep, now: NowDep,
 ) -> Response:
     """This week's list as the submitted weights would rank it, beside today's ranks (not saved)."""
-    config = _numbers(await _weights_form(request))
+    config = await _number_fields(request, WEIGHT_FIELDS)
     try:
         _, rows = priorities_svc.preview(
             session, week=priorities_svc.week_of(viewer.today), config_in=config, tz=viewer.settings.tz,
@@ -169,9 +181,9 @@ async def save_weights(
     note: Annotated[str | None, Form()] = None, expected_version: Annotated[str | None, Form()] = None,
 ) -> Response:
     """Saves the weights as a new version (this week's stored list keeps the weights it used)."""
-    config = _numbers(await _weights_form(request))
+    config = await _number_fields(request, WEIGHT_FIELDS)
     try:
-        expected = int(expected_version) if expected_version else None
+        expected = _expected_version(expected_version)
         saved = rules_svc.save(session, kind="priorities", config_in=config, author=user.email,
                                note=(note or "").strip() or None, now=now, expected_version=expected)
     except InvalidInput as exc:
@@ -286,19 +298,6 @@ def _rules_page(
     }, block="section", status_code=status_code)
 
 
-async def _rules_form(request: Request, kind: str) -> dict[str, Any]:
-    form = await request.form()
-    out: dict[str, Any] = {}
-    for key, _ in RULE_FIELDS[kind]:
-        value = form.get(key)
-        if isinstance(value, str) and value.strip():
-            try:
-                out[key] = float(value.replace(",", "."))
-            except ValueError:
-                out[key] = value
-    return _numbers(out)
-
-
 @router.get("/stages")
 def stage_settings(
     user: AdminUserDep, viewer: ViewerDep, session: SessionDep, saved: int | None = None,
@@ -320,9 +319,9 @@ async def _save_rules(
 ) -> Response:
     form = await request.form()
     note, expected_text = form.get("note"), form.get("expected_version")
-    config = await _rules_form(request, kind)
+    config = await _number_fields(request, RULE_FIELDS[kind])
     try:
-        expected = int(expected_text) if isinstance(expected_text, str) and expected_text else None
+        expected = _expected_version(expected_text)
         saved = rules_svc.save(
             session, kind=kind, config_in={**rules_svc.current(session, kind).rules.to_json(), **config},
             author=user.email, note=(note.strip() or None) if isinstance(note, str) else None, now=now,

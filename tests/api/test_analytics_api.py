@@ -78,6 +78,10 @@ def test_an_empty_database(client: TestClient, reader: dict[str, str]) -> None:
         ({"from": "yesterday"}, "from"),
         ({"segment": "galactic"}, "segment"),
         ({"owner": "nobody@example.com"}, "owner"),
+        # the windows reach past either end of the period: no date overflow (was a 500)
+        ({"from": "0001-01-01", "to": "0001-02-01"}, "from"),
+        ({"from": "9999-12-01", "to": "9999-12-31"}, "from"),
+        ({"to": "0001-01-01"}, "to"),
     ],
 )
 def test_bad_parameters_are_named(

@@ -419,3 +419,54 @@ def test_the_ingest_commands_show_and_drain_the_log(
 
 def cli_run(db_url: str, *args: str) -> Result:
     return CliRunner().invoke(cli, list(args), env={"BANSOU_DATABASE_URL": db_url})
+
+
+def test_a_batch_whose_logging_fails_fails_only_its_own_request(
+    app: FastAPI, client: TestClient, key: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    post(client, key, [track("t0")])  # the writer exists and knows the key
+    writer: segment_api._Writer = app.state.segment_writer
+    log_batch = ingest.log_batch
+    at = dt.datetime(2026, 11, 23, 1, tzinfo=dt.UTC)
+
+    def fail_second(session: Any, **kwargs: Any) -> None:
+        log_batch(session, **kwargs)  # its writes are made, then undone with the failure
+        if kwargs["received_at"] == at + dt.timedelta(seconds=2):
+            raise Boom("this batch only")
+
+    monkeypatch.setattr(ingest, "log_batch", fail_second)
+    loop = asyncio.new_event_loop()
+    try:
+        jobs = [
+            segment_api._Job(
+                key,
+                [track(f"j{n}")],
+                ingest.check_batch([track(f"j{n}")], received_at=at + dt.timedelta(seconds=n)),
+                at + dt.timedelta(seconds=n),
+                None,
+                None,
+                loop,
+                loop.create_future(),
+            )
+            for n in (1, 2, 3)
+        ]
+        errors = writer._write(jobs)
+    finally:
+        loop.close()
+
+    assert errors[0] is None and errors[2] is None
+    assert isinstance(errors[1], Boom)
+    assert counts(app.state.engine)[0] == 3  # t0, j1 and j3: nothing of j2
+
+
+def test_readyz_is_503_not_500_when_the_backlog_cannot_be_read(
+    client: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def gone(session: Any) -> ingest.Backlog:
+        raise Boom("the database went away")
+
+    monkeypatch.setattr(ingest, "backlog", gone)
+    response = client.get("/readyz")
+
+    assert response.status_code == 503, response.text
+    assert response.json()["database"] == "unreachable: Boom"

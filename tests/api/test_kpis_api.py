@@ -144,6 +144,11 @@ BAD: list[tuple[dict[str, str], set[str]]] = [
     ({"from": "2026-10-40", "to": "2026-11-01"}, {"from"}),
     ({"from": "2025-01-01", "to": "2026-06-01"}, {"to"}),
     ({"segment": "giant", "tier": "0"}, {"segment", "tier"}),
+    # the trend reaches 12 periods back and a day past the end: no date overflow (was a 500)
+    ({"period": "0001-01"}, {"period"}),
+    ({"period": "9999-Q4"}, {"period"}),
+    ({"from": "9999-12-01", "to": "9999-12-31"}, {"from"}),
+    ({"owner": "nobody@example.com"}, {"owner"}),
 ]
 
 

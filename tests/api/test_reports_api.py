@@ -260,6 +260,8 @@ def test_checkin_templates_and_outbox_api(
         outbox.mark_failed(session, claimed, error="554 rejected", now=AS_OF)
     listed = client.get("/api/v1/outbox?state=failed", headers=auth("admin")).json()["data"]
     assert [(m["id"], m["last_error"]) for m in listed] == [(row.id, "554 rejected")]
+    unknown = client.get("/api/v1/outbox?state=bounced", headers=auth("admin"))
+    assert unknown.status_code == 422 and unknown.json()["errors"][0]["field"] == "state"
     retried = client.post(f"/api/v1/outbox/{row.id}/retry", headers=auth("admin"))
     assert retried.status_code == 200 and retried.json()["state"] == "queued"
     assert client.post(f"/api/v1/outbox/{row.id}/retry", headers=auth("admin")).status_code == 409
@@ -301,3 +303,20 @@ def test_report_schedules_api_lists_and_stops(
     assert client.delete(path, headers=auth("write")).status_code == 404
     assert client.get("/api/v1/accounts/acme/report-schedules",
                       headers=auth("read")).json()["data"] == []
+
+
+def test_a_long_idempotency_key_on_a_long_account_id(
+    client: TestClient, engine: Engine, auth: Callable[[str], Headers]
+) -> None:
+    """The stored dedupe key (``api:{account}:{key}``) fits its column for the longest ids."""
+    long_id = "a" * 255
+    with session_scope(engine) as session:
+        make_account(session, id=long_id)
+    url = f"/api/v1/accounts/{long_id}/adoption-reports"
+    made = client.post(url, headers={**auth("write"), "Idempotency-Key": "k" * 128}, json={})
+    assert made.status_code == 201, made.text
+    again = client.post(url, headers={**auth("write"), "Idempotency-Key": "k" * 128}, json={})
+    assert again.status_code == 200 and again.json()["id"] == made.json()["id"]
+    too_long = client.post(url, headers={**auth("write"), "Idempotency-Key": "k" * 129},
+                           json={})  # 255: a 500 on PostgreSQL (a 515-character dedupe key)
+    assert too_long.status_code == 422 and too_long.json()["errors"][0]["field"] == "Idempotency-Key"

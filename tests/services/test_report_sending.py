@@ -91,3 +91,8 @@ def test_no_mail_server_by_default(monkeypatch: pytest.MonkeyPatch, tmp_path: ob
     assert load_settings(smtp_url="smtps://u:p@mail.example:465").smtp_url.startswith("smtps://")
     with pytest.raises(ConfigError, match="BANSOU_SMTP_URL"):
         load_settings(smtp_url="mail.example:25")
+    # What the scheduler could not use is refused at start-up, not at the first send.
+    for bad in ("smtp://", "smtp://mail.example:port", "http://mail.example"):
+        with pytest.raises(ConfigError, match="BANSOU_SMTP_URL"):
+            load_settings(smtp_url=bad)
+    assert load_settings(smtp_url="none").smtp_url == "none"

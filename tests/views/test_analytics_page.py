@@ -47,6 +47,10 @@ def test_filters_answer_with_the_fragment_and_push_the_url(admin: TestClient, bo
     assert fallback.status_code == 200
     assert fallback.headers["HX-Push-Url"].startswith(f"{PATH}?from=")
     assert "segment=" not in fallback.headers["HX-Push-Url"]
+    # dates the windows would run past the calendar with fall back too (were a 500)
+    far = admin.get(PATH, params={"from": "9999-12-01", "to": "9999-12-31"}, headers=HX)
+    assert far.status_code == 200
+    assert "9999" not in far.headers["HX-Push-Url"]
 
 
 def test_csv_export_of_each_table(csm: TestClient, book: Book) -> None:

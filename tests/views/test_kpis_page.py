@@ -96,6 +96,9 @@ def test_bad_filters_show_a_notice_and_this_month(csm: TestClient) -> None:
     assert response.context["errors"] == ["period: not a month", "tier: must be 1, 2, 3 or 4"]  # type: ignore[attr-defined]
     assert response.context["report"].current.period.key == "2026-11"  # type: ignore[attr-defined]
     assert "Some filters were not understood" in response.text
+    far = csm.get("/kpis", params={"period": "0001-01"}, headers=HTML)  # the trend would pass year 1
+    assert far.status_code == 200
+    assert far.context["errors"] == ["period: must lie within the years 1900–9998"]  # type: ignore[attr-defined]
     older = csm.get("/kpis", params={"period": "2024-03"}, headers=HTML)  # before the picker's range
     assert '<option value="2024-03" selected>March 2024</option>' in older.text
 

@@ -192,6 +192,8 @@ def test_stage_change_with_htmx_swaps_the_row(csm: TestClient, engine: Engine, o
     assert response.text.lstrip().startswith(f'<tr id="opp-{oid}"')
     assert "pipeline-changed" in response.headers["HX-Trigger"]
     assert 'name="version" value="2"' in response.text
+    assert f'hx-target="#opp-{oid}"' in response.text and 'name="next"' in response.text
+    assert 'name="panel"' not in response.text
     assert _opportunity(engine, oid).stage == "qualified"
 
 
@@ -310,6 +312,10 @@ def test_the_account_panel_lists_and_adds(csm: TestClient, engine: Engine, opps:
     assert [v.opportunity.id for v in context["opportunities"]] == [opps["proposal"], opps["won"]]
     assert context["opp_open_amount"] == Decimal(1_000_000)
     assert 'id="opportunities"' in page.text and 'action="/accounts/acme/opportunities"' in page.text
+    # The panel's stage form posts back into the panel (not the pipeline's row).
+    assert f'action="/pipeline/opportunities/{opps["proposal"]}/stage"' in page.text
+    assert 'name="panel" value="1"' in page.text and 'hx-target="#opportunities"' in page.text
+    assert f'id="opp-stage-{opps["proposal"]}"' in page.text
 
     token = csrf(csm, "/accounts/acme")
     bad = csm.post(

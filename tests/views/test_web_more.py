@@ -513,3 +513,28 @@ def test_rule_settings_save_a_version(
 
 def test_rule_settings_are_for_admins(csm: TestClient) -> None:
     assert csm.get("/settings/stages", headers=HTML).status_code == 403
+
+
+@pytest.mark.parametrize("path", ["preview", "publish"])
+@pytest.mark.parametrize(
+    "base", ['{"groups": 5}', '{"groups": [5]}', '{"groups": [{"key": "a", "measures": [7]}]}']
+)
+def test_the_editor_refuses_a_malformed_base(
+    admin: TestClient, book: Book, engine: Engine, path: str, base: str
+) -> None:
+    model_id = _model_id(engine)
+    token = csrf(admin, f"/settings/health/{model_id}/edit")
+    answer = admin.post(
+        f"/settings/health/{model_id}/{path}", headers=HX, data={"csrf_token": token, "base": base}
+    )
+    assert answer.status_code == 422 and "reload the editor" in answer.text
+    with Session(engine) as session:
+        assert len(session.exec(select(HealthModelVersion)).all()) == 1  # nothing published
+
+
+@pytest.mark.parametrize("kind", ["stages", "signals", "priorities"])
+def test_rule_settings_name_a_bad_expected_version(admin: TestClient, book: Book, kind: str) -> None:
+    token = csrf(admin, f"/settings/{kind}")
+    answer = admin.post(f"/settings/{kind}", headers=HX, data={"csrf_token": token, "expected_version": "x"})
+    assert answer.status_code == 422 and "expected_version must be a whole number" in answer.text
+    assert "version 0" in admin.get(f"/settings/{kind}", headers=HTML).text  # nothing saved
