@@ -76,6 +76,9 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
         try:
             yield
         finally:
+            writer = getattr(app.state, "segment_writer", None)
+            if writer is not None:  # the batches already acknowledged-to-be are written first
+                await writer.close()
             if task is not None:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):

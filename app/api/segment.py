@@ -14,34 +14,26 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
-import contextlib
 import datetime as dt
-import threading
-import time
+import sqlite3
 import zlib
-from dataclasses import dataclass
 from typing import Any
 
 import orjson
+import psycopg
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import OperationalError
 
-from app.db import session_scope
 from app.errors import BansouError, InvalidInput, NotAuthenticated, PayloadTooLarge, problem
-from app.services import ingest, sources
+from app.services import ingest
+from app.services.ingest_writer import Job, LogWriter, Overloaded
 from app.services.segment import MAX_BATCH_BYTES, parse_time
 
 router = APIRouter(tags=["segment"])
 
 #: More requests than this in flight at once get 503 + Retry-After instead of queueing forever.
 MAX_IN_FLIGHT = 64
-#: Acknowledged messages the applier has not stored yet; past this, 503 + Retry-After until it
-#: catches up (1-3 minutes of work at the applier's measured 5,000-11,000 messages/s on two
-#: cores; ~400 MB of log at most).
-MAX_BACKLOG_MESSAGES = 1_000_000
-#: How often the backlog is counted again (between counts, each process adds what it logged).
-BACKLOG_RECOUNT_SECONDS = 0.5
 RETRY_AFTER_SECONDS = "2"
 
 _DOC = {
@@ -63,7 +55,6 @@ class _Gate:
 
     def __init__(self) -> None:
         self.in_flight = 0
-        self.count_lock = threading.Lock()
 
 
 def _gate(request: Request) -> _Gate:
@@ -73,150 +64,12 @@ def _gate(request: Request) -> _Gate:
     return gate
 
 
-class Overloaded(BansouError):
-    status = 503
-    slug = "overloaded"
-    title = "Overloaded"
-
-
-@dataclass
-class _Job:
-    """One request's checked batch, waiting to be logged; answered once its transaction committed."""
-
-    write_key: str
-    raws: list[Any]
-    checked: ingest.Checked
-    received_at: dt.datetime
-    batch_sent_at: dt.datetime | None
-    implied_type: str | None
-    loop: asyncio.AbstractEventLoop
-    done: asyncio.Future[None]
-
-
-#: The writer thread ends after this long without work (and starts again with the next batch),
-#: so an idle app, or one of many in a test run, keeps no thread.
-WRITER_IDLE_SECONDS = 2.0
-
-
-class _Writer:
-    """Group commit: one writer thread appends every batch that is waiting to the log in one
-    transaction, and answers all of their requests when it has committed.
-
-    A commit costs a WAL flush to disk (PostgreSQL) or a write to the WAL (SQLite); one per
-    request caps throughput at the disk's syncs per second, one per group does not: the batches
-    that arrive while a commit is being written go together in the next one. Each request is
-    answered only after the commit that holds its batch; a batch whose own writes fail is undone
-    alone (a savepoint) and only its request gets the error; if the commit fails, every request
-    of the group gets it (the SDKs retry; nothing of theirs was kept). Requests wait on a
-    future of their own event loop, so a waiting request holds no thread.
-    """
-
-    def __init__(self, engine: Any, tz: Any) -> None:
-        self.engine = engine
-        self.tz = tz
-        self.lock = threading.Lock()
-        self.wake = threading.Condition(self.lock)
-        self.queue: list[_Job] = []
-        self.thread: threading.Thread | None = None
-        self.backlog = 0  # messages in the log, as last counted plus what this process added
-        self.counted_at = float("-inf")
-        self.sources = sources.WriteKeyCache()
-
-    async def store(self, job: _Job) -> None:
-        """Log the job's batch (with whatever else is waiting); returns once committed."""
-        with self.lock:
-            self.queue.append(job)
-            if self.thread is None:
-                self.thread = threading.Thread(target=self._run, name="bansou-ingest-log", daemon=True)
-                self.thread.start()
-            else:
-                self.wake.notify()
-        await job.done
-
-    def _run(self) -> None:
-        while True:
-            with self.lock:
-                if not self.queue:
-                    self.wake.wait(WRITER_IDLE_SECONDS)
-                if not self.queue:
-                    self.thread = None
-                    return
-                jobs, self.queue = self.queue, []
-            errors = self._write(jobs)
-            for job, error in zip(jobs, errors, strict=True):
-                with contextlib.suppress(RuntimeError):  # its event loop has closed meanwhile
-                    job.loop.call_soon_threadsafe(_settle, job.done, error)
-
-    def _write(self, jobs: list[_Job]) -> list[BaseException | None]:
-        errors: list[BaseException | None] = []
-        logged = 0
-        try:
-            with ingest.writer_turn(self.engine), session_scope(self.engine) as session:
-                ingest.take_write_lock(session)
-                overloaded = self._overloaded(session)
-                for job in jobs:
-                    error: BaseException | None = overloaded or self._isolated(session, job)
-                    errors.append(error)
-                    if error is None:
-                        logged += len(job.checked.accepted)
-        except BaseException as exc:  # nothing of the group is stored: every request hears it
-            errors = [exc] * len(jobs)
-            logged = 0
-        self.backlog += logged
-        return errors
-
-    def _overloaded(self, session: Any) -> Overloaded | None:
-        now = time.monotonic()
-        if now - self.counted_at >= BACKLOG_RECOUNT_SECONDS:
-            self.backlog = ingest.backlog(session).messages
-            self.counted_at = now
-        if self.backlog < MAX_BACKLOG_MESSAGES:
-            return None
-        return Overloaded(f"{self.backlog} accepted messages are waiting to be stored; retry shortly")
-
-    def _isolated(self, session: Any, job: _Job) -> BaseException | None:
-        """Log one job in a savepoint: its failure undoes its writes only and fails its request
-        only; the rest of the group still commits (a broken connection fails the commit, and so
-        every request of the group)."""
-        try:
-            with session.begin_nested():
-                error = self._one(session, job)
-        except Exception as exc:
-            return exc
-        return error
-
-    def _one(self, session: Any, job: _Job) -> BansouError | None:
-        try:
-            source_id = self.sources.source_id(session, job.write_key)
-        except BansouError as exc:
-            return exc
-        ingest.log_batch(
-            session,
-            source_id=source_id,
-            raws=job.raws,
-            checked=job.checked,
-            received_at=job.received_at,
-            tz=self.tz,
-            batch_sent_at=job.batch_sent_at,
-            implied_type=job.implied_type,
-        )
-        return None
-
-
-def _settle(done: asyncio.Future[None], error: BaseException | None) -> None:
-    if done.done():  # the request was cancelled (its client went away) while it waited
-        return
-    if error is None:
-        done.set_result(None)
-    else:
-        done.set_exception(error)
-
-
-def _writer(request: Request) -> _Writer:
+def _writer(request: Request) -> LogWriter:
     writer = getattr(request.app.state, "segment_writer", None)
     if writer is None:
-        writer = request.app.state.segment_writer = _Writer(
-            request.app.state.engine, request.app.state.settings.tz
+        settings = request.app.state.settings
+        writer = request.app.state.segment_writer = LogWriter(
+            request.app.state.engine, settings.tz, busy_timeout_ms=settings.sqlite_busy_timeout_ms
         )
     return writer
 
@@ -272,24 +125,22 @@ def _write_key(request: Request, payload: dict[str, Any]) -> str:
 
 
 async def _handle(request: Request, implied_type: str | None) -> JSONResponse:
-    gate = _gate(request)
-    with gate.count_lock:
-        if gate.in_flight >= MAX_IN_FLIGHT:
-            return problem(
-                503,
-                "Overloaded",
-                "too many requests in flight; retry shortly",
-                slug="overloaded",
-                request=request,
-                headers={"Retry-After": RETRY_AFTER_SECONDS},
-            )
-        gate.in_flight += 1
+    gate = _gate(request)  # requests run on the event loop only: no lock needed
+    if gate.in_flight >= MAX_IN_FLIGHT:
+        return problem(
+            503,
+            "Overloaded",
+            "too many requests in flight; retry shortly",
+            slug="overloaded",
+            request=request,
+            headers={"Retry-After": RETRY_AFTER_SECONDS},
+        )
+    gate.in_flight += 1
     try:
         with ingest.request_in_flight():
             return await _process(request, implied_type)
     finally:
-        with gate.count_lock:
-            gate.in_flight -= 1
+        gate.in_flight -= 1
 
 
 async def _process(request: Request, implied_type: str | None) -> JSONResponse:
@@ -327,10 +178,14 @@ async def _process(request: Request, implied_type: str | None) -> JSONResponse:
     checked = ingest.check_batch(
         raws, received_at=received_at, batch_sent_at=batch_sent_at, implied_type=implied_type
     )
-    loop = asyncio.get_running_loop()
-    job = _Job(write_key, raws, checked, received_at, batch_sent_at, implied_type, loop, loop.create_future())
+    writer = _writer(request)
     try:
-        await _writer(request).store(job)
+        source_id = await writer.source_id(write_key)
+        job = Job(
+            source_id, raws, checked, received_at, batch_sent_at, implied_type,
+            asyncio.get_running_loop().create_future(),
+        )
+        await writer.store(job)
     except Overloaded as exc:
         return problem(
             503,
@@ -340,7 +195,7 @@ async def _process(request: Request, implied_type: str | None) -> JSONResponse:
             request=request,
             headers={"Retry-After": RETRY_AFTER_SECONDS},
         )
-    except OperationalError:
+    except (OperationalError, sqlite3.OperationalError, psycopg.OperationalError):
         # Lock timeouts or a database restarting: nothing was committed; the SDK retries.
         return problem(
             503,

@@ -57,12 +57,14 @@ from app.models import (
 )
 from app.services import presence
 from app.services.segment import (
+    MAX_FUTURE,
     USAGE_TYPES,
     Message,
     Rejected,
     check_message,
     parse_message,
     user_key,
+    usual_fields,
 )
 
 #: At most this many rejected messages per batch are written to the source's error log.
@@ -208,14 +210,20 @@ class _Sql:
 
 
 _SQL: dict[str, _Sql] = {}
+#: The statements' writer, for other modules (``ingest_writer``).
+Sql = _Sql
 
 
-def _sql(session: Session) -> _Sql:
-    dialect = session.get_bind().dialect.name
+def sql_for(dialect: str) -> _Sql:
+    """The (cached) statement writer of a dialect."""
     sql = _SQL.get(dialect)
     if sql is None:
         sql = _SQL[dialect] = _Sql(dialect)
     return sql
+
+
+def _sql(session: Session) -> _Sql:
+    return sql_for(session.get_bind().dialect.name)
 
 
 @dataclass
@@ -241,7 +249,19 @@ def check_batch(
     """Check every message of a batch (no I/O): which to keep, which are rejected and why."""
     checked = Checked()
     accept, encode = checked.accepted.append, checked.encoded.append
+    latest = received_at + MAX_FUTURE
+    dumps = orjson.dumps
     for index, raw in enumerate(raws):
+        if type(raw) is dict:
+            try:
+                encoded = dumps(raw)
+            except orjson.JSONEncodeError:
+                pass
+            else:
+                if usual_fields(raw, encoded, latest) is not None:
+                    accept(raw)
+                    encode(encoded)
+                    continue
         try:
             encoded = check_message(
                 raw,
@@ -414,6 +434,11 @@ class ApplierPacer:
         self.rest_began = None
 
 
+def write_turn_lock() -> threading.Lock:
+    """The process's write turn on SQLite (``_Turn``): the log writer takes it without waiting."""
+    return _TURN.lock
+
+
 @contextmanager
 def writer_turn(engine: Any) -> Iterator[None]:
     """Hold the process's write turn: on SQLite the one writer's (see ``_Turn``)."""
@@ -434,39 +459,6 @@ def take_write_lock(session: Session) -> None:
     """
     if session.get_bind().dialect.name == "sqlite":
         session.connection().exec_driver_sql("DELETE FROM ingest_batch WHERE id < 0")
-
-
-def log_batch(
-    session: Session,
-    *,
-    source_id: int,
-    raws: list[Any],
-    checked: Checked,
-    received_at: dt.datetime,
-    tz: ZoneInfo,
-    batch_sent_at: dt.datetime | None = None,
-    implied_type: str | None = None,
-) -> None:
-    """Append a checked batch to the ingestion log for the applier; record its rejections now."""
-    if checked.accepted:
-        sql = _sql(session)
-        sql.execute(
-            session,
-            "INSERT INTO ingest_batch (source_id, received_at, sent_at, implied_type, messages, "  # noqa: S608
-            f"body) VALUES ({sql.marks(6)})",
-            [
-                source_id,
-                sql.time(received_at),
-                None if batch_sent_at is None else sql.time(batch_sent_at),
-                implied_type,
-                len(checked.accepted),
-                checked.body(),
-            ],
-        )
-    if checked.rejected:
-        day = received_at.astimezone(tz).date()
-        _add_stats(session, source_id, day, 0, len(checked.rejected), 0)
-        _log_rejections(session, source_id, raws, checked.rejected, received_at)
 
 
 @dataclass(frozen=True)
@@ -1074,21 +1066,65 @@ def add_usage(session: Session, usage: list[UsageRow], received_at: dt.datetime)
     )
 
 
+def _stats_statement(
+    sql: _Sql, source_id: int, day: dt.date, accepted: int, rejected: int, duplicates: int
+) -> tuple[str, list[Any]]:
+    return (
+        f"INSERT INTO {SOURCE_DAILY_STAT.name} (source_id, day, accepted, rejected, duplicates) "  # noqa: S608
+        f"VALUES ({sql.marks(5)}) ON CONFLICT (source_id, day) DO UPDATE SET "
+        "accepted = source_daily_stat.accepted + excluded.accepted, "
+        "rejected = source_daily_stat.rejected + excluded.rejected, "
+        "duplicates = source_daily_stat.duplicates + excluded.duplicates",
+        [source_id, sql.day(day), accepted, rejected, duplicates],
+    )
+
+
+def _rejection_log_statements(
+    sql: _Sql, source_id: int, raws: list[Any], rejected: list[Rejection], received_at: dt.datetime
+) -> list[tuple[str, list[Any]]]:
+    """The source's error log rows (the first ``MAX_LOGGED_REJECTIONS``) and its last error."""
+    logged = rejected[:MAX_LOGGED_REJECTIONS]
+    when = sql.time(received_at)
+    rows = [(source_id, when, r.message_id, r.reason[:500], _excerpt(raws[r.index])) for r in logged]
+    last = rejected[-1]
+    return [
+        (
+            f"INSERT INTO {INGEST_ERROR.name} (source_id, received_at, message_id, reason, excerpt) "  # noqa: S608
+            f"VALUES {sql.values(len(rows), 5)}",
+            [v for row in rows for v in row],
+        ),
+        (
+            f"UPDATE source SET last_error_at = {sql.marks(1)}, last_error = {sql.marks(1, 2)} "  # noqa: S608
+            f"WHERE id = {sql.marks(1, 3)}",
+            [when, f"{last.reason}"[:1000], source_id],
+        ),
+    ]
+
+
+def rejection_statements(
+    sql: _Sql,
+    source_id: int,
+    day: dt.date,
+    raws: list[Any],
+    rejected: list[Rejection],
+    received_at: dt.datetime,
+) -> list[tuple[str, list[Any]]]:
+    """What a batch's rejections write: the source's daily count, its error log, its last error."""
+    if not rejected:
+        return []
+    return [
+        _stats_statement(sql, source_id, day, 0, len(rejected), 0),
+        *_rejection_log_statements(sql, source_id, raws, rejected, received_at),
+    ]
+
+
 def _add_stats(
     session: Session, source_id: int, day: dt.date, accepted: int, rejected: int, duplicates: int
 ) -> None:
     if not (accepted or rejected or duplicates):
         return
     sql = _sql(session)
-    sql.run(
-        session,
-        f"INSERT INTO {SOURCE_DAILY_STAT.name} (source_id, day, accepted, rejected, duplicates)",
-        [(source_id, sql.day(day), accepted, rejected, duplicates)],
-        "ON CONFLICT (source_id, day) DO UPDATE SET "
-        "accepted = source_daily_stat.accepted + excluded.accepted, "
-        "rejected = source_daily_stat.rejected + excluded.rejected, "
-        "duplicates = source_daily_stat.duplicates + excluded.duplicates",
-    )
+    sql.execute(session, *_stats_statement(sql, source_id, day, accepted, rejected, duplicates))
 
 
 def _log_rejections(
@@ -1100,26 +1136,9 @@ def _log_rejections(
 ) -> None:
     if not rejected:
         return
-    logged = rejected[:MAX_LOGGED_REJECTIONS]
-    session.execute(
-        INGEST_ERROR.insert(),
-        [
-            {
-                "source_id": source_id,
-                "received_at": received_at,
-                "message_id": r.message_id,
-                "reason": r.reason[:500],
-                "excerpt": _excerpt(raws[r.index]),
-            }
-            for r in logged
-        ],
-    )
-    last = rejected[-1]
-    session.execute(
-        update(table_of(Source))
-        .where(table_of(Source).c.id == source_id)
-        .values(last_error_at=received_at, last_error=f"{last.reason}"[:1000])
-    )
+    sql = _sql(session)
+    for statement, params in _rejection_log_statements(sql, source_id, raws, rejected, received_at):
+        sql.execute(session, statement, params)
 
 
 def _json(value: Any) -> str:

@@ -9,10 +9,11 @@ batch logged twice (a retry) counts once; a backlog past the limit answers 503 w
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import orjson
@@ -24,11 +25,11 @@ from sqlalchemy.engine import Engine
 from typer.testing import CliRunner, Result
 
 from app import scheduler
-from app.api import segment as segment_api
 from app.cli import cli
 from app.db import session_scope
 from app.models import Event, IngestBatch, UsageDaily
-from app.services import ingest
+from app.services import ingest, ingest_writer
+from app.services.ingest_writer import Job, LogWriter
 from tests.conftest import AS_OF
 from tests.helpers import Headers, assert_problem
 from tests.segment_messages import WHEN, basic, drain, group, track, usage_on
@@ -205,8 +206,8 @@ def test_one_apply_takes_about_max_messages(app: FastAPI, client: TestClient, ke
 def test_a_backlog_over_the_limit_is_503_with_retry_after(
     app: FastAPI, client: TestClient, key: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(segment_api, "MAX_BACKLOG_MESSAGES", 5)
-    monkeypatch.setattr(segment_api, "BACKLOG_RECOUNT_SECONDS", 0.0)
+    monkeypatch.setattr(ingest_writer, "MAX_BACKLOG_MESSAGES", 5)
+    monkeypatch.setattr(ingest_writer, "BACKLOG_RECOUNT_SECONDS", 0.0)
     post(client, key, [track(f"t{i}") for i in range(5)])
 
     refused = client.post("/v1/batch", headers=basic(key), content=orjson.dumps({"batch": [track("t9")]}))
@@ -318,57 +319,71 @@ def test_the_log_keeps_times_as_utc_on_every_engine(app: FastAPI, client: TestCl
 
 
 def test_requests_waiting_for_the_writer_are_logged_in_one_transaction(
-    app: FastAPI, client: TestClient, key: str, monkeypatch: pytest.MonkeyPatch
+    app: FastAPI, client: TestClient, key: str
 ) -> None:
-    groups: list[int] = []
-    first_in = threading.Event()
-    release = threading.Event()
-    write = segment_api._Writer._write
-
-    def hold_first(self: segment_api._Writer, jobs: list[Any]) -> list[BaseException | None]:
-        groups.append(len(jobs))
-        if len(groups) == 1:
-            first_in.set()
-            assert release.wait(10)
-        return write(self, jobs)
-
-    monkeypatch.setattr(segment_api._Writer, "_write", hold_first)
+    post(client, key, [track("t0")])  # the writer exists and knows the key
+    writer: LogWriter = app.state.segment_writer
+    before = writer.groups
     results: list[dict[str, Any]] = []
     senders = [
-        threading.Thread(target=lambda n=n: results.append(post(client, key, [track(f"t{n}")])))
+        threading.Thread(target=lambda n=n: results.append(post(client, key, [track(f"t{n + 1}")])))
         for n in range(4)
     ]
-    senders[0].start()
-    assert first_in.wait(10)
-    for sender in senders[1:]:
-        sender.start()
-    writer = app.state.segment_writer
-    for _ in range(500):  # the other three wait behind the first commit
-        if len(writer.queue) == 3:
-            break
-        time.sleep(0.01)
-    release.set()
+    with holding_the_log_table(app.state.engine):  # another connection is writing
+        for sender in senders:
+            sender.start()
+        expected_queue = 4 if writer.sqlite else 3  # PostgreSQL: the first waits in its INSERT
+        for _ in range(500):
+            if len(writer.queue) == expected_queue:
+                break
+            time.sleep(0.01)
+        assert len(writer.queue) == expected_queue
     for sender in senders:
         sender.join(10)
 
-    assert groups == [1, 3]
     assert [r["accepted"] for r in results] == [1, 1, 1, 1]
-    assert counts(app.state.engine)[0] == 4
+    assert writer.groups - before == (1 if writer.sqlite else 2)
+    assert counts(app.state.engine)[0] == 5
 
 
-def test_the_writer_thread_ends_when_idle_and_starts_again(
-    app: FastAPI, client: TestClient, key: str, monkeypatch: pytest.MonkeyPatch
+@contextlib.contextmanager
+def holding_the_log_table(engine: Engine) -> Iterator[None]:
+    """Another connection holds the write lock (SQLite) or a lock on the log (PostgreSQL)."""
+    with engine.connect() as conn:
+        if engine.dialect.name == "sqlite":
+            conn.exec_driver_sql("DELETE FROM ingest_batch WHERE id < 0")
+        else:
+            conn.exec_driver_sql("LOCK TABLE ingest_batch IN EXCLUSIVE MODE")
+        yield
+        conn.rollback()
+
+
+def test_a_locked_database_is_503_after_the_busy_timeout(
+    app: FastAPI, client: TestClient, key: str
 ) -> None:
-    monkeypatch.setattr(segment_api, "WRITER_IDLE_SECONDS", 0.01)
+    post(client, key, [track("t0")])
+    writer: LogWriter = app.state.segment_writer
+    if not writer.sqlite:
+        pytest.skip("SQLite's single write lock; PostgreSQL's log appends wait on row locks only")
+    writer.busy_timeout_ms = 50
+    with holding_the_log_table(app.state.engine):
+        refused = client.post("/v1/batch", headers=basic(key), content=orjson.dumps({"batch": [track("t1")]}))
+
+    assert_problem(refused, 503)
+    assert refused.headers["retry-after"].isdigit()
+    assert post(client, key, [track("t1")])["accepted"] == 1
+    assert counts(app.state.engine)[0] == 2
+
+
+def test_the_writer_task_ends_when_the_queue_is_empty_and_starts_again(
+    app: FastAPI, client: TestClient, key: str
+) -> None:
     post(client, key, [track("t1")])
-    writer = app.state.segment_writer
-    for _ in range(500):
-        if writer.thread is None:
-            break
-        time.sleep(0.01)
-    assert writer.thread is None
+    writer: LogWriter = app.state.segment_writer
+    assert writer.task is None and writer.queue == []
 
     assert post(client, key, [track("t2")])["accepted"] == 1
+    assert writer.task is None
     assert counts(app.state.engine)[0] == 2
 
 
@@ -425,32 +440,31 @@ def test_a_batch_whose_logging_fails_fails_only_its_own_request(
     app: FastAPI, client: TestClient, key: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     post(client, key, [track("t0")])  # the writer exists and knows the key
-    writer: segment_api._Writer = app.state.segment_writer
-    log_batch = ingest.log_batch
+    writer: LogWriter = app.state.segment_writer
+    append = LogWriter._append
     at = dt.datetime(2026, 11, 23, 1, tzinfo=dt.UTC)
 
-    def fail_second(session: Any, **kwargs: Any) -> None:
-        log_batch(session, **kwargs)  # its writes are made, then undone with the failure
-        if kwargs["received_at"] == at + dt.timedelta(seconds=2):
+    def fail_second(self: LogWriter, db: Any, job: Job) -> None:
+        append(self, db, job)  # its writes are made, then undone with the failure
+        if job.received_at == at + dt.timedelta(seconds=2):
             raise Boom("this batch only")
 
-    monkeypatch.setattr(ingest, "log_batch", fail_second)
+    monkeypatch.setattr(LogWriter, "_append", fail_second)
     loop = asyncio.new_event_loop()
     try:
         jobs = [
-            segment_api._Job(
-                key,
+            Job(
+                writer.keys[key],
                 [track(f"j{n}")],
                 ingest.check_batch([track(f"j{n}")], received_at=at + dt.timedelta(seconds=n)),
                 at + dt.timedelta(seconds=n),
                 None,
                 None,
-                loop,
                 loop.create_future(),
             )
             for n in (1, 2, 3)
         ]
-        errors = writer._write(jobs)
+        errors = writer._write_sqlite(jobs) if writer.sqlite else writer._write_postgres(jobs)
     finally:
         loop.close()
 

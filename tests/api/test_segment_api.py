@@ -19,6 +19,7 @@ from app.api import segment as segment_api
 from app.config import Settings
 from app.main import create_app
 from app.services import ingest
+from app.services.ingest_writer import LogWriter
 from app.services.segment import MAX_BATCH_BYTES, MAX_MESSAGE_BYTES
 from tests import segment_messages
 from tests.conftest import AS_OF
@@ -842,7 +843,7 @@ def test_a_busy_database_is_503_with_retry_after(
     def busy(*_args: Any, **_kwargs: Any) -> Any:
         raise OperationalError("INSERT ...", {}, Exception("database is locked"))
 
-    monkeypatch.setattr(ingest, "log_batch", busy)
+    monkeypatch.setattr(LogWriter, "_append", busy)
 
     response = post_batch(client, src.key, [track("t1")])
 

@@ -410,3 +410,123 @@ def test_a_nul_character_anywhere_is_rejected(raw: dict[str, Any]) -> None:
 
 def test_a_literal_backslash_u0000_is_not_a_nul() -> None:
     assert parse(track(properties={"q": "\\u0000"})).payload["properties"]["q"] == "\\u0000"
+
+
+# -- the request path's shortcut ---------------------------------------------------------------
+
+_IDS = st.one_of(
+    st.none(),
+    st.sampled_from(["u1", " u1", "u1 ", "", "   ", "x" * 255, "x" * 256, "anon:x", "\u3000u"]),
+    st.integers(-5, 5),
+    st.booleans(),
+    st.floats(allow_nan=False, allow_infinity=False),
+    st.lists(st.integers(), max_size=2),
+    st.text(max_size=8),
+)
+_TIMES = st.one_of(
+    st.none(),
+    st.sampled_from(
+        [
+            "2026-11-23T08:00:00Z",
+            "2026-11-23T08:00:00.123+09:00",
+            "2026-11-23T08:00:00",
+            "2026-11-23",
+            "2026-11-25T09:00:00Z",  # more than a day ahead
+            "2026-11-24T08:59:59+00:00",
+            "0001-01-01T00:00:00+01:00",
+            "9999-12-31T23:59:59-01:00",
+            "yesterday",
+            " 2026-11-23T08:00:00Z",
+            "2026-11-23t08:00:00z",
+        ]
+    ),
+    st.integers(0, 2),
+)
+_GROUP_FIELDS = st.dictionaries(st.sampled_from(["groupId", "account_id", "name", "path"]), _IDS, max_size=3)
+
+
+_BASES: list[dict[str, Any]] = [
+    {"type": "track", "event": "Report Built", "userId": "u1", "context": {"groupId": "acme"}},
+    {"type": "track", "event": "Report Built", "anonymousId": "a1", "properties": {"plan": "pro"}},
+    {"type": "page", "userId": "u1", "name": "Home"},
+    {"type": "screen", "anonymousId": "a1"},
+    {"type": "identify", "userId": "u1", "traits": {"email": "a@b.c"}},
+    {"type": "group", "userId": "u1", "groupId": "acme"},
+]
+
+
+@st.composite
+def messages(draw: st.DrawFn) -> Any:
+    """A message of the usual shape (which the shortcut takes) with a few fields changed."""
+    if draw(st.integers(0, 30)) == 0:
+        return draw(st.one_of(st.none(), st.integers(), st.text(max_size=3), st.lists(st.none(), max_size=1)))
+    raw: dict[str, Any] = {
+        **draw(st.sampled_from(_BASES)),
+        "messageId": "m1",
+        "timestamp": "2026-11-23T08:00:00Z",
+    }
+    fields: dict[str, st.SearchStrategy[Any]] = {
+        "type": st.one_of(
+            st.sampled_from(["track", "page", "screen", "identify", "group", "Track", "alias", ""]), _IDS
+        ),
+        "userId": _IDS,
+        "anonymousId": _IDS,
+        "messageId": _IDS,
+        "groupId": _IDS,
+        "event": st.one_of(_IDS, st.just("Report Built"), st.just("  ")),
+        "timestamp": _TIMES,
+        "originalTimestamp": _TIMES,
+        "sentAt": _TIMES,
+        "context": st.one_of(st.none(), st.integers(), _GROUP_FIELDS),
+        "properties": st.one_of(st.none(), st.text(max_size=2), _GROUP_FIELDS),
+        "name": _IDS,
+        "traits": st.one_of(st.none(), _GROUP_FIELDS),
+        "blob": st.one_of(st.just("a" * (MAX_MESSAGE_BYTES - 40)), st.just("nul\x00"), st.just("\\u0000")),
+    }
+    for name in draw(st.lists(st.sampled_from(sorted(fields)), max_size=3, unique=True)):
+        if draw(st.integers(0, 4)) == 0:
+            raw.pop(name, None)
+        else:
+            raw[name] = draw(fields[name])
+    return raw
+
+
+@settings(max_examples=3000, deadline=None)
+@given(messages())
+def test_the_request_paths_shortcut_never_accepts_what_the_checks_reject(raw: Any) -> None:
+    """Messages of the usual shape skip the full checks (``usual_fields``): whatever the
+    shortcut lets through, the full checks accept too, and they extract the same fields."""
+    from app.services.ingest import check_batch
+    from app.services.segment import _examine, check_message, usual_fields
+
+    if isinstance(raw, dict):
+        try:
+            encoded = orjson.dumps(raw)
+        except orjson.JSONEncodeError:
+            encoded = None
+        fields = None if encoded is None else usual_fields(raw, encoded, AS_OF + MAX_FUTURE)
+        if fields is not None:
+            assert encoded is not None
+            assert check_message(raw, received_at=AS_OF) == encoded
+            assert fields == _examine(raw, AS_OF, None, None, encoded)
+    try:
+        check_message(raw, received_at=AS_OF)
+    except Rejected as exc:
+        checked = check_batch([raw], received_at=AS_OF)
+        assert checked.accepted == [] and [r.reason for r in checked.rejected] == [str(exc)]
+    else:
+        assert check_batch([raw], received_at=AS_OF).accepted == [raw]
+
+
+def test_the_shortcut_takes_the_sdks_usual_messages() -> None:
+    from app.services.segment import usual_fields
+
+    usual = [
+        track(timestamp="2026-11-23T08:00:00.123Z", context={"groupId": "acme"}),
+        track(timestamp="2026-11-23T08:00:00+09:00", anonymousId="a1", properties={"plan": "pro"}),
+        {"type": "group", "userId": "u1", "groupId": "acme", "timestamp": "2026-11-23T08:00:00Z"},
+        {"type": "identify", "userId": "u1", "traits": {"email": "a@b"}, "timestamp": "2026-11-23T08:00Z"},
+        {"type": "page", "anonymousId": "a1", "name": "Home", "timestamp": "2026-11-23T08:00:00Z"},
+    ]
+    for raw in usual:
+        assert usual_fields(raw, orjson.dumps(raw), AS_OF + MAX_FUTURE) is not None, raw
