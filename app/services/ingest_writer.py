@@ -96,6 +96,7 @@ class LogWriter:
         self.counted_at = float("-inf")
         self.keys: dict[str, int] = {}  # verified write key -> source id
         self.groups = 0  # transactions committed (tests and benchmarks read it)
+        self.connection: sqlite3.Connection | None = None
 
     # -- requests ------------------------------------------------------------------------------
 
@@ -128,10 +129,13 @@ class LogWriter:
         await job.done
 
     async def close(self) -> None:
-        """Wait for the batches already queued (the app is shutting down)."""
+        """Write the batches already queued, then close the connection (the app is stopping)."""
         if self.task is not None and self.loop is asyncio.get_running_loop():
             with contextlib.suppress(Exception):
                 await self.task
+        if self.connection is not None:
+            self.connection.close()
+            self.connection = None
 
     # -- the writer task -----------------------------------------------------------------------
 
@@ -155,6 +159,8 @@ class LogWriter:
                         await asyncio.sleep(RETRY_SECONDS[min(tries, len(RETRY_SECONDS) - 1)])
                         tries += 1
                         continue
+                except Exception as exc:  # e.g. no connection to be had: these requests hear it
+                    errors = [exc] * len(jobs)
                 for job, error in zip(jobs, errors, strict=True):
                     _settle(job.done, error)
                 started, tries = time.monotonic(), 0
@@ -170,25 +176,29 @@ class LogWriter:
         if not turn.acquire(blocking=False):  # the applier is writing: its turn first
             raise _Locked
         try:
-            connection = self.engine.raw_connection()
+            driver = self._sqlite_connection()
             try:
-                driver = connection.driver_connection
-                assert isinstance(driver, sqlite3.Connection)
-                driver.execute("PRAGMA busy_timeout=0")
-                try:
-                    try:
-                        driver.execute("BEGIN IMMEDIATE")
-                    except sqlite3.OperationalError as exc:
-                        if "locked" in str(exc) or "busy" in str(exc):
-                            raise _Locked from None
-                        raise
-                    return self._write_group(driver, jobs)
-                finally:
-                    driver.execute(f"PRAGMA busy_timeout={int(self.busy_timeout_ms)}")
-            finally:
-                connection.close()
+                driver.execute("BEGIN IMMEDIATE")
+            except sqlite3.OperationalError as exc:
+                if "locked" in str(exc) or "busy" in str(exc):
+                    raise _Locked from None
+                raise
+            return self._write_group(driver, jobs)
         finally:
             turn.release()
+
+    def _sqlite_connection(self) -> sqlite3.Connection:
+        """The writer's own connection, outside the pool: checking one out of the pool could
+        wait (on the event loop) for web requests to return theirs. It never waits for SQLite's
+        write lock either (``busy_timeout`` 0): ``_drain`` tries again a moment later."""
+        if self.connection is None:
+            pooled = self.engine.raw_connection()  # with the engine's pragmas
+            driver = pooled.driver_connection
+            assert isinstance(driver, sqlite3.Connection)
+            pooled.detach()  # ours until close()
+            driver.execute("PRAGMA busy_timeout=0")
+            self.connection = driver
+        return self.connection
 
     def _write_postgres(self, jobs: list[Job]) -> list[BaseException | None]:
         connection = self.engine.raw_connection()

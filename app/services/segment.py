@@ -15,7 +15,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 import orjson
 
@@ -154,9 +154,9 @@ def default_message_id(msg: dict[str, Any]) -> str:
     return "h-" + hashlib.sha256(orjson.dumps(msg, option=orjson.OPT_SORT_KEYS)).hexdigest()[:40]
 
 
-@dataclass(frozen=True, slots=True)
-class _Fields:
-    """What the checks extract from a message (``parse_message`` makes a ``Message`` of it)."""
+class _Fields(NamedTuple):
+    """What the checks extract from a message (``parse_message`` makes a ``Message`` of it); a
+    tuple, made once per message on the request path (a frozen dataclass cost 1 µs more)."""
 
     type: str
     message_id: str | None  # None: the message brought none (``default_message_id``)

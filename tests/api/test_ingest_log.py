@@ -22,6 +22,7 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select, text
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import OperationalError
 from typer.testing import CliRunner, Result
 
 from app import scheduler
@@ -484,3 +485,29 @@ def test_readyz_is_503_not_500_when_the_backlog_cannot_be_read(
 
     assert response.status_code == 503, response.text
     assert response.json()["database"] == "unreachable: Boom"
+
+
+def test_a_writer_that_cannot_reach_the_database_answers_503_and_hangs_nobody(
+    app: FastAPI, client: TestClient, key: str
+) -> None:
+    class Unreachable:
+        """The engine, except that no connection can be had."""
+
+        def __init__(self, engine: Engine) -> None:
+            self.dialect = engine.dialect
+
+        def raw_connection(self) -> Any:
+            raise OperationalError("connect", {}, Exception("connection refused"))
+
+    post(client, key, [track("t0")])
+    writer: LogWriter = app.state.segment_writer
+    if writer.connection is not None:
+        writer.connection.close()
+    real, writer.engine, writer.connection = writer.engine, Unreachable(writer.engine), None  # type: ignore[assignment]
+
+    refused = client.post("/v1/batch", headers=basic(key), content=orjson.dumps({"batch": [track("t1")]}))
+
+    assert_problem(refused, 503)
+    assert writer.task is None and writer.queue == []
+    writer.engine = real
+    assert post(client, key, [track("t1")])["accepted"] == 1

@@ -185,11 +185,11 @@ class FakeTurn:
         (0.0, 0.2, 0.001),  # nobody sending: back to back
         (0.1, 0.2, 0.2 * 0.1 / 0.9),  # requests busy 10% of the time: the applier takes 90%
         (0.5, 0.2, 0.2),  # half and half
-        (0.75, 0.2, 0.6),  # the floor: a quarter of the time
-        (1.0, 0.2, 0.6),  # a flood: still a quarter
+        (0.9, 0.2, 1.8),  # the floor: a tenth of the time
+        (1.0, 0.2, 1.8),  # a flood: still a tenth
     ],
 )
-def test_the_applier_takes_the_time_requests_leave_free_and_at_least_a_quarter(
+def test_the_applier_takes_the_time_requests_leave_free_and_at_least_a_tenth(
     busy_during_rest: float, took: float, rest: float
 ) -> None:
     turn, now = FakeTurn(), [100.0]
@@ -212,7 +212,7 @@ def test_the_first_transaction_after_an_idle_spell_looks_at_requests_in_flight_n
     pacer.idle()
     pacer.starting()
 
-    assert pacer.rest(0.2) == pytest.approx(0.6)
+    assert pacer.rest(0.2) == pytest.approx(0.2 * (1 - ingest.APPLIER_SHARE) / ingest.APPLIER_SHARE)
     assert ingest.APPLY_MESSAGES_BUSY < ingest.APPLY_MESSAGES
 
 
