@@ -6,11 +6,13 @@ appended together, in one transaction, by one writer task per event loop:
 
 - **SQLite**: the task writes on the event loop itself, through the driver, and never waits
   for a lock there. It takes the process's write turn (``ingest.writer_turn``) and SQLite's
-  write lock without waiting (``busy_timeout`` 0 on its connection); when the applier or
+  write lock without waiting (``busy_timeout`` 0 on its own connection); when the applier or
   another process holds either, the batches stay queued and the task tries again a moment
-  later, for up to the configured busy timeout (then 503: the SDKs retry). Written on a thread
-  instead, every step of a commit would wait for the interpreter lock the event loop holds
-  (up to 5 ms each, the switch interval): measured, three quarters of the time a request took.
+  later, for up to the configured busy timeout (then 503: the SDKs retry). Only the commit (a
+  disk sync, one C call) goes to a worker thread, so the loop reads and checks the next
+  requests meanwhile. Written on a thread instead, every step would wait for the interpreter
+  lock the event loop holds (up to 5 ms each, the switch interval): measured, three quarters of
+  the time a request took.
 - **PostgreSQL**: the task hands each group to a worker thread (the driver waits for the
   server there, without the interpreter lock; row locks never make log appends wait).
 
@@ -147,7 +149,7 @@ class LogWriter:
                 jobs, self.queue = self.queue, []
                 try:
                     if self.sqlite:
-                        errors = self._write_sqlite(jobs)
+                        errors = await self._write_sqlite(jobs)
                     else:
                         errors = await asyncio.to_thread(self._write_postgres, jobs)
                 except _Locked:
@@ -171,7 +173,7 @@ class LogWriter:
                 with contextlib.suppress(RuntimeError):  # their event loop is closed
                     _settle(job.done, RuntimeError("the ingestion writer stopped"))
 
-    def _write_sqlite(self, jobs: list[Job]) -> list[BaseException | None]:
+    async def _write_sqlite(self, jobs: list[Job]) -> list[BaseException | None]:
         turn = ingest.write_turn_lock()
         if not turn.acquire(blocking=False):  # the applier is writing: its turn first
             raise _Locked
@@ -183,7 +185,17 @@ class LogWriter:
                 if "locked" in str(exc) or "busy" in str(exc):
                     raise _Locked from None
                 raise
-            return self._write_group(driver, jobs)
+            try:
+                errors = self._write_jobs(_Db(driver, self.sql), jobs)
+                # The disk sync on a worker thread: meanwhile the event loop goes on reading and
+                # checking requests, whose batches make the next group.
+                await asyncio.to_thread(driver.execute, "COMMIT")
+            except BaseException as exc:
+                with contextlib.suppress(Exception):
+                    driver.execute("ROLLBACK")
+                return [exc] * len(jobs)
+            self._committed(jobs, errors)
+            return errors
         finally:
             turn.release()
 
@@ -210,18 +222,22 @@ class LogWriter:
             connection.close()
 
     def _write_group(self, driver: Any, jobs: list[Job]) -> list[BaseException | None]:
-        """Append the jobs in the transaction the connection has begun, and commit it."""
+        """Append the jobs in the transaction the connection has begun, and commit it
+        (PostgreSQL, on a worker thread)."""
         db = _Db(driver, self.sql)
         try:
             errors = self._write_jobs(db, jobs)
-            driver.commit() if not self.sqlite else driver.execute("COMMIT")
+            driver.commit()
         except BaseException as exc:
             with contextlib.suppress(Exception):
-                driver.rollback() if not self.sqlite else driver.execute("ROLLBACK")
+                driver.rollback()
             return [exc] * len(jobs)
+        self._committed(jobs, errors)
+        return errors
+
+    def _committed(self, jobs: list[Job], errors: list[BaseException | None]) -> None:
         self.groups += 1
         self.backlog += sum(len(j.checked.accepted) for j, e in zip(jobs, errors, strict=True) if e is None)
-        return errors
 
     def _write_jobs(self, db: _Db, jobs: list[Job]) -> list[BaseException | None]:
         overloaded = self._overloaded(db)

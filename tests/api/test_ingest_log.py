@@ -465,7 +465,10 @@ def test_a_batch_whose_logging_fails_fails_only_its_own_request(
             )
             for n in (1, 2, 3)
         ]
-        errors = writer._write_sqlite(jobs) if writer.sqlite else writer._write_postgres(jobs)
+        if writer.sqlite:
+            errors = loop.run_until_complete(writer._write_sqlite(jobs))
+        else:
+            errors = writer._write_postgres(jobs)
     finally:
         loop.close()
 
