@@ -13,8 +13,8 @@ appended together, in one transaction, by one writer task per event loop:
   requests meanwhile. Written on a thread instead, every step would wait for the interpreter
   lock the event loop holds (up to 5 ms each, the switch interval): measured, three quarters of
   the time a request took.
-- **PostgreSQL**: the task hands each group to a worker thread (the driver waits for the
-  server there, without the interpreter lock; row locks never make log appends wait).
+- **PostgreSQL**: the task writes through psycopg's asynchronous connection: while the server
+  answers, the loop serves other requests (row locks never make log appends wait).
 
 A group's commit costs one disk sync whatever its size. Each batch is written in a savepoint:
 one whose writes fail is undone alone and only its request hears it; a failed commit fails
@@ -98,7 +98,7 @@ class LogWriter:
         self.counted_at = float("-inf")
         self.keys: dict[str, int] = {}  # verified write key -> source id
         self.groups = 0  # transactions committed (tests and benchmarks read it)
-        self.connection: sqlite3.Connection | None = None
+        self.connection: Any = None  # sqlite3.Connection or psycopg.AsyncConnection
 
     # -- requests ------------------------------------------------------------------------------
 
@@ -124,6 +124,9 @@ class LogWriter:
         """Log the job's batch with whatever else is waiting; returns once committed."""
         loop = asyncio.get_running_loop()
         if self.loop is not loop:  # a new event loop (tests): whatever the old one held is gone
+            if not self.sqlite and self.connection is not None:
+                self.connection.pgconn.finish()  # bound to the old loop: closed without it
+                self.connection = None
             self.loop, self.queue, self.task = loop, [], None
         self.queue.append(job)
         if self.task is None:
@@ -136,7 +139,12 @@ class LogWriter:
             with contextlib.suppress(Exception):
                 await self.task
         if self.connection is not None:
-            self.connection.close()
+            if self.sqlite:
+                self.connection.close()
+            elif self.loop is asyncio.get_running_loop():
+                await self.connection.close()
+            else:
+                self.connection.pgconn.finish()
             self.connection = None
 
     # -- the writer task -----------------------------------------------------------------------
@@ -148,10 +156,7 @@ class LogWriter:
             while self.queue:
                 jobs, self.queue = self.queue, []
                 try:
-                    if self.sqlite:
-                        errors = await self._write_sqlite(jobs)
-                    else:
-                        errors = await asyncio.to_thread(self._write_postgres, jobs)
+                    errors = await self._write(jobs)
                 except _Locked:
                     waited = time.monotonic() - started
                     if waited * 1000 >= self.busy_timeout_ms:
@@ -173,12 +178,16 @@ class LogWriter:
                 with contextlib.suppress(RuntimeError):  # their event loop is closed
                     _settle(job.done, RuntimeError("the ingestion writer stopped"))
 
+    async def _write(self, jobs: list[Job]) -> list[BaseException | None]:
+        """Append the jobs in one transaction: the error of each (None: logged), once committed."""
+        return await (self._write_sqlite(jobs) if self.sqlite else self._write_postgres(jobs))
+
     async def _write_sqlite(self, jobs: list[Job]) -> list[BaseException | None]:
         turn = ingest.write_turn_lock()
         if not turn.acquire(blocking=False):  # the applier is writing: its turn first
             raise _Locked
         try:
-            driver = self._sqlite_connection()
+            driver = await self._connect()
             try:
                 driver.execute("BEGIN IMMEDIATE")
             except sqlite3.OperationalError as exc:
@@ -186,7 +195,7 @@ class LogWriter:
                     raise _Locked from None
                 raise
             try:
-                errors = self._write_jobs(_Db(driver, self.sql), jobs)
+                errors = await self._write_jobs(_Db(driver, postgres=False), jobs)
                 # The disk sync on a worker thread: meanwhile the event loop goes on reading and
                 # checking requests, whose batches make the next group.
                 await asyncio.to_thread(driver.execute, "COMMIT")
@@ -199,54 +208,55 @@ class LogWriter:
         finally:
             turn.release()
 
-    def _sqlite_connection(self) -> sqlite3.Connection:
+    async def _write_postgres(self, jobs: list[Job]) -> list[BaseException | None]:
+        driver = await self._connect()
+        try:
+            errors = await self._write_jobs(_Db(driver, postgres=True), jobs)
+            await driver.commit()
+        except BaseException as exc:
+            with contextlib.suppress(Exception):
+                await driver.rollback()
+            if driver.broken or driver.closed:  # the next group connects again
+                self.connection = None
+            return [exc] * len(jobs)
+        self._committed(jobs, errors)
+        return errors
+
+    async def _connect(self) -> Any:
         """The writer's own connection, outside the pool: checking one out of the pool could
-        wait (on the event loop) for web requests to return theirs. It never waits for SQLite's
-        write lock either (``busy_timeout`` 0): ``_drain`` tries again a moment later."""
-        if self.connection is None:
-            pooled = self.engine.raw_connection()  # with the engine's pragmas
+        wait (on the event loop) for web requests to return theirs.
+
+        SQLite: the driver's, with the engine's pragmas, except that it never waits for the
+        write lock (``busy_timeout`` 0: ``_drain`` tries again a moment later). PostgreSQL:
+        psycopg's asynchronous connection, so that the loop serves other requests while the
+        server answers; bound to this event loop.
+        """
+        if self.connection is not None:
+            return self.connection
+        if self.sqlite:
+            pooled = self.engine.raw_connection()
             driver = pooled.driver_connection
             assert isinstance(driver, sqlite3.Connection)
             pooled.detach()  # ours until close()
             driver.execute("PRAGMA busy_timeout=0")
             self.connection = driver
+        else:
+            url = self.engine.url.set(drivername="postgresql")
+            self.connection = await psycopg.AsyncConnection.connect(url.render_as_string(hide_password=False))
         return self.connection
-
-    def _write_postgres(self, jobs: list[Job]) -> list[BaseException | None]:
-        connection = self.engine.raw_connection()
-        try:
-            driver = connection.driver_connection
-            assert isinstance(driver, psycopg.Connection)
-            return self._write_group(driver, jobs)
-        finally:
-            connection.close()
-
-    def _write_group(self, driver: Any, jobs: list[Job]) -> list[BaseException | None]:
-        """Append the jobs in the transaction the connection has begun, and commit it
-        (PostgreSQL, on a worker thread)."""
-        db = _Db(driver, self.sql)
-        try:
-            errors = self._write_jobs(db, jobs)
-            driver.commit()
-        except BaseException as exc:
-            with contextlib.suppress(Exception):
-                driver.rollback()
-            return [exc] * len(jobs)
-        self._committed(jobs, errors)
-        return errors
 
     def _committed(self, jobs: list[Job], errors: list[BaseException | None]) -> None:
         self.groups += 1
         self.backlog += sum(len(j.checked.accepted) for j, e in zip(jobs, errors, strict=True) if e is None)
 
-    def _write_jobs(self, db: _Db, jobs: list[Job]) -> list[BaseException | None]:
-        overloaded = self._overloaded(db)
+    async def _write_jobs(self, db: _Db, jobs: list[Job]) -> list[BaseException | None]:
+        overloaded = await self._overloaded(db)
         if overloaded is not None:
             return [overloaded] * len(jobs)
         ids = sorted({j.source_id for j in jobs})
         live = {
             row[0]
-            for row in db.rows(
+            for row in await db.rows(
                 f"SELECT id FROM source WHERE revoked_at IS NULL AND id IN ({self.sql.marks(len(ids))})",  # noqa: S608
                 ids,
             )
@@ -257,21 +267,21 @@ class LogWriter:
                 self.keys = {k: s for k, s in self.keys.items() if s != job.source_id}
                 errors.append(NotAuthenticated("invalid or revoked write key", scheme='Basic realm="bansou"'))
                 continue
-            db.run(f"SAVEPOINT log_{n}")
+            await db.run(f"SAVEPOINT log_{n}")
             try:
-                self._append(db, job)
+                await self._append(db, job)
             except Exception as exc:
-                db.run(f"ROLLBACK TO SAVEPOINT log_{n}")
+                await db.run(f"ROLLBACK TO SAVEPOINT log_{n}")
                 errors.append(exc)
             else:
                 errors.append(None)
-            db.run(f"RELEASE SAVEPOINT log_{n}")
+            await db.run(f"RELEASE SAVEPOINT log_{n}")
         return errors
 
-    def _append(self, db: _Db, job: Job) -> None:
+    async def _append(self, db: _Db, job: Job) -> None:
         sql, checked = self.sql, job.checked
         if checked.accepted:
-            db.run(
+            await db.run(
                 "INSERT INTO ingest_batch (source_id, received_at, sent_at, implied_type, messages, "  # noqa: S608
                 f"body) VALUES ({sql.marks(6)})",
                 [
@@ -288,12 +298,13 @@ class LogWriter:
             for statement, params in ingest.rejection_statements(
                 sql, job.source_id, day, job.raws, checked.rejected, job.received_at
             ):
-                db.run(statement, params)
+                await db.run(statement, params)
 
-    def _overloaded(self, db: _Db) -> Overloaded | None:
+    async def _overloaded(self, db: _Db) -> Overloaded | None:
         now = time.monotonic()
         if now - self.counted_at >= BACKLOG_RECOUNT_SECONDS:
-            self.backlog = int(db.rows("SELECT coalesce(sum(messages), 0) FROM ingest_batch", [])[0][0])
+            counted = await db.rows("SELECT coalesce(sum(messages), 0) FROM ingest_batch", [])
+            self.backlog = int(counted[0][0])
             self.counted_at = now
         if self.backlog < MAX_BACKLOG_MESSAGES:
             return None
@@ -301,24 +312,25 @@ class LogWriter:
 
 
 class _Db:
-    """Statements on a driver connection, with the dialect's own placeholders."""
+    """Statements on the writer's connection, with the dialect's own placeholders. SQLite's
+    run at once (the coroutines never suspend); PostgreSQL's wait for the server."""
 
-    def __init__(self, driver: Any, sql: ingest.Sql) -> None:
+    def __init__(self, driver: Any, *, postgres: bool) -> None:
         self.driver = driver
-        self.postgres = sql.postgres
+        self.postgres = postgres
 
-    def run(self, statement: str, params: list[Any] | None = None) -> None:
+    async def run(self, statement: str, params: list[Any] | None = None) -> None:
         if self.postgres:
-            with psycopg.RawCursor(self.driver) as cursor:
-                cursor.execute(statement, params)
+            async with psycopg.AsyncRawCursor(self.driver) as cursor:
+                await cursor.execute(statement, params)
         else:
             self.driver.execute(statement, params or ())
 
-    def rows(self, statement: str, params: list[Any]) -> list[Any]:
+    async def rows(self, statement: str, params: list[Any]) -> list[Any]:
         if self.postgres:
-            with psycopg.RawCursor(self.driver) as cursor:
-                cursor.execute(statement, params)
-                return cursor.fetchall()
+            async with psycopg.AsyncRawCursor(self.driver) as cursor:
+                await cursor.execute(statement, params)
+                return await cursor.fetchall()
         return self.driver.execute(statement, params).fetchall()
 
 

@@ -445,14 +445,15 @@ def test_a_batch_whose_logging_fails_fails_only_its_own_request(
     append = LogWriter._append
     at = dt.datetime(2026, 11, 23, 1, tzinfo=dt.UTC)
 
-    def fail_second(self: LogWriter, db: Any, job: Job) -> None:
-        append(self, db, job)  # its writes are made, then undone with the failure
+    async def fail_second(self: LogWriter, db: Any, job: Job) -> None:
+        await append(self, db, job)  # its writes are made, then undone with the failure
         if job.received_at == at + dt.timedelta(seconds=2):
             raise Boom("this batch only")
 
     monkeypatch.setattr(LogWriter, "_append", fail_second)
-    loop = asyncio.new_event_loop()
-    try:
+
+    async def write() -> list[BaseException | None]:  # on the app's event loop, as requests do
+        loop = asyncio.get_running_loop()
         jobs = [
             Job(
                 writer.keys[key],
@@ -465,12 +466,10 @@ def test_a_batch_whose_logging_fails_fails_only_its_own_request(
             )
             for n in (1, 2, 3)
         ]
-        if writer.sqlite:
-            errors = loop.run_until_complete(writer._write_sqlite(jobs))
-        else:
-            errors = writer._write_postgres(jobs)
-    finally:
-        loop.close()
+        return await writer._write(jobs)
+
+    assert client.portal is not None
+    errors = client.portal.call(write)
 
     assert errors[0] is None and errors[2] is None
     assert isinstance(errors[1], Boom)
@@ -491,26 +490,20 @@ def test_readyz_is_503_not_500_when_the_backlog_cannot_be_read(
 
 
 def test_a_writer_that_cannot_reach_the_database_answers_503_and_hangs_nobody(
-    app: FastAPI, client: TestClient, key: str
+    app: FastAPI, client: TestClient, key: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    class Unreachable:
-        """The engine, except that no connection can be had."""
-
-        def __init__(self, engine: Engine) -> None:
-            self.dialect = engine.dialect
-
-        def raw_connection(self) -> Any:
-            raise OperationalError("connect", {}, Exception("connection refused"))
+    async def unreachable(self: LogWriter) -> Any:
+        raise OperationalError("connect", {}, Exception("connection refused"))
 
     post(client, key, [track("t0")])
     writer: LogWriter = app.state.segment_writer
-    if writer.connection is not None:
-        writer.connection.close()
-    real, writer.engine, writer.connection = writer.engine, Unreachable(writer.engine), None  # type: ignore[assignment]
+    assert client.portal is not None
+    client.portal.call(writer.close)  # its connection is gone: the next group connects
+    monkeypatch.setattr(LogWriter, "_connect", unreachable)
 
     refused = client.post("/v1/batch", headers=basic(key), content=orjson.dumps({"batch": [track("t1")]}))
 
     assert_problem(refused, 503)
     assert writer.task is None and writer.queue == []
-    writer.engine = real
+    monkeypatch.undo()
     assert post(client, key, [track("t1")])["accepted"] == 1
