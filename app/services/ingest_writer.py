@@ -148,6 +148,7 @@ class LogWriter:
     # -- the writer task -----------------------------------------------------------------------
 
     async def _drain(self) -> None:
+        jobs: list[Job] = []
         try:
             started = time.monotonic()
             tries = 0
@@ -160,7 +161,7 @@ class LogWriter:
                     if waited * 1000 >= self.busy_timeout_ms:
                         errors = [Busy(waited)] * len(jobs)
                     else:
-                        self.queue[:0] = jobs  # first in line again
+                        self.queue[:0], jobs = jobs, []  # first in line again
                         await asyncio.sleep(RETRY_SECONDS[min(tries, len(RETRY_SECONDS) - 1)])
                         tries += 1
                         continue
@@ -168,11 +169,12 @@ class LogWriter:
                     errors = [exc] * len(jobs)
                 for job, error in zip(jobs, errors, strict=True):
                     _settle(job.done, error)
+                jobs = []
                 started, tries = time.monotonic(), 0
         finally:
             self.task = None
-            left, self.queue = self.queue, []
-            for job in left:  # cancelled (the app is stopping): these were not logged
+            left, self.queue = [*jobs, *self.queue], []
+            for job in left:  # cancelled (the app is stopping): not known to be logged
                 with contextlib.suppress(RuntimeError):  # their event loop is closed
                     _settle(job.done, RuntimeError("the ingestion writer stopped"))
 
