@@ -210,8 +210,6 @@ class _Sql:
 
 
 _SQL: dict[str, _Sql] = {}
-#: The statements' writer, for other modules (``ingest_writer``).
-Sql = _Sql
 
 
 def sql_for(dialect: str) -> _Sql:
