@@ -34,7 +34,7 @@ from app.i18n import L10n
 from app.models import HealthModel
 from app.models_reports import AdoptionReport, Checkin, Outbox
 from app.rendering import TEMPLATES_DIR, env
-from app.services import checkins, digest, health, priorities, reports, users
+from app.services import checkins, digest, health, mailer, priorities, reports, users
 from app.services.reports import preview_report
 from app.views.settings import SECTIONS
 from tests.segment_messages import basic, drain, group
@@ -610,3 +610,12 @@ def test_a_line_break_in_a_name_never_reaches_a_subject(
         subjects += [row.subject for row in session.exec(select(Outbox)).all()]
 
     assert all("\r" not in s and "\n" not in s for s in subjects), subjects
+
+
+def test_a_subject_queued_with_a_line_break_is_sent_on_one_line() -> None:
+    mail = mailer.Mail("to@example.com", CRLF, "text", None, "<id@example.com>")
+
+    message = mailer.build_message(mail, mail_from="Bansō <bansou@example.com>", date=AS_OF)
+
+    assert message["Subject"] == "Subject line Bcc: victim@evil.example"
+    assert message["Bcc"] is None
