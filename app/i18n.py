@@ -21,7 +21,7 @@ from babel import Locale, dates, numbers
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 from babel.support import Translations
-from markupsafe import Markup
+from markupsafe import Markup, escape
 
 LOCALES_DIR = Path(__file__).resolve().parent / "locales"
 LANGUAGES = ("ja", "en")
@@ -46,6 +46,19 @@ def translations(language: str) -> Translations:
         # The first catalog (messages.po) also brings the language's plural rule.
         merged = compiled if merged is None else merged.merge(compiled)
     return merged if merged is not None else Translations()
+
+
+@cache
+def message_ids() -> frozenset[str]:
+    """Every message id of the catalogs (a plural message by its singular)."""
+    ids: set[str] = set()
+    for language in LANGUAGES:
+        for path in catalog_files(LOCALES_DIR / language / "LC_MESSAGES"):
+            with path.open("rb") as handle:
+                for message in read_po(handle, locale=language):
+                    ids.add(message.id if isinstance(message.id, str) else message.id[0])
+    ids.discard("")
+    return frozenset(ids)
 
 
 def catalog_files(directory: Path) -> list[Path]:
@@ -97,17 +110,31 @@ class L10n:
 
     # -- the gettext functions the templates call (autoescaped like Jinja's newstyle gettext) --
 
-    # The catalogs are our own files, trusted like the templates; the variables are escaped by
-    # Markup's ``%`` (what Jinja's own newstyle gettext does under autoescaping).
+    # A message id from our catalogs is trusted like the templates, so its translation is marked
+    # safe and only the variables are escaped (by Markup's ``%``). Anything else handed in as a
+    # message id is escaped whole: templates pass only literals (a test reads every template to
+    # hold them to it), and this keeps a slip from turning stored text into markup.
 
-    def template_gettext(self, message: str, **variables: Any) -> str:
-        text = Markup(translations(self.language).ugettext(message))  # noqa: S704
+    def template_gettext(self, message: str, **variables: Any) -> Markup:
+        text = self._trusted(message, translations(self.language).ugettext(message))
         return text % variables if variables else text
 
-    def template_ngettext(self, singular: str, plural: str, n: int, **variables: Any) -> str:
-        text = Markup(translations(self.language).ungettext(singular, plural, n))  # noqa: S704
+    def template_ngettext(self, singular: str, plural: str, n: int, **variables: Any) -> Markup:
+        text = self._trusted(singular, translations(self.language).ungettext(singular, plural, n))
         variables.setdefault("num", n)
         return text % variables
+
+    @staticmethod
+    def _trusted(message: str, translated: str) -> Markup:
+        if message in message_ids():
+            return Markup(translated)  # noqa: S704  (a catalog string, see above)
+        return escape(message)
+
+    def label(self, value: str, **variables: Any) -> str:
+        """The words for a stored code or a message id held in a variable (``retail``, a band,
+        a status): its translation when the catalogs know it, else ``value`` as it is. Plain
+        text either way, which the templates escape like any other value."""
+        return self.gettext(value, **variables) if value in message_ids() else value
 
     # -- formatting --
 

@@ -31,7 +31,7 @@ from app.i18n import LANGUAGES, L10n
 from app.models import Account, Contact, Interaction, InteractionContact
 from app.models_reports import CHECKIN_ANSWERS, Checkin, EmailTemplate
 from app.rendering import env
-from app.services import outbox, score_queue, tasks
+from app.services import mailer, outbox, score_queue, tasks
 
 CHECKIN_SALT = "checkin"
 TEMPLATE_KEYS = ("checkin",)
@@ -182,7 +182,7 @@ def sample(session: Session, *, settings: Settings, language: str) -> tuple[str,
 def _render(session: Session, *, settings: Settings, language: str, values: dict[str, str],
             checkin_id: int) -> tuple[str, str, str]:
     wording = template(session, key="checkin", language=language)
-    subject = Template(wording.subject).safe_substitute(values)
+    subject = mailer.one_line(Template(wording.subject).safe_substitute(values))
     body = Template(wording.body).safe_substitute(values)
     l10n = L10n(language, settings.tz)
     links = [(a, answer_link(settings, checkin_id, a)) for a in CHECKIN_ANSWERS]

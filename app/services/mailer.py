@@ -75,6 +75,12 @@ def new_message_id(mail_from: str) -> str:
     return f"<{uuid.uuid4().hex}@{domain_of(mail_from)}>"
 
 
+def one_line(text: str) -> str:
+    """``text`` fit for a header: every run of whitespace, line breaks included, is one space.
+    A subject holds account and contact names, and a line break there would end the header."""
+    return " ".join(text.split())
+
+
 @dataclass(frozen=True)
 class Mail:
     """What the outbox holds for one email."""
@@ -92,7 +98,7 @@ def build_message(mail: Mail, *, mail_from: str, date: dt.datetime) -> EmailMess
     name, address = parseaddr(mail_from)
     message["From"] = Address(display_name=name, addr_spec=address) if name else address
     message["To"] = mail.to
-    message["Subject"] = mail.subject
+    message["Subject"] = one_line(mail.subject)
     message["Message-ID"] = mail.message_id
     message["Date"] = format_datetime(date)
     message["Auto-Submitted"] = "auto-generated"

@@ -29,7 +29,7 @@ from app.models import Account, Contact, Interaction, InteractionContact
 from app.models_reports import AdoptionReport, ReportSchedule
 from app.rendering import env
 from app.scoring.playbooks import ACTIONS
-from app.services import adoption, outbox, score_queue
+from app.services import adoption, mailer, outbox, score_queue
 from app.services.accounts import get_account
 
 log = logging.getLogger("bansou.reports")
@@ -200,8 +200,9 @@ def render_email(context: dict[str, Any]) -> Rendered:
 
 
 def subject_of(template: str, context: dict[str, Any]) -> str:
-    """An email's subject: its HTML template's ``subject`` block, as plain text."""
-    return Markup(render_block(env, template, "subject", context)).unescape().strip()  # noqa: S704
+    """An email's subject: its HTML template's ``subject`` block, as plain text on one line."""
+    html = Markup(render_block(env, template, "subject", context))  # noqa: S704  (unescaped, not shown)
+    return mailer.one_line(html.unescape())
 
 
 def render_web(session: Session, report: AdoptionReport, *, tz: ZoneInfo) -> str:

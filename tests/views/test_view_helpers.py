@@ -11,6 +11,7 @@ from starlette.responses import Response
 from app.views import htmx
 from app.views.auth import safe_next
 from app.views.charts import line_chart, sparkline
+from app.views.downloads import safe_cell
 from app.views.markdown import render_markdown
 from app.views.page import url_with
 
@@ -102,3 +103,17 @@ def test_safe_next(given: str | None, wanted: str) -> None:
 def test_url_with_drops_empty_values() -> None:
     assert url_with("/", {"owner": "all", "q": "", "band": None}, sort="-arr") == "/?owner=all&sort=-arr"
     assert url_with("/", {"q": "a b&c"}) == "/?q=a+b%26c"
+
+
+@pytest.mark.parametrize(
+    ("given", "wanted"),
+    [
+        ("=HYPERLINK(\"https://evil.example\")", "'=HYPERLINK(\"https://evil.example\")"),
+        ("+1+cmd|' /C calc'!A0", "'+1+cmd|' /C calc'!A0"), ("@SUM(A1)", "'@SUM(A1)"),
+        ("\t=1", "'\t=1"), ("-2+3", "'-2+3"),
+        ("-12.5", "-12.5"), ("+3", "+3"), ("-1,234.5", "-1,234.5"), ("-4%", "-4%"),
+        ("Acme = best", "Acme = best"), (-3, -3), (None, None),
+    ],
+)
+def test_csv_cells_that_would_run_as_formulas_are_quoted(given: object, wanted: object) -> None:
+    assert safe_cell(given) == wanted
