@@ -19,8 +19,12 @@ router = APIRouter()
 
 
 def safe_next(value: str | None) -> str:
-    """A same-site path to go back to after sign-in (anything else → the portfolio)."""
-    if not value:
+    """A same-site path to go back to after sign-in (anything else → the portfolio).
+
+    Browsers read a backslash as a slash and drop tabs and line breaks inside URLs, so
+    ``/\\evil.example`` or ``/<tab>/evil.example`` would leave the site (``HX-Redirect`` hands the
+    value to the browser as it is): any such character sends the user to the portfolio."""
+    if not value or any(c == "\\" or ord(c) < 0x20 or ord(c) == 0x7F for c in value):
         return "/"
     parts = urlsplit(value)
     if parts.scheme or parts.netloc or not value.startswith("/") or value.startswith("//"):

@@ -93,7 +93,9 @@ def test_triggers_accumulate_and_vary_is_added_once() -> None:
     ("given", "wanted"),
     [
         (None, "/"), ("/accounts/acme?x=1", "/accounts/acme?x=1"), ("//evil.example", "/"),
-        ("https://evil.example/", "/"), ("accounts", "/"), ("/\\\\evil", "/\\\\evil"),
+        ("https://evil.example/", "/"), ("accounts", "/"), ("/\\\\evil", "/"),
+        ("/\\evil.example", "/"), ("/\t/evil.example", "/"), ("/\n/evil.example", "/"),
+        ("/%5Cevil.example", "/%5Cevil.example"),
     ],
 )
 def test_safe_next(given: str | None, wanted: str) -> None:
