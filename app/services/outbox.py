@@ -155,7 +155,9 @@ def claim(session: Session, *, now: dt.datetime,
     )
     session.execute(
         update(OUTBOX)
-        .where(OUTBOX.c.id.in_(due.scalar_subquery()), _claimable(now))
+        # "=" (one evaluation), not IN: PostgreSQL may re-run an IN subquery per row, and
+        # with SKIP LOCKED each re-run picks the next row (several rows claimed at once).
+        .where(OUTBOX.c.id == due.scalar_subquery(), _claimable(now))
         .values(state="sending", claim_token=token, claimed_until=now + LEASE,
                 attempts=OUTBOX.c.attempts + 1, updated_at=now)
     )
