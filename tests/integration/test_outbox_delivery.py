@@ -6,8 +6,16 @@ after the request."""
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
+import os
+import signal
+import subprocess
+import sys
+import time
 from collections.abc import Callable
+from pathlib import Path
+from typing import Any
 
 import pytest
 from aiosmtpd.controller import Controller
@@ -189,3 +197,66 @@ def test_send_now_is_delivered_right_after_the_request_before_bulk_mail(
             json={"language": "en"},  # no recipients: nothing to deliver
         )
         assert again.status_code == 201 and len(catcher.messages) == 1
+
+
+class HoldsTheFirstAnswer(Catcher):
+    """Keeps the first message, then holds back its "250" (the sender is killed meanwhile)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.hold = True
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        answer = await super().handle_DATA(server, session, envelope)
+        if self.hold:
+            self.hold = False
+            await asyncio.sleep(20)
+        return answer
+
+
+SENDER = """
+import datetime as dt, sys
+from app.config import Settings
+from app.db import make_engine
+from app.services import outbox
+settings = Settings(env="test", database_url=sys.argv[1], secret_key="test-secret-key-0123456789",
+                    smtp_url=sys.argv[2], mail_from="Bansō <bansou@example.com>")
+outbox.send_due(make_engine(sys.argv[1]), settings=settings,
+                now=dt.datetime.fromisoformat(sys.argv[3]))
+"""
+
+
+def test_a_sender_killed_during_delivery_resends_once_with_the_same_message_id(
+    engine: Engine, settings: Settings, db_url: str
+) -> None:
+    ids = [queue(engine, to=f"u{i}@customer.example") for i in range(2)]
+    catcher = HoldsTheFirstAnswer()
+    port = free_port()
+    controller = Controller(catcher, hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        url = f"smtp://127.0.0.1:{port}"
+        sender = subprocess.Popen(
+            [sys.executable, "-c", SENDER, db_url, url, NOW.isoformat()],
+            env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])},
+        )
+        deadline = time.monotonic() + 30
+        while not catcher.messages and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert catcher.messages, "the sender delivered nothing"
+        sender.send_signal(signal.SIGKILL)  # the server has the message; the sender dies
+        sender.wait(timeout=10)
+        assert [state(engine, i).state for i in ids] == ["sending", "queued"]
+        mail = smtp_settings(settings, port)
+        # The other message is not held back; the one in flight waits out its lease, then goes
+        # once more, with the same Message-ID.
+        assert outbox.send_due(engine, settings=mail, now=NOW + SECOND).sent == 1
+        assert outbox.send_due(engine, settings=mail, now=NOW + outbox.LEASE + SECOND).sent == 1
+        assert outbox.send_due(engine, settings=mail, now=NOW + 10 * outbox.LEASE).claimed == 0
+    finally:
+        controller.stop()
+    in_flight = state(engine, ids[0])
+    received = [(str(m["To"]), m["Message-ID"]) for m in catcher.messages]
+    assert received.count(("u0@customer.example", in_flight.message_id)) == 2
+    assert received.count(("u1@customer.example", state(engine, ids[1]).message_id)) == 1
+    assert len(received) == 3 and in_flight.state == "sent"
