@@ -43,6 +43,7 @@ SessionDep = Annotated[Session, Depends(get_session, scope="function")]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 NowDep = Annotated[dt.datetime, Depends(get_now)]
 
+
 def get_outbox_kick(request: Request, background: BackgroundTasks) -> Callable[[], None]:
     """Call it after queueing an email a person asked for: once the response is out (the
     request's commit comes before), those emails are delivered without waiting for the job."""

@@ -119,7 +119,6 @@ def due_accounts(session: Session, *, today: dt.date, from_day: int,
                  until_day: int) -> list[Account]:
     """Active accounts between day ``from_day`` and ``until_day`` of their contract with no
     webinar attended and no support ticket in the first ``from_day`` days, and no check-in yet."""
-    days = from_day
     rows = session.execute(
         select(Account).where(
             col(Account.status) == "active", col(Account.contract_start_on).is_not(None),
@@ -132,7 +131,7 @@ def due_accounts(session: Session, *, today: dt.date, from_day: int,
     for account in rows:
         assert account.contract_start_on is not None
         start = dt.datetime.combine(account.contract_start_on, dt.time(), dt.UTC)
-        end = start + dt.timedelta(days=days)
+        end = start + dt.timedelta(days=from_day)
         seen = session.execute(
             select(col(Interaction.id)).where(
                 col(Interaction.account_id) == account.id,

@@ -27,12 +27,13 @@ sent or retried requires the token, and each message is marked as soon as the se
 
 What we guarantee: a row is never delivered by two senders at once, and it is delivered again only
 if its sender died (or lost the database) after the SMTP server accepted it but before the row was
-marked sent — then, once its lease ends, the row is claimed again and re-sent with the **same
-Message-ID** (fixed when the row was written), so receivers that dedupe by Message-ID see one
-message. A crash therefore makes at most one duplicate (the message in flight) and delays only
-that message, by at most the lease. No SMTP protocol can do better: the acceptance and our commit
-are not one transaction. The lease is three times the whole-delivery timeout
-(``mailer.SEND_TIMEOUT``), so a live sender never loses its claim.
+marked sent — then, once its lease ends, the row is claimed again — or if the connection broke
+after the server took the message but before its answer reached us (retried as an outage). The
+re-send carries the **same Message-ID** (fixed when the row was written), so receivers that dedupe
+by Message-ID see one message. A crash therefore makes at most one duplicate (the message in
+flight) and delays only that message, by at most the lease. No SMTP protocol can do better: the
+acceptance and our commit are not one transaction. The lease is three times the whole-delivery
+timeout (``mailer.SEND_TIMEOUT``), so a live sender never loses its claim.
 """
 
 from __future__ import annotations

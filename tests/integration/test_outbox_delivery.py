@@ -149,6 +149,19 @@ def test_after_an_outage_the_queue_drains_within_the_outage_retry_time(
     assert max(state(engine, i).attempts for i in ids) == 1  # the outage counted no attempt
 
 
+def test_a_421_answer_is_an_outage_the_run_stops_and_the_try_is_not_counted(
+    engine: Engine, settings: Settings, smtp: tuple[Catcher, int]
+) -> None:
+    catcher, port = smtp
+    closing = queue(engine, to="closing@customer.example")
+    waiting = queue(engine, to="u1@customer.example")
+    result = outbox.send_due(engine, settings=smtp_settings(settings, port), now=NOW)
+    assert result.unavailable and result.claimed == 1 and catcher.messages == []
+    row = state(engine, closing)
+    assert row.state == "queued" and row.attempts == 0 and (row.last_error or "").startswith("421")
+    assert state(engine, waiting).attempts == 0  # not tried while the server was closing
+
+
 def test_an_automated_email_is_not_delivered_after_its_deadline(engine: Engine, settings: Settings) -> None:
     person = queue(engine, to="asked@customer.example", priority=outbox.PRIORITY_PERSON)
     checkin = queue(engine, to="champion@customer.example", send_by=NOW + dt.timedelta(hours=1))

@@ -36,6 +36,8 @@ class Catcher:
             return "550 5.1.1 mailbox unavailable"
         if address.startswith("busy"):
             return "451 4.3.0 try again later"
+        if address.startswith("closing"):
+            return "421 4.3.2 service shutting down"
         envelope.rcpt_tos.append(address)
         return "250 OK"
 
