@@ -51,7 +51,7 @@ def _outbox_view(row: Outbox) -> dict[str, Any]:
         "id": row.id, "kind": row.kind, "to": row.to_addr, "subject": row.subject,
         "state": row.state, "attempts": row.attempts, "next_attempt_at": row.next_attempt_at,
         "message_id": row.message_id, "last_error": row.last_error, "sent_at": row.sent_at,
-        "created_at": row.created_at,
+        "created_at": row.created_at, "priority": row.priority, "send_by": row.send_by,
     }
 
 

@@ -267,6 +267,7 @@ def test_checkin_templates_and_outbox_api(
         outbox.mark_failed(session, claimed, error="554 rejected", now=AS_OF)
     listed = client.get("/api/v1/outbox?state=failed", headers=auth("admin")).json()["data"]
     assert [(m["id"], m["last_error"]) for m in listed] == [(row.id, "554 rejected")]
+    assert (listed[0]["priority"], listed[0]["send_by"]) == (0, None)
     unknown = client.get("/api/v1/outbox?state=bounced", headers=auth("admin"))
     assert unknown.status_code == 422 and unknown.json()["errors"][0]["field"] == "state"
     retried = client.post(f"/api/v1/outbox/{row.id}/retry", headers=auth("admin"))
