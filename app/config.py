@@ -41,6 +41,19 @@ class Settings(BaseSettings):
     event_retention_days: int = Field(default=400, ge=1)
     #: Run periodic jobs (purge, and later scoring) inside `bansou serve`.
     scheduler_enabled: bool = True
+    #: The tech-touch check-in goes once, only between these days of the contract (day 0 is the
+    #: start): 30 and 44 → an account on day 35 is asked, one on day 45 or 300 never is.
+    checkin_from_day: int = Field(default=30, ge=1)
+    checkin_until_day: int = Field(default=44, ge=1)
+    #: A scheduled email (report, Monday digest) is queued only this long after its due time;
+    #: later (the server was down, the schedule is newer than the period) that period is skipped.
+    #: 24 → a report due on the 1st at 00:00 goes out until the 2nd at 00:00, never after.
+    schedule_grace_hours: int = Field(default=24, ge=1, le=24 * 7)
+    #: Emails handed to the SMTP server per minute at most (person-requested ones first).
+    outbox_rate_per_minute: int = Field(default=20, ge=1, le=10_000)
+    #: While the SMTP server is unreachable, the email at the head of the queue is tried again
+    #: this often; once the server is back the queue drains from the next try on.
+    outbox_outage_retry_seconds: int = Field(default=60, ge=5, le=3600)
 
     @field_validator("timezone")
     @classmethod
@@ -82,6 +95,8 @@ class Settings(BaseSettings):
                 "(e.g. `python -c 'import secrets; print(secrets.token_urlsafe(48))'`) "
                 f"before running with BANSOU_ENV={self.env}"
             )
+        if self.checkin_until_day < self.checkin_from_day:
+            raise ValueError("BANSOU_CHECKIN_UNTIL_DAY must not be before BANSOU_CHECKIN_FROM_DAY")
         if len(self.secret_key) < 16:
             raise ValueError("BANSOU_SECRET_KEY must be at least 16 characters long")
         return self

@@ -6,7 +6,7 @@ import datetime as dt
 from collections.abc import Callable, Iterator
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import BackgroundTasks, Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlmodel import Session
 
@@ -14,7 +14,7 @@ from app.config import Settings
 from app.db import utcnow
 from app.errors import NotAuthenticated, NotPermitted
 from app.models import ApiKey, User
-from app.services import api_keys, web_auth
+from app.services import api_keys, outbox, web_auth
 
 
 def get_session(request: Request) -> Iterator[Session]:
@@ -42,6 +42,22 @@ def get_now(request: Request) -> dt.datetime:
 SessionDep = Annotated[Session, Depends(get_session, scope="function")]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 NowDep = Annotated[dt.datetime, Depends(get_now)]
+
+
+def get_outbox_kick(request: Request, background: BackgroundTasks) -> Callable[[], None]:
+    """Call it after queueing an email a person asked for: once the response is out (the
+    request's commit comes before), those emails are delivered without waiting for the job."""
+    app = request.app
+
+    def kick() -> None:
+        clock: Callable[[], dt.datetime] = getattr(app.state, "clock", utcnow)
+        background.add_task(outbox.deliver_requested, app.state.engine,
+                            settings=app.state.settings, clock=clock)
+
+    return kick
+
+
+OutboxKickDep = Annotated[Callable[[], None], Depends(get_outbox_kick)]
 
 _bearer = HTTPBearer(auto_error=False, description="An API key: `Authorization: Bearer bsk_...`")
 

@@ -37,8 +37,10 @@ class Outbox(SQLModel, table=True):
     __table_args__ = (
         CheckConstraint(_in("state", OUTBOX_STATES), name="state"),
         CheckConstraint(_in("kind", OUTBOX_KINDS), name="kind"),
-        # The sender's claim reads due rows in order: one range of this index.
-        Index("ix_outbox_state_next_attempt", "state", "next_attempt_at"),
+        # The sender's claim reads due rows in order (priority first): one range of this index.
+        Index("ix_outbox_state_priority_next_attempt", "state", "priority", "next_attempt_at"),
+        # The send rate counts the messages sent in the last minute.
+        Index("ix_outbox_sent_at", "sent_at"),
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -56,6 +58,11 @@ class Outbox(SQLModel, table=True):
     #: Fixed when the row is written, so a re-send after a lost "sent" mark carries the same id.
     message_id: str = Field(sa_column=Column(String(255), nullable=False, unique=True))
     state: str = Field(default="queued", sa_column=Column(String(16), nullable=False))
+    #: Higher goes first: 1 for what a person asked for (*Send now*, the API), 0 for bulk.
+    priority: int = Field(default=0, nullable=False)
+    #: Automated emails are not delivered after this (their window or grace period ended);
+    #: NULL: no deadline.
+    send_by: dt.datetime | None = Field(default=None, sa_type=UTCDateTime, nullable=True)
     attempts: int = Field(default=0, nullable=False)
     next_attempt_at: dt.datetime = Field(sa_type=UTCDateTime, nullable=False)
     claim_token: str | None = Field(default=None, sa_column=Column(String(32)))

@@ -152,8 +152,10 @@ def outbox_job(engine: Engine, settings: Settings, now: dt.datetime) -> str:
     """Deliver due emails over SMTP (none configured: they wait in the outbox)."""
     from app.services import outbox
 
-    r = outbox.send_due(engine, smtp_url=settings.smtp_url, mail_from=settings.mail_from, now=now)
-    return f"outbox: {r.claimed} claimed, {r.sent} sent, {r.retrying} to retry, {r.failed} failed"
+    r = outbox.send_due(engine, settings=settings, now=now, clock=utcnow)
+    return (f"outbox: {r.claimed} claimed, {r.sent} sent, {r.retrying} to retry, {r.failed} "
+            f"failed, {r.expired} past their deadline"
+            + (" (SMTP server unavailable)" if r.unavailable else ""))
 
 
 def reports_job(engine: Engine, settings: Settings, now: dt.datetime) -> str:

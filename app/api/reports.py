@@ -10,7 +10,15 @@ from fastapi import APIRouter, Header, Response, status
 from pydantic import BaseModel, Field
 
 from app.api.common import BODY, ERRORS, NOT_FOUND
-from app.deps import AdminKeyDep, NowDep, ReadKeyDep, SessionDep, SettingsDep, WriteKeyDep
+from app.deps import (
+    AdminKeyDep,
+    NowDep,
+    OutboxKickDep,
+    ReadKeyDep,
+    SessionDep,
+    SettingsDep,
+    WriteKeyDep,
+)
 from app.models_reports import Outbox
 from app.services import checkins, outbox, reports
 
@@ -43,7 +51,7 @@ def _outbox_view(row: Outbox) -> dict[str, Any]:
         "id": row.id, "kind": row.kind, "to": row.to_addr, "subject": row.subject,
         "state": row.state, "attempts": row.attempts, "next_attempt_at": row.next_attempt_at,
         "message_id": row.message_id, "last_error": row.last_error, "sent_at": row.sent_at,
-        "created_at": row.created_at,
+        "created_at": row.created_at, "priority": row.priority, "send_by": row.send_by,
     }
 
 
@@ -56,13 +64,14 @@ def _template_view(key: str, language: str, t: checkins.Wording) -> dict[str, An
              responses={**NOT_FOUND, **BODY})
 def create_report(
     account_id: str, report_in: ReportCreate, session: SessionDep, settings: SettingsDep,
-    now: NowDep, key: WriteKeyDep, response: Response,
+    now: NowDep, key: WriteKeyDep, response: Response, kick: OutboxKickDep,
     idempotency_key: Annotated[str | None, Header(
         alias="Idempotency-Key", max_length=128,  # api:{account}:{key} fits its 400
         description="A retry with the same key answers with the first report (200), unsent again",
     )] = None,
 ) -> dict[str, Any]:
-    """Generate a report; with recipients, queue it to them and record it on the timeline."""
+    """Generate a report; with recipients, queue it to them (before bulk mail, delivered right
+    after the response) and record it on the timeline."""
     dedupe_key = f"api:{account_id}:{idempotency_key}" if idempotency_key else None
     report = reports.generate(
         session, settings=settings, account_id=account_id, start=report_in.start,
@@ -75,6 +84,8 @@ def create_report(
         report = reports.find_by_key(session, dedupe_key)
         assert report is not None
         response.status_code = status.HTTP_200_OK
+    elif report.recipients:
+        kick()
     return reports.report_view(session, report, settings)
 
 

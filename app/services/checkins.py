@@ -1,5 +1,9 @@
-"""Tech-touch check-ins: "Is your rollout going well?" to the champion of accounts that, within
-``days`` (default 30) of contract start, attended no webinar and opened no support ticket.
+"""Tech-touch check-ins: "Is your rollout going well?" to the champion of accounts that, in the
+first ``checkin_from_day`` days (30) of their contract, attended no webinar and opened no support
+ticket. It goes only inside its window, from day ``checkin_from_day`` to ``checkin_until_day``
+(30 to 44) of the contract in the app's time zone, and never later: an account first seen on day
+45 (an old book imported, a server down for weeks) is not asked "a few weeks have passed". The
+outbox row carries the window's end as its deadline, so an SMTP outage cannot deliver it late.
 
 The email carries three one-click links (Done / On track / Problem), each a signed token naming
 the check-in and the answer. Opening a link records nothing: mail security scanners open every
@@ -35,7 +39,6 @@ from app.services import mailer, outbox, score_queue, tasks
 
 CHECKIN_SALT = "checkin"
 TEMPLATE_KEYS = ("checkin",)
-DEFAULT_DAYS = 30
 
 DEFAULTS = {
     ("checkin", "en"): (
@@ -112,13 +115,15 @@ def answer_link(settings: Settings, checkin_id: int, answer: str) -> str:
     return f"{settings.base_url.rstrip('/')}/c/{token}"
 
 
-def due_accounts(session: Session, *, today: dt.date, days: int = DEFAULT_DAYS) -> list[Account]:
-    """Active accounts ``days`` or more into their contract with no webinar attended and no
-    support ticket in the first ``days`` days, and no check-in yet."""
+def due_accounts(session: Session, *, today: dt.date, from_day: int,
+                 until_day: int) -> list[Account]:
+    """Active accounts between day ``from_day`` and ``until_day`` of their contract with no
+    webinar attended and no support ticket in the first ``from_day`` days, and no check-in yet."""
     rows = session.execute(
         select(Account).where(
             col(Account.status) == "active", col(Account.contract_start_on).is_not(None),
-            col(Account.contract_start_on) <= today - dt.timedelta(days=days),
+            col(Account.contract_start_on) <= today - dt.timedelta(days=from_day),
+            col(Account.contract_start_on) >= today - dt.timedelta(days=until_day),
             ~exists().where(Checkin.account_id == Account.id),  # type: ignore[arg-type]
         ).order_by(col(Account.id))
     ).scalars().all()
@@ -126,7 +131,7 @@ def due_accounts(session: Session, *, today: dt.date, days: int = DEFAULT_DAYS) 
     for account in rows:
         assert account.contract_start_on is not None
         start = dt.datetime.combine(account.contract_start_on, dt.time(), dt.UTC)
-        end = start + dt.timedelta(days=days)
+        end = start + dt.timedelta(days=from_day)
         seen = session.execute(
             select(col(Interaction.id)).where(
                 col(Interaction.account_id) == account.id,
@@ -139,11 +144,20 @@ def due_accounts(session: Session, *, today: dt.date, days: int = DEFAULT_DAYS) 
     return out
 
 
+def window_end(settings: Settings, contract_start_on: dt.date) -> dt.datetime:
+    """When an account's check-in window closes: the end of day ``checkin_until_day``."""
+    last = contract_start_on + dt.timedelta(days=settings.checkin_until_day + 1)
+    return dt.datetime.combine(last, dt.time(), settings.tz).astimezone(dt.UTC)
+
+
 def send_checkins(session: Session, *, settings: Settings, now: dt.datetime,
-                  days: int = DEFAULT_DAYS, language: str = "ja") -> int:
-    """Queue a check-in to the champion of every due account; how many were queued."""
+                  language: str = "ja") -> int:
+    """Queue a check-in to the champion of every account inside its window; how many."""
     sent = 0
-    for account in due_accounts(session, today=now.astimezone(settings.tz).date(), days=days):
+    today = now.astimezone(settings.tz).date()
+    for account in due_accounts(session, today=today, from_day=settings.checkin_from_day,
+                                until_day=settings.checkin_until_day):
+        assert account.contract_start_on is not None
         champion = session.execute(
             select(Contact).where(col(Contact.account_id) == account.id, col(Contact.is_champion),
                                   col(Contact.status) == "active", col(Contact.email).is_not(None))
@@ -159,7 +173,8 @@ def send_checkins(session: Session, *, settings: Settings, now: dt.datetime,
                                      account=account, contact=champion)
         outbox.enqueue(session, kind="checkin", to=champion.email, subject=subject, text=text,
                        html=html, mail_from=settings.mail_from, now=now, account_id=account.id,
-                       dedupe_key=f"checkin:{account.id}")
+                       dedupe_key=f"checkin:{account.id}",
+                       send_by=window_end(settings, account.contract_start_on))
         sent += 1
     return sent
 

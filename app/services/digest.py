@@ -1,8 +1,10 @@
 """The Monday digest: each CSM's action list for the week, by email, once per CSM and week.
 
-From Monday (in the app's time zone) the reports job queues one email per CSM who owns items on
-this week's list (``priorities.week_view``); the outbox's ``dedupe_key`` (``digest:{user}:{week}``)
-makes a second run, a restart or a second process queue nothing more.
+From Monday 07:00 (in the app's time zone), and until the grace period after it ends
+(``schedule_grace_hours``), the reports job queues one email per CSM who owns items on this
+week's list (``priorities.week_view``); the outbox's ``dedupe_key`` (``digest:{user}:{week}``)
+makes a second run, a restart or a second process queue nothing more. A server that was down over
+Monday morning sends no late digest: that week's list is on ``/week``.
 """
 
 from __future__ import annotations
@@ -40,11 +42,14 @@ def render(items: list[ItemView], suppressed: list[ItemView], *, week: str, name
 
 
 def send_digests(session: Session, *, settings: Settings, now: dt.datetime) -> int:
-    """Queue this week's digest to every CSM with items on the list (once per CSM and week)."""
-    local = now.astimezone(settings.tz)
-    if local.weekday() == 0 and local.hour < SEND_FROM_HOUR:
+    """Queue this week's digest to every CSM with items on the list (once per CSM and week),
+    only within the grace period after Monday 07:00."""
+    today = now.astimezone(settings.tz).date()
+    monday = today - dt.timedelta(days=today.weekday())
+    due_at = dt.datetime.combine(monday, dt.time(SEND_FROM_HOUR), settings.tz)
+    send_by = due_at + dt.timedelta(hours=settings.schedule_grace_hours)
+    if not due_at <= now < send_by:
         return 0
-    today = local.date()
     week = priorities.week_of(today)
     view = priorities.week_view(session, week=week, tz=settings.tz, now=now)
     ranked: dict[int, list[ItemView]] = defaultdict(list)
@@ -64,6 +69,7 @@ def send_digests(session: Session, *, settings: Settings, now: dt.datetime) -> i
                                      language=owner.locale, settings=settings)
         row = outbox.enqueue(session, kind="digest", to=owner.email, subject=subject, text=text,
                              html=html, mail_from=settings.mail_from, now=now,
-                             dedupe_key=f"digest:{owner_id}:{week}")
+                             dedupe_key=f"digest:{owner_id}:{week}",
+                             send_by=send_by.astimezone(dt.UTC))
         queued += row is not None
     return queued

@@ -4,12 +4,15 @@
 (TLS from the first byte). An empty URL (or ``none``) means no SMTP server: emails stay queued in
 the outbox, readable at ``/outbox``.
 
-Failures are sorted for the outbox: a refused or dropped connection, a timeout or a 4xx answer is
-``Transient`` (retried later); a 5xx answer is ``Permanent`` (the row fails with the answer).
+Failures are sorted for the outbox: a refused or dropped connection, a timeout or a 421 answer is
+``Unavailable`` (the server, not this message: the sender stops and tries again shortly); another
+4xx answer is ``Transient`` (this message is retried later); a 5xx answer is ``Permanent`` (the
+row fails with the answer).
 """
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import ssl
 import uuid
@@ -23,11 +26,18 @@ import aiosmtplib
 
 from app.errors import FieldError, InvalidInput
 
-SEND_TIMEOUT = 30.0  # seconds; far below the outbox lease (5 minutes), see services.outbox
+#: Seconds one delivery may take in all (connect to the last answer); a third of the outbox's
+#: per-message lease (90 s), so a live sender always marks its message before the lease ends.
+SEND_TIMEOUT = 30.0
 
 
 class Transient(Exception):
     """Try again later: the server was unreachable or answered 4xx."""
+
+
+class Unavailable(Transient):
+    """The server could not be reached, timed out, dropped us or answered 421: nothing is wrong
+    with the message."""
 
 
 class Permanent(Exception):
@@ -110,6 +120,8 @@ def build_message(mail: Mail, *, mail_from: str, date: dt.datetime) -> EmailMess
 
 def _classify(code: int, text: str) -> Exception:
     reason = f"{code} {text}".strip()
+    if code == 421:
+        return Unavailable(reason)
     return Permanent(reason) if 500 <= code < 600 else Transient(reason)
 
 
@@ -117,15 +129,16 @@ async def deliver(config: SmtpConfig, message: EmailMessage) -> None:
     """Send one message; raise ``Transient`` or ``Permanent`` when it was not accepted."""
     context = ssl.create_default_context() if (config.use_tls or config.start_tls) else None
     try:
-        await aiosmtplib.send(
-            message, hostname=config.host, port=config.port, username=config.username,
-            password=config.password, use_tls=config.use_tls, start_tls=config.start_tls,
-            tls_context=context, timeout=SEND_TIMEOUT,
-        )
+        async with asyncio.timeout(SEND_TIMEOUT):  # aiosmtplib's timeout is per command
+            await aiosmtplib.send(
+                message, hostname=config.host, port=config.port, username=config.username,
+                password=config.password, use_tls=config.use_tls, start_tls=config.start_tls,
+                tls_context=context, timeout=SEND_TIMEOUT,
+            )
     except aiosmtplib.SMTPRecipientsRefused as exc:
         worst = max(exc.recipients, key=lambda r: r.code)
         raise _classify(worst.code, worst.message) from exc
     except aiosmtplib.SMTPResponseException as exc:
         raise _classify(exc.code, exc.message) from exc
     except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
-        raise Transient(f"{type(exc).__name__}: {exc}") from exc
+        raise Unavailable(f"{type(exc).__name__}: {exc}") from exc

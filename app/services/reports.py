@@ -236,9 +236,11 @@ def generate(
     session: Session, *, settings: Settings, account_id: str, start: dt.date | None,
     end: dt.date | None, language: str | None, message: str | None, contact_ids: list[int],
     emails: list[str], actor: str, now: dt.datetime, dedupe_key: str | None = None,
+    priority: int = outbox.PRIORITY_PERSON, send_by: dt.datetime | None = None,
 ) -> AdoptionReport | None:
     """Save a report and queue it to the recipients, recording each send on the timeline.
-    With ``dedupe_key``, None if a report with that key exists already (``find_by_key``)."""
+    With ``dedupe_key``, None if a report with that key exists already (``find_by_key``).
+    A person's send goes before bulk mail; a scheduled one passes its priority and deadline."""
     account = get_account(session, account_id)
     language = _language(language)
     if message is not None and len(message) > 5000:
@@ -271,7 +273,7 @@ def generate(
         for r in recipients:
             outbox.enqueue(session, kind="report", to=r.email, subject=rendered.subject,
                            text=rendered.text, html=rendered.html, mail_from=settings.mail_from,
-                           now=now, account_id=account.id)
+                           now=now, account_id=account.id, priority=priority, send_by=send_by)
         _record_sent(session, account, report, rendered.subject, recipients, actor, now)
     return report
 
@@ -359,6 +361,12 @@ def period_due(schedule: ReportSchedule, today: dt.date) -> tuple[str, dt.date, 
     return f"{start.year}-Q{(start.month - 1) // 3 + 1}", start, end
 
 
+def due_time(schedule: ReportSchedule, end: dt.date, tz: ZoneInfo) -> dt.datetime:
+    """When the report on a period ending ``end`` is due: day N after it, 00:00 in ``tz``."""
+    day = (end + dt.timedelta(days=1)).replace(day=schedule.day_of_month)
+    return dt.datetime.combine(day, dt.time(), tz).astimezone(dt.UTC)
+
+
 def create_schedule(
     session: Session, *, account_id: str, cadence: str, day_of_month: int, recipients: list[str],
     language: str | None, now: dt.datetime,
@@ -420,8 +428,12 @@ def schedule_view(schedule: ReportSchedule, account_id: str) -> dict[str, Any]:
 
 
 def run_schedules(session: Session, *, settings: Settings, now: dt.datetime) -> int:
-    """Generate every due scheduled report not generated yet (one per schedule and period)."""
+    """Generate every due scheduled report not generated yet (one per schedule and period),
+    only within the grace period after its due time, and never for a period that was due
+    before the schedule existed: a server down for a week, or a schedule created today, sends
+    nothing for the periods it missed."""
     today = now.astimezone(settings.tz).date()
+    grace = dt.timedelta(hours=settings.schedule_grace_hours)
     made = 0
     for schedule in session.exec(
         select(ReportSchedule).where(col(ReportSchedule.enabled).is_(True))
@@ -432,6 +444,9 @@ def run_schedules(session: Session, *, settings: Settings, now: dt.datetime) -> 
         if due is None or account is None or account.status != "active":
             continue
         key, start, end = due
+        due_at = due_time(schedule, end, settings.tz)
+        if not schedule.created_at <= due_at <= now < due_at + grace:
+            continue
         try:
             with session.begin_nested():
                 report = generate(
@@ -439,6 +454,7 @@ def run_schedules(session: Session, *, settings: Settings, now: dt.datetime) -> 
                     end=end, language=schedule.language, message=None, contact_ids=[],
                     emails=schedule.recipients, actor="schedule", now=now,
                     dedupe_key=f"schedule:{schedule.id}:{key}",
+                    priority=outbox.PRIORITY_BULK, send_by=due_at + grace,
                 )
         except InvalidInput as exc:
             # A recipient is no longer a contact: this schedule waits for a fix, others go on.

@@ -20,7 +20,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Form
 from starlette.responses import Response
 
-from app.deps import EditorUserDep, NowDep, SessionDep
+from app.deps import EditorUserDep, NowDep, OutboxKickDep, SessionDep
 from app.errors import InvalidInput, NotFound
 from app.i18n import LANGUAGE_NAMES
 from app.models_reports import CADENCES
@@ -250,9 +250,11 @@ def send(
     session: SessionDep,
     now: NowDep,
     form: SubmittedDep,
+    kick: OutboxKickDep,
 ) -> Response:
     """Save the report and queue it to the recipients (one transaction), then back to the
-    account page; the same send key twice sends once. 422 re-renders the compose page."""
+    account page; the same send key twice sends once. 422 re-renders the compose page. The
+    emails go before bulk mail, delivered right after the response."""
     account = _account(session, account_id)
     begin, finish = _date(form["start"]), _date(form["end"])
     if _bad_dates(form, begin, finish):
@@ -273,6 +275,8 @@ def send(
         )
     except InvalidInput as exc:
         return _compose(viewer, session, account, form, errors=_field_errors(viewer, exc))
+    if sent.first:
+        kick()
     return htmx.redirect(viewer.request, f"/accounts/{account.external_id}?sent={sent.report.id}#send-report")
 
 

@@ -21,6 +21,8 @@ from tests.builders import AS_OF, make_account, make_contact, make_interaction
 
 Headers = dict[str, str]
 EN = {"Accept-Language": "en"}
+#: Day 35 of the contracts ``seed`` makes (from 2026-09-01): inside the check-in window.
+CHECKIN_AT = dt.datetime(2026, 10, 6, 9, 0, tzinfo=dt.UTC)
 
 
 def seed(engine: Engine) -> int:
@@ -141,9 +143,9 @@ def test_checkin_answers_are_idempotent_and_problem_makes_a_task(
         make_contact(session, account_id="beta", email="ken@beta.example", is_champion=True)
         make_interaction(session, account=other, type="webinar",
                          occurred_at=dt.datetime(2026, 9, 10, tzinfo=dt.UTC))
-        assert checkins.send_checkins(session, settings=settings, now=AS_OF) == 1
+        assert checkins.send_checkins(session, settings=settings, now=CHECKIN_AT) == 1
     with session_scope(engine) as session:
-        assert checkins.send_checkins(session, settings=settings, now=AS_OF) == 0
+        assert checkins.send_checkins(session, settings=settings, now=CHECKIN_AT) == 0
         (mail,) = session.exec(select(Outbox).where(Outbox.kind == "checkin")).all()
         (checkin,) = session.exec(select(Checkin)).all()
     assert mail.to_addr == "yui@acme.example"  # Beta attended a webinar: not asked
@@ -190,7 +192,7 @@ def test_checkin_confirm_may_change_the_answer_and_rejects_unknown_ones(
 ) -> None:
     seed(engine)
     with session_scope(engine) as session:
-        assert checkins.send_checkins(session, settings=settings, now=AS_OF) == 1
+        assert checkins.send_checkins(session, settings=settings, now=CHECKIN_AT) == 1
         (checkin,) = session.exec(select(Checkin)).all()
         assert checkin.id is not None
         link = checkins.answer_link(settings, checkin.id, "on_track")
@@ -206,14 +208,18 @@ def test_checkin_confirm_may_change_the_answer_and_rejects_unknown_ones(
 
 def test_scheduled_reports_fire_once_per_period(engine: Engine, settings: Settings) -> None:
     seed(engine)
+    created = dt.datetime(2026, 9, 15, tzinfo=dt.UTC)
     with session_scope(engine) as session:
         reports.create_schedule(session, account_id="acme", cadence="monthly", day_of_month=1,
-                                recipients=["yui@acme.example"], language="en", now=AS_OF)
+                                recipients=["yui@acme.example"], language="en", now=created)
         reports.create_schedule(session, account_id="acme", cadence="quarterly", day_of_month=5,
-                                recipients=["yui@acme.example"], language="ja", now=AS_OF)
-    for _ in range(2):  # a second run (a restart) sends nothing more
-        with session_scope(engine) as session:
-            reports.run_schedules(session, settings=settings, now=AS_OF)
+                                recipients=["yui@acme.example"], language="ja", now=created)
+    # 03:00 in Tokyo on 5 October (Q3's report is due) and on 1 November (October's).
+    for now in (dt.datetime(2026, 10, 4, 18, 0, tzinfo=dt.UTC),
+                dt.datetime(2026, 10, 31, 18, 0, tzinfo=dt.UTC)):
+        for _ in range(2):  # a second run (a restart) sends nothing more
+            with session_scope(engine) as session:
+                reports.run_schedules(session, settings=settings, now=now)
     with session_scope(engine) as session:
         made = session.exec(select(AdoptionReport)).all()
         mails = session.exec(select(Outbox)).all()
@@ -256,10 +262,12 @@ def test_checkin_templates_and_outbox_api(
         row = outbox.enqueue(session, kind="other", to="a@b.example", subject="s", text="t",
                              html=None, mail_from="x@example.com", now=AS_OF)
         assert row is not None
-        (claimed,) = outbox.claim(session, now=AS_OF)
+        claimed = outbox.claim(session, now=AS_OF)
+        assert claimed is not None
         outbox.mark_failed(session, claimed, error="554 rejected", now=AS_OF)
     listed = client.get("/api/v1/outbox?state=failed", headers=auth("admin")).json()["data"]
     assert [(m["id"], m["last_error"]) for m in listed] == [(row.id, "554 rejected")]
+    assert (listed[0]["priority"], listed[0]["send_by"]) == (0, None)
     unknown = client.get("/api/v1/outbox?state=bounced", headers=auth("admin"))
     assert unknown.status_code == 422 and unknown.json()["errors"][0]["field"] == "state"
     retried = client.post(f"/api/v1/outbox/{row.id}/retry", headers=auth("admin"))
@@ -280,10 +288,11 @@ def test_a_schedule_whose_recipient_left_is_skipped(engine: Engine, settings: Se
 
         ken = session.exec(select(Contact).where(Contact.email == "ken@acme.example")).one()
         accounts.delete_contact(session, account_id="acme", contact_id=ken.id or 0, now=AS_OF)
+    due = dt.datetime(2026, 12, 2, 16, 0, tzinfo=dt.UTC)  # 3 December, 01:00 in Tokyo
     with session_scope(engine) as session:
-        assert reports.run_schedules(session, settings=settings, now=AS_OF) == 1
+        assert reports.run_schedules(session, settings=settings, now=due) == 1
         (made,) = session.exec(select(AdoptionReport)).all()
-    assert made.recipients == ["yui@acme.example"] and made.dedupe_key == "schedule:2:2026-10"
+    assert made.recipients == ["yui@acme.example"] and made.dedupe_key == "schedule:2:2026-11"
 
 
 def test_report_schedules_api_lists_and_stops(

@@ -15,6 +15,7 @@ from aiosmtpd.controller import Controller
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
+from app.config import Settings
 from app.db import session_scope
 from app.models_reports import Outbox
 from app.services import outbox
@@ -35,6 +36,8 @@ class Catcher:
             return "550 5.1.1 mailbox unavailable"
         if address.startswith("busy"):
             return "451 4.3.0 try again later"
+        if address.startswith("closing"):
+            return "421 4.3.2 service shutting down"
         envelope.rcpt_tos.append(address)
         return "250 OK"
 
@@ -62,6 +65,12 @@ def smtp() -> Iterator[tuple[Catcher, int]]:
     controller.stop()
 
 
+def smtp_settings(settings: Settings, port: int, **extra: Any) -> Settings:
+    """The test's settings, delivering to the loopback server on ``port``."""
+    return settings.model_copy(update={"smtp_url": f"smtp://127.0.0.1:{port}",
+                                       "mail_from": FROM, **extra})
+
+
 def queue(engine: Engine, to: str = "yui@customer.example", **extra: Any) -> int:
     with session_scope(engine) as session:
         row = outbox.enqueue(session, kind="other", to=to, subject="Hello 伴走", text="plain body",
@@ -77,10 +86,12 @@ def state(engine: Engine, outbox_id: int) -> Outbox:
         return row
 
 
-def test_delivers_multipart_with_fixed_message_id(engine: Engine, smtp: tuple[Catcher, int]) -> None:
+def test_delivers_multipart_with_fixed_message_id(
+    engine: Engine, settings: Settings, smtp: tuple[Catcher, int]
+) -> None:
     catcher, port = smtp
     row_id = queue(engine)
-    result = outbox.send_due(engine, smtp_url=f"smtp://127.0.0.1:{port}", mail_from=FROM, now=NOW)
+    result = outbox.send_due(engine, settings=smtp_settings(settings, port), now=NOW)
     assert (result.claimed, result.sent) == (1, 1)
     (message,) = catcher.messages
     row = state(engine, row_id)
@@ -94,21 +105,22 @@ def test_delivers_multipart_with_fixed_message_id(engine: Engine, smtp: tuple[Ca
     assert text_part.get_content().strip() == "plain body"
     assert html_part.get_content().strip() == "<p>html body</p>"
     # Nothing more to do: a second run sends nothing.
-    again = outbox.send_due(engine, smtp_url=f"smtp://127.0.0.1:{port}", mail_from=FROM, now=NOW)
+    again = outbox.send_due(engine, settings=smtp_settings(settings, port), now=NOW)
     assert again.claimed == 0 and len(catcher.messages) == 1
 
 
-def test_smtp_down_keeps_queued_then_delivers_once(engine: Engine) -> None:
+def test_smtp_down_keeps_queued_then_delivers_once(engine: Engine, settings: Settings) -> None:
     row_id = queue(engine)
     port = free_port()  # nothing listens here yet
-    down = outbox.send_due(engine, smtp_url=f"smtp://127.0.0.1:{port}", mail_from=FROM, now=NOW)
-    assert down.retrying == 1
+    mail = smtp_settings(settings, port)
+    down = outbox.send_due(engine, settings=mail, now=NOW)
+    assert down.retrying == 1 and down.unavailable
     row = state(engine, row_id)
-    assert row.state == "queued" and row.attempts == 1 and row.last_error
-    assert row.next_attempt_at == NOW + dt.timedelta(minutes=1)
-    # Not due yet: nothing is claimed before the backoff ends.
-    early = outbox.send_due(engine, smtp_url=f"smtp://127.0.0.1:{port}", mail_from=FROM,
-                            now=NOW + dt.timedelta(seconds=30))
+    # The server's outage is not the message's fault: the try is not counted.
+    assert row.state == "queued" and row.attempts == 0 and row.last_error
+    assert row.next_attempt_at == NOW + dt.timedelta(seconds=settings.outbox_outage_retry_seconds)
+    # Not due yet: nothing is claimed before the retry time.
+    early = outbox.send_due(engine, settings=mail, now=NOW + dt.timedelta(seconds=30))
     assert early.claimed == 0
 
     catcher = Catcher()
@@ -117,24 +129,25 @@ def test_smtp_down_keeps_queued_then_delivers_once(engine: Engine) -> None:
     try:
         later = NOW + dt.timedelta(minutes=2)
         for _ in range(3):
-            outbox.send_due(engine, smtp_url=f"smtp://127.0.0.1:{port}", mail_from=FROM, now=later)
+            outbox.send_due(engine, settings=mail, now=later)
     finally:
         controller.stop()
     assert len(catcher.messages) == 1
     row = state(engine, row_id)
-    assert row.state == "sent" and row.attempts == 2
+    assert row.state == "sent" and row.attempts == 1
 
 
 def test_4xx_is_retried_and_550_fails_with_the_answer(
-    engine: Engine, smtp: tuple[Catcher, int]
+    engine: Engine, settings: Settings, smtp: tuple[Catcher, int]
 ) -> None:
     catcher, port = smtp
     busy = queue(engine, to="busy@customer.example")
     bounce = queue(engine, to="bounce@customer.example")
-    result = outbox.send_due(engine, smtp_url=f"smtp://127.0.0.1:{port}", mail_from=FROM, now=NOW)
+    result = outbox.send_due(engine, settings=smtp_settings(settings, port), now=NOW)
     assert (result.retrying, result.failed) == (1, 1)
     assert state(engine, busy).state == "queued"
     assert "451" in (state(engine, busy).last_error or "")
+    assert state(engine, busy).next_attempt_at == NOW + dt.timedelta(minutes=1)
     failed = state(engine, bounce)
     assert failed.state == "failed" and failed.last_error is not None
     assert failed.last_error.startswith("550") and "mailbox unavailable" in failed.last_error
@@ -149,21 +162,23 @@ def test_claims_are_exclusive_and_a_lost_lease_resends_with_the_same_message_id(
     engine: Engine,
 ) -> None:
     ids = [queue(engine, to=f"u{i}@customer.example") for i in range(3)]
+    claimed = []
+    for _ in range(3):
+        with session_scope(engine) as session:
+            row = outbox.claim(session, now=NOW)
+            assert row is not None and row.claimed_until == NOW + outbox.LEASE
+            claimed.append(row)
+    assert [r.id for r in claimed] == ids  # one at a time, oldest first
     with session_scope(engine) as session:
-        first = outbox.claim(session, now=NOW, limit=2)
-    with session_scope(engine) as session:
-        second = outbox.claim(session, now=NOW, limit=5)
-    assert {r.id for r in first} | {r.id for r in second} == set(ids)
-    assert not {r.id for r in first} & {r.id for r in second}
+        assert outbox.claim(session, now=NOW) is None
     # The first sender dies after the SMTP server accepted; its lease ends; another takes over.
-    lost = first[0]
+    lost = claimed[0]
     with session_scope(engine) as session:
-        assert outbox.claim(session, now=NOW + dt.timedelta(minutes=1)) == []
+        assert outbox.claim(session, now=NOW + outbox.LEASE - dt.timedelta(seconds=1)) is None
     with session_scope(engine) as session:
-        (retaken,) = outbox.claim(session, now=NOW + outbox.LEASE + dt.timedelta(seconds=1),
-                                  limit=1)
-    assert retaken.id == lost.id and retaken.message_id == lost.message_id
-    assert retaken.attempts == 2
+        retaken = outbox.claim(session, now=NOW + outbox.LEASE + dt.timedelta(seconds=1))
+    assert retaken is not None and retaken.id == lost.id
+    assert retaken.message_id == lost.message_id and retaken.attempts == 2
     # The dead sender's late mark no longer counts: its claim token is stale.
     with session_scope(engine) as session:
         assert outbox.mark_sent(session, lost, now=NOW) is False
@@ -178,9 +193,10 @@ def test_dedupe_key_queues_once(engine: Engine) -> None:
                               dedupe_key="digest:1:2026-W48") is None
 
 
-def test_no_smtp_configured_leaves_mail_queued(engine: Engine) -> None:
+def test_no_smtp_configured_leaves_mail_queued(engine: Engine, settings: Settings) -> None:
     row_id = queue(engine)
-    assert outbox.send_due(engine, smtp_url="", mail_from=FROM, now=NOW).claimed == 0
+    assert settings.smtp_url == ""
+    assert outbox.send_due(engine, settings=settings, now=NOW).claimed == 0
     assert state(engine, row_id).state == "queued"
 
 
@@ -191,7 +207,7 @@ def test_backoff_doubles_up_to_six_hours() -> None:
 
 
 def test_two_senders_at_once_deliver_each_row_once(
-    engine: Engine, smtp: tuple[Catcher, int]
+    engine: Engine, settings: Settings, smtp: tuple[Catcher, int]
 ) -> None:
     import threading
 
@@ -202,8 +218,8 @@ def test_two_senders_at_once_deliver_each_row_once(
     def sender() -> None:
         try:
             for _ in range(3):
-                outbox.send_due(engine, smtp_url=f"smtp://127.0.0.1:{port}", mail_from=FROM,
-                                now=NOW, limit=4)
+                outbox.send_due(engine, settings=smtp_settings(settings, port), now=NOW,
+                                limit=4)
         except BaseException as exc:
             errors.append(exc)
 

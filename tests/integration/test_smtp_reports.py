@@ -18,7 +18,7 @@ from app.db import session_scope
 from app.models import Interaction
 from app.models_reports import Outbox
 from app.services import checkins, outbox, reports
-from tests.api.test_reports_api import seed
+from tests.api.test_reports_api import CHECKIN_AT, seed
 from tests.builders import AS_OF
 from tests.integration.test_smtp_outbox import Catcher, free_port
 
@@ -52,7 +52,8 @@ def test_report_arrives_and_its_link_opens(
     r = client.post("/api/v1/accounts/acme/adoption-reports", headers=auth("write"), json={
         "language": "en", "message": "Thanks for a great month", "contact_ids": [champion]})
     assert r.status_code == 201, r.text
-    sent = outbox.send_due(engine, smtp_url=url, mail_from=settings.mail_from, now=AS_OF)
+    sent = outbox.send_due(engine, settings=settings.model_copy(update={"smtp_url": url}),
+                           now=AS_OF)
     assert sent.sent == 1
     (message,) = catcher.messages
     assert isinstance(message, EmailMessage)
@@ -87,8 +88,9 @@ def test_checkin_links_from_the_received_email(
     with session_scope(engine) as session:
         checkins.save_template(session, key="checkin", language="ja", subject="$account_name 様へ",
                                body="$contact_name 様、導入はいかがですか", actor="admin", now=AS_OF)
-        assert checkins.send_checkins(session, settings=settings, now=AS_OF) == 1
-    assert outbox.send_due(engine, smtp_url=url, mail_from=settings.mail_from, now=AS_OF).sent == 1
+        assert checkins.send_checkins(session, settings=settings, now=CHECKIN_AT) == 1
+    with_smtp = settings.model_copy(update={"smtp_url": url})
+    assert outbox.send_due(engine, settings=with_smtp, now=CHECKIN_AT).sent == 1
     (message,) = catcher.messages
     assert message["Subject"] == "Acme 様へ"
     html = message.get_body(("html",))

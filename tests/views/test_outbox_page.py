@@ -18,7 +18,8 @@ def _queue(engine: Engine) -> int:
                              mail_from="b@example.com", now=AS_OF)
         assert row is not None and row.id is not None
         claimed = outbox.claim(session, now=AS_OF)
-        outbox.mark_failed(session, claimed[0], error="550 5.1.1 no such user", now=AS_OF)
+        assert claimed is not None
+        outbox.mark_failed(session, claimed, error="550 5.1.1 no such user", now=AS_OF)
         return row.id
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 
+from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
@@ -12,8 +13,12 @@ from sqlmodel import Session, select
 from app.config import Settings
 from app.models import Interaction
 from app.models_reports import AdoptionReport, EmailTemplate, Outbox, ReportSchedule
+from app.services import outbox
+from tests.integration.test_smtp_outbox import Catcher, queue, smtp, smtp_settings
 from tests.views.conftest import HTML, HX, csrf
 from tests.views.data import Book
+
+__all__ = ["smtp"]  # the loopback SMTP server fixture
 
 COMPOSE = "/accounts/acme/adoption-summary"
 
@@ -115,6 +120,29 @@ def test_preview_shows_exactly_the_email_then_send_once(engine: Engine, book: Bo
     assert csm.get(customer_path).status_code == 410
     with Session(engine) as session:
         assert session.exec(select(Interaction).where(Interaction.type == "email_click")).all() == []
+
+
+def test_send_now_is_delivered_right_after_the_response_before_bulk_mail(
+    app: FastAPI,
+    engine: Engine,
+    settings: Settings,
+    book: Book,
+    csm: TestClient,
+    smtp: tuple[Catcher, int],
+) -> None:
+    catcher, port = smtp
+    app.state.settings = smtp_settings(settings, port)
+    for i in range(3):
+        queue(engine, to=f"bulk{i}@customer.example")  # check-ins and digests waiting their turn
+    sent = csm.post(COMPOSE, headers=HTML, data=_form(csm, book), follow_redirects=False)
+    assert sent.status_code == 303
+    # No sender job ran: the summary went once the response was out; bulk mail waits for the job.
+    assert [str(m["To"]) for m in catcher.messages] == ["taro@acme.example"]
+    with Session(engine) as session:
+        (mail,) = session.exec(select(Outbox).where(Outbox.to_addr == "taro@acme.example")).all()
+        bulk = session.exec(select(Outbox).where(Outbox.to_addr != "taro@acme.example")).all()
+    assert mail.state == "sent" and mail.priority == outbox.PRIORITY_PERSON
+    assert {row.state for row in bulk} == {"queued"}
 
 
 def _token(text: str) -> str:
