@@ -41,6 +41,9 @@ class Settings(BaseSettings):
     event_retention_days: int = Field(default=400, ge=1)
     #: Run periodic jobs (purge, and later scoring) inside `bansou serve`.
     scheduler_enabled: bool = True
+    #: /readyz answers 503 once a scheduled job has failed this many times in a row (retried
+    #: after 1, 2 and 4 minutes, 3 failures span about 3 minutes); 0: jobs never make it 503.
+    readyz_job_failures: int = Field(default=3, ge=0)
 
     @field_validator("timezone")
     @classmethod
