@@ -210,3 +210,41 @@ def test_a_retried_email_job_queues_each_email_once(
 def _outbox(engine: Engine) -> int:
     with Session(engine) as session:
         return session.exec(select(func.count()).select_from(Outbox)).one()
+
+
+def test_the_scheduler_loop_retries_a_failed_job_when_its_backoff_ends(
+    engine: Engine, settings: Settings
+) -> None:
+    import asyncio
+
+    from app.scheduler import _run_jobs
+
+    job, clock = _flaky(failures=1), Clock()
+
+    async def until(condition: str) -> JobRun:
+        for _ in range(1000):
+            with Session(engine) as session:
+                row = jobs.get(session, "flaky")
+            if row is not None and row.last_status == condition:
+                return row
+            await asyncio.sleep(0.01)
+        raise AssertionError(f"the job did not become {condition} within 10 s")
+
+    async def scenario() -> tuple[JobRun, JobRun, JobRun]:
+        loop = asyncio.create_task(
+            _run_jobs(engine, settings, [job], tick=0.01, first_delay=dt.timedelta(0), clock=clock)
+        )
+        try:
+            failed = await until("failed")
+            await asyncio.sleep(0.1)  # many ticks, none of them due
+            waiting = await until("failed")
+            clock.now += MINUTE
+            return failed, waiting, await until("succeeded")
+        finally:
+            loop.cancel()
+
+    failed, waiting, retried = asyncio.run(scenario())
+
+    assert failed.next_attempt_at == AS_OF + MINUTE
+    assert waiting.last_started_at == AS_OF  # not retried before the backoff ended
+    assert retried.last_started_at == AS_OF + MINUTE and retried.last_outcome == {"attempts": 2}
