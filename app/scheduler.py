@@ -191,9 +191,9 @@ def default_jobs() -> list[Job]:
     ]
 
 
-def find_job(name: str, jobs: list[Job] | None = None) -> Job | None:
+def find_job(name: str, among: list[Job] | None = None) -> Job | None:
     """The scheduled job of that name, if any."""
-    return next((j for j in jobs or default_jobs() if j.name == name), None)
+    return next((j for j in among or default_jobs() if j.name == name), None)
 
 
 def run_job_once(
@@ -242,22 +242,22 @@ def _lock(engine: Engine, name: str) -> Iterator[bool]:
                 conn.commit()
 
 
-def due_jobs(engine: Engine, jobs_in: list[Job], now: dt.datetime) -> list[Job]:
+def due_jobs(engine: Engine, scheduled: list[Job], now: dt.datetime) -> list[Job]:
     """The jobs whose turn has come, by the shared schedule (one read for all)."""
     with session_scope(engine) as session:
-        names = set(jobs.due(session, names=[j.name for j in jobs_in], now=now))
-    return [j for j in jobs_in if j.name in names]
+        names = set(jobs.due(session, names=[j.name for j in scheduled], now=now))
+    return [j for j in scheduled if j.name in names]
 
 
 async def run_forever(
-    engine: Engine, settings: Settings, jobs: list[Job], *, tick: float = 60.0,
+    engine: Engine, settings: Settings, scheduled: list[Job], *, tick: float = 60.0,
     first_delay: dt.timedelta = dt.timedelta(minutes=1),
 ) -> None:
     """Run each job when its turn comes, forever, with the ingestion applier alongside; a
     failing job is recorded and retried after a backoff."""
     applier = asyncio.create_task(run_applier(engine, settings))
     try:
-        await _run_jobs(engine, settings, jobs, tick=tick, first_delay=first_delay)
+        await _run_jobs(engine, settings, scheduled, tick=tick, first_delay=first_delay)
     finally:
         applier.cancel()
         with contextlib.suppress(asyncio.CancelledError):
@@ -265,13 +265,13 @@ async def run_forever(
 
 
 async def _run_jobs(
-    engine: Engine, settings: Settings, jobs_in: list[Job], *, tick: float,
+    engine: Engine, settings: Settings, scheduled: list[Job], *, tick: float,
     first_delay: dt.timedelta, clock: Callable[[], dt.datetime] = utcnow,
 ) -> None:
     await asyncio.sleep(first_delay.total_seconds())
     while True:
         try:
-            due = await asyncio.to_thread(due_jobs, engine, jobs_in, clock())
+            due = await asyncio.to_thread(due_jobs, engine, scheduled, clock())
         except Exception:
             log.exception("the job schedule could not be read; trying again in %s s", tick)
             due = []
