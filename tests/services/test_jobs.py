@@ -248,3 +248,37 @@ def test_the_scheduler_loop_retries_a_failed_job_when_its_backoff_ends(
     assert failed.next_attempt_at == AS_OF + MINUTE
     assert waiting.last_started_at == AS_OF  # not retried before the backoff ended
     assert retried.last_started_at == AS_OF + MINUTE and retried.last_outcome == {"attempts": 2}
+
+
+def test_of_two_processes_racing_for_a_turn_one_runs_the_job(engine: Engine, settings: Settings) -> None:
+    import threading
+    import time
+    from concurrent.futures import ThreadPoolExecutor
+
+    from app.db import make_engine
+
+    started = threading.Barrier(2)
+    calls: list[dt.datetime] = []
+
+    def slow(engine: Engine, settings: Settings, now: dt.datetime) -> Outcome:
+        calls.append(now)
+        time.sleep(0.3)
+        return {"runs": len(calls)}
+
+    job = Job("slow", dt.timedelta(hours=1), slow)
+
+    def process() -> JobRun | None:
+        own = make_engine(settings.database_url)  # a process of its own: its own connections
+        try:
+            started.wait()
+            return run_job_once(own, settings, job, clock=Clock())
+        finally:
+            own.dispose()
+
+    with ThreadPoolExecutor(2) as pool:
+        results = list(pool.map(lambda _: process(), range(2)))
+
+    assert sorted(r is None for r in results) == [False, True]
+    assert calls == [AS_OF]
+    state = _state(engine, "slow")
+    assert (state.last_status, state.last_outcome) == ("succeeded", {"runs": 1})
