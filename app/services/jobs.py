@@ -18,7 +18,7 @@ from typing import Any
 
 from sqlalchemy import or_, update
 from sqlalchemy.exc import DBAPIError
-from sqlmodel import Session, col, select
+from sqlmodel import Session, select
 
 from app.db import dialect_insert, table_of
 from app.models_jobs import JobRun
@@ -171,12 +171,16 @@ def overview(session: Session, *, schedule: Sequence[tuple[str, dt.timedelta]]) 
     return [JobStatus(name, every, known.get(name)) for name, every in schedule]
 
 
+def is_failing(run: JobRun | None, *, threshold: int) -> bool:
+    """Whether a job has failed ``threshold`` times or more in a row (never with 0): then
+    ``/readyz`` answers 503."""
+    return run is not None and 0 < threshold <= run.consecutive_failures
+
+
 def failing(session: Session, *, names: Iterable[str], threshold: int) -> list[JobRun]:
     """Of these jobs, those that failed ``threshold`` times or more in a row, by name."""
-    return list(
-        session.exec(
-            select(JobRun)
-            .where(col(JobRun.name).in_(list(names)), col(JobRun.consecutive_failures) >= threshold)
-            .order_by(col(JobRun.name))
-        ).all()
+    wanted = set(names)
+    rows = states(session).values()
+    return sorted(
+        (r for r in rows if r.name in wanted and is_failing(r, threshold=threshold)), key=lambda r: r.name
     )

@@ -84,8 +84,7 @@ def jobs_page(user: AdminUserDep, viewer: ViewerDep, session: SessionDep) -> Res
                 "every": dates.format_timedelta(status.every, locale=viewer.l10n.locale),
                 "run": status.run,
                 "outcome": outcome_items(viewer, status.run.last_outcome if status.run else None),
-                "unready": status.run is not None
-                and 0 < viewer.settings.readyz_job_failures <= status.run.consecutive_failures,
+                "unready": svc.is_failing(status.run, threshold=viewer.settings.readyz_job_failures),
             }
         )
     return show(
