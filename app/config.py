@@ -54,6 +54,9 @@ class Settings(BaseSettings):
     #: While the SMTP server is unreachable, the email at the head of the queue is tried again
     #: this often; once the server is back the queue drains from the next try on.
     outbox_outage_retry_seconds: int = Field(default=60, ge=5, le=3600)
+    #: /readyz answers 503 once a scheduled job has failed this many times in a row (retried
+    #: after 1, 2 and 4 minutes, 3 failures span about 3 minutes); 0: jobs never make it 503.
+    readyz_job_failures: int = Field(default=3, ge=0)
 
     @field_validator("timezone")
     @classmethod

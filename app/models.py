@@ -545,6 +545,7 @@ class ScoreDirty(SQLModel, table=True):
 
 from app.models_expansion import *  # noqa: E402,F403
 from app.models_ingest import *  # noqa: E402,F403
+from app.models_jobs import *  # noqa: E402,F403
 from app.models_plans import *  # noqa: E402,F403
 from app.models_priorities import *  # noqa: E402,F403
 from app.models_reports import *  # noqa: E402,F403

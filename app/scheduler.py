@@ -5,6 +5,12 @@ continuously, the ingestion applier, which stores the batches ``/v1`` acknowledg
 With several server processes on PostgreSQL, each job takes a PostgreSQL advisory lock first,
 so exactly one process runs it; on SQLite (one machine) the lock is not needed. The applier
 likewise runs in one process at a time (``ingest.apply_log`` locks the log).
+
+Each job returns what it did as counts; its start, finish, outcome or error, failures in a row
+and next turn are recorded in ``job_run`` (``app.services.jobs``) by the process that ran it. That
+row is the schedule every process shares: a failed job is retried with exponential backoff
+instead of waiting a whole period, and a job that ran in one process is not run again by another
+before its turn.
 """
 
 from __future__ import annotations
@@ -16,7 +22,7 @@ import gc
 import logging
 import time
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 from sqlalchemy import text
@@ -24,77 +30,80 @@ from sqlalchemy.engine import Engine
 
 from app.config import Settings
 from app.db import session_scope, utcnow
-from app.services import health, ingest, lifecycle, plans, priorities, score_queue
+from app.models_jobs import JobRun
+from app.services import health, ingest, jobs, lifecycle, plans, priorities, score_queue
+from app.services.jobs import Outcome
 
 log = logging.getLogger("bansou.scheduler")
 
 
-@dataclass
+@dataclass(frozen=True)
 class Job:
     name: str
     every: dt.timedelta
-    run: Callable[[Engine, Settings, dt.datetime], str]
-    next_at: dt.datetime | None = None
+    run: Callable[[Engine, Settings, dt.datetime], Outcome]
 
 
-def purge_job(engine: Engine, settings: Settings, now: dt.datetime) -> str:
+def purge_job(engine: Engine, settings: Settings, now: dt.datetime) -> Outcome:
     before = now - dt.timedelta(days=settings.event_retention_days)
     with session_scope(engine) as session:
         deleted = ingest.purge_events(session, before=before)
-    return f"purged {deleted} raw events received before {before:%Y-%m-%d}"
+    return {"deleted": deleted, "before": before.date().isoformat()}
 
 
-def web_sessions_job(engine: Engine, settings: Settings, now: dt.datetime) -> str:
+def web_sessions_job(engine: Engine, settings: Settings, now: dt.datetime) -> Outcome:
     """Forget ended browser sessions and failed sign-ins older than the throttling window."""
     from app.services import web_auth
 
     with session_scope(engine) as session:
         ended = web_auth.purge_expired(session, now=now)
-    return f"removed {ended} ended web sessions"
+    return {"removed": ended}
 
 
-def rescore_dirty_job(engine: Engine, settings: Settings, now: dt.datetime) -> str:
+def rescore_dirty_job(engine: Engine, settings: Settings, now: dt.datetime) -> Outcome:
     """Rescore, for today, the accounts whose data changed since they were last scored."""
     today = now.astimezone(settings.tz).date()
     with session_scope(engine) as session:
         ids = score_queue.dirty_accounts(session)
         if not ids:
-            return "nothing to rescore"
+            return {"accounts": 0, "snapshots": 0}
         written = health.run_scoring(session, as_of=today, tz=settings.tz, now=now, account_ids=ids)
-    return f"rescored {len(ids)} accounts ({sum(written.values())} snapshots)"
+    return {"accounts": len(ids), "snapshots": sum(written.values())}
 
 
-def score_all_job(engine: Engine, settings: Settings, now: dt.datetime) -> str:
+def score_all_job(engine: Engine, settings: Settings, now: dt.datetime) -> Outcome:
     """Score every account with every published model for today."""
     today = now.astimezone(settings.tz).date()
     with session_scope(engine) as session:
         written = health.run_scoring(session, as_of=today, tz=settings.tz, now=now)
-    return f"scored {sum(written.values())} snapshots for {today}"
+    return {"day": today.isoformat(), "snapshots": sum(written.values())}
 
 
-def plans_job(engine: Engine, settings: Settings, now: dt.datetime) -> str:
+def plans_job(engine: Engine, settings: Settings, now: dt.datetime) -> Outcome:
     """Track success-plan goals from the rollups; achieved and past-due goals raise events."""
     today = now.astimezone(settings.tz).date()
     with session_scope(engine) as session:
         events = plans.track_goals(session, as_of=today, now=now)
-    return f"success plans: {len(events)} goal events for {today}"
+    return {"day": today.isoformat(), "goal_events": len(events)}
 
 
-def lifecycle_job(engine: Engine, settings: Settings, now: dt.datetime) -> str:
+def lifecycle_job(engine: Engine, settings: Settings, now: dt.datetime) -> Outcome:
     """Stages, signals and playbook tasks for every account, after the day's scores."""
     with session_scope(engine) as session:
         r = lifecycle.run_daily(session, now=now, tz=settings.tz)
-    return (f"lifecycle {r.day}: {r.accounts} accounts, {r.stage_changes} stage changes, "
-            f"{r.signals_fired} signals fired / {r.signals_cleared} cleared, "
-            f"{r.tasks_created} tasks created / {r.tasks_closed} closed")
+    return {"day": r.day.isoformat(), "accounts": r.accounts, "stage_changes": r.stage_changes,
+            "signals_fired": r.signals_fired, "signals_cleared": r.signals_cleared,
+            "tasks_created": r.tasks_created, "tasks_closed": r.tasks_closed,
+            "tasks_reopened": r.tasks_reopened}
 
 
-def weekly_list_job(engine: Engine, settings: Settings, now: dt.datetime) -> str:
+def weekly_list_job(engine: Engine, settings: Settings, now: dt.datetime) -> Outcome:
     """Makes sure this week's action list exists (computed as of Monday 00:00, then kept)."""
     week = priorities.week_of(now.astimezone(settings.tz).date())
     with session_scope(engine) as session:
         stored = priorities.weekly_list(session, week=week, tz=settings.tz, now=now)
-    return f"weekly list {week}: computed {stored.computed_at:%Y-%m-%d %H:%M}"
+    # 1 when this run computed the list, 0 when it was already stored.
+    return {"week": week, "computed": int(stored.computed_at == now)}
 
 
 def apply_ingest_log(
@@ -148,27 +157,25 @@ async def run_applier(engine: Engine, settings: Settings, *, idle: float = 0.05)
         await asyncio.sleep(pacer.rest(time.monotonic() - started))
 
 
-def outbox_job(engine: Engine, settings: Settings, now: dt.datetime) -> str:
+def outbox_job(engine: Engine, settings: Settings, now: dt.datetime) -> Outcome:
     """Deliver due emails over SMTP (none configured: they wait in the outbox)."""
     from app.services import outbox
 
     r = outbox.send_due(engine, settings=settings, now=now, clock=utcnow)
-    return (f"outbox: {r.claimed} claimed, {r.sent} sent, {r.retrying} to retry, {r.failed} "
-            f"failed, {r.expired} past their deadline"
-            + (" (SMTP server unavailable)" if r.unavailable else ""))
+    return {"claimed": r.claimed, "sent": r.sent, "retrying": r.retrying, "failed": r.failed,
+            "expired": r.expired, "smtp_unavailable": int(r.unavailable)}
 
 
-def reports_job(engine: Engine, settings: Settings, now: dt.datetime) -> str:
+def reports_job(engine: Engine, settings: Settings, now: dt.datetime) -> Outcome:
     """Scheduled adoption reports, tech-touch check-ins and Monday digests that are due (each
-    at most once)."""
+    at most once: a retry finds the ones already queued by their dedupe keys)."""
     from app.services import checkins, digest, reports
 
     with session_scope(engine) as session:
         made = reports.run_schedules(session, settings=settings, now=now)
         asked = checkins.send_checkins(session, settings=settings, now=now)
         digests = digest.send_digests(session, settings=settings, now=now)
-    return (f"adoption reports: {made} scheduled reports, {asked} check-ins, "
-            f"{digests} Monday digests queued")
+    return {"reports": made, "checkins": asked, "digests": digests}
 
 
 def default_jobs() -> list[Job]:
@@ -185,30 +192,73 @@ def default_jobs() -> list[Job]:
     ]
 
 
-def run_job_once(engine: Engine, settings: Settings, job: Job, now: dt.datetime) -> str | None:
-    """Run the job unless another process holds its lock; what it did, or None if skipped."""
-    if engine.dialect.name != "postgresql":
-        return job.run(engine, settings, now)
-    key = zlib.crc32(job.name.encode())
-    with engine.connect() as conn:
-        if not conn.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": key}).scalar():
+def find_job(name: str, among: list[Job] | None = None) -> Job | None:
+    """The scheduled job of that name, if any."""
+    return next((j for j in among or default_jobs() if j.name == name), None)
+
+
+def run_job_once(
+    engine: Engine, settings: Settings, job: Job, *, clock: Callable[[], dt.datetime] = utcnow,
+    force: bool = False,
+) -> JobRun | None:
+    """Run the job if its turn has come (any time with ``force``) and no other process is
+    running it; its recorded state afterwards, or None if it did not run here.
+
+    A failure is logged and recorded (never raised): the job is retried after a backoff."""
+    with _lock(engine, job.name) as held:
+        if not held:
             return None
+        started = clock()
+        with session_scope(engine) as session:
+            if not jobs.claim(session, name=job.name, every=job.every, now=started, force=force):
+                return None
         try:
-            return job.run(engine, settings, now)
+            outcome = job.run(engine, settings, started)
+        except Exception as exc:
+            log.exception("job %s failed", job.name)
+            with session_scope(engine) as session:
+                return jobs.record_failure(session, name=job.name, every=job.every, error=exc,
+                                           started_at=started, finished_at=clock())
+        with session_scope(engine) as session:
+            return jobs.record_success(session, name=job.name, every=job.every, outcome=outcome,
+                                       started_at=started, finished_at=clock())
+
+
+@contextlib.contextmanager
+def _lock(engine: Engine, name: str) -> Iterator[bool]:
+    """The job's PostgreSQL advisory lock, held (True) or not (False: another process has it);
+    always True on SQLite, where ``jobs.claim`` alone decides which process takes a turn."""
+    if engine.dialect.name != "postgresql":
+        yield True
+        return
+    key = zlib.crc32(name.encode())
+    with engine.connect() as conn:
+        held = bool(conn.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": key}).scalar())
+        conn.commit()  # a session-level lock outlives the transaction; none stays open meanwhile
+        try:
+            yield held
         finally:
-            conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": key})
-            conn.commit()
+            if held:
+                conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": key})
+                conn.commit()
+
+
+def due_jobs(engine: Engine, scheduled: list[Job], now: dt.datetime) -> list[Job]:
+    """The jobs whose turn has come, by the shared schedule (one read for all)."""
+    with session_scope(engine) as session:
+        names = set(jobs.due(session, names=[j.name for j in scheduled], now=now))
+    return [j for j in scheduled if j.name in names]
 
 
 async def run_forever(
-    engine: Engine, settings: Settings, jobs: list[Job], *, tick: float = 60.0,
+    engine: Engine, settings: Settings, scheduled: list[Job], *, tick: float = 60.0,
     first_delay: dt.timedelta = dt.timedelta(minutes=1),
 ) -> None:
-    """Run each job when due, forever, with the ingestion applier alongside; a failing job is
-    logged and retried at its next turn."""
+    """Run each job when its turn comes, forever, with the ingestion applier alongside; a
+    failing job is recorded and retried after a backoff."""
     applier = asyncio.create_task(run_applier(engine, settings))
     try:
-        await _run_jobs(engine, settings, jobs, tick=tick, first_delay=first_delay)
+        await _run_jobs(engine, settings, scheduled, tick=tick, first_delay=first_delay)
     finally:
         applier.cancel()
         with contextlib.suppress(asyncio.CancelledError):
@@ -216,20 +266,27 @@ async def run_forever(
 
 
 async def _run_jobs(
-    engine: Engine, settings: Settings, jobs: list[Job], *, tick: float,
-    first_delay: dt.timedelta,
+    engine: Engine, settings: Settings, scheduled: list[Job], *, tick: float,
+    first_delay: dt.timedelta, clock: Callable[[], dt.datetime] = utcnow,
 ) -> None:
-    start = utcnow() + first_delay
-    for job in jobs:
-        job.next_at = job.next_at or start
+    await asyncio.sleep(first_delay.total_seconds())
     while True:
-        now = utcnow()
-        for job in jobs:
-            if job.next_at is not None and now >= job.next_at:
-                job.next_at = now + job.every
-                try:
-                    outcome = await asyncio.to_thread(run_job_once, engine, settings, job, now)
-                    log.info("job %s: %s", job.name, outcome or "skipped (running elsewhere)")
-                except Exception:
-                    log.exception("job %s failed", job.name)
+        try:
+            due = await asyncio.to_thread(due_jobs, engine, scheduled, clock())
+        except Exception:
+            log.exception("the job schedule could not be read; trying again in %s s", tick)
+            due = []
+        for job in due:
+            try:
+                run = await asyncio.to_thread(run_job_once, engine, settings, job, clock=clock)
+            except Exception:  # the database went away: the job's state could not be written
+                log.exception("job %s could not run or record its run", job.name)
+                continue
+            if run is None:
+                log.debug("job %s: run elsewhere or not due", job.name)
+            elif run.last_status == "succeeded":
+                log.info("job %s succeeded: %s", job.name, run.last_outcome)
+            else:
+                log.warning("job %s failed %d times in a row; retrying at %s", job.name,
+                            run.consecutive_failures, run.next_attempt_at)
         await asyncio.sleep(tick)

@@ -286,3 +286,75 @@ def test_demo_refuses_a_nonsense_account_count(db_url: str, engine: Engine) -> N
 
     assert result.exit_code == 2
     assert count(engine, Account) == 0
+
+
+# -- jobs --------------------------------------------------------------------------------------
+
+
+def test_jobs_lists_every_job_never_run_at_first(db_url: str) -> None:
+    from app.scheduler import default_jobs
+
+    listing = ok(run(db_url, "jobs")).stdout
+
+    lines = listing.splitlines()
+    assert lines[0].split()[:3] == ["job", "every", "status"]
+    assert [line.split()[0] for line in lines[1:]] == [j.name for j in default_jobs()]
+    assert "lifecycle" in listing and "6h" in listing and "never run" in listing
+    assert ok(run(db_url, "jobs", "list")).stdout == listing
+
+
+def test_jobs_shows_the_last_error_and_the_failures_in_a_row(db_url: str, engine: Engine) -> None:
+    import datetime as dt
+
+    from app.config import Settings
+    from app.scheduler import Job, run_job_once
+    from tests.conftest import AS_OF
+
+    def broken(engine: Engine, settings: Settings, now: dt.datetime) -> dict[str, int | str]:
+        raise RuntimeError("the playbook broke")
+
+    settings = Settings(env="test", database_url=db_url, secret_key="test-secret-key-0123456789")
+    run_job_once(engine, settings, Job("lifecycle", dt.timedelta(hours=6), broken),
+                 clock=lambda: AS_OF)
+
+    listing = ok(run(db_url, "jobs")).stdout
+
+    (line,) = [x for x in listing.splitlines() if x.startswith("lifecycle ")]
+    assert line.split()[2:6] == ["failed", "2026-11-23T09:00:00+00:00", "never", "1"]
+    assert line.split()[6] == "2026-11-23T09:01:00+00:00"
+    assert ("last error at 2026-11-23T09:00:00+00:00: error RuntimeError: the playbook broke"
+            in listing)
+
+
+def test_jobs_run_runs_one_now_and_records_it(db_url: str, engine: Engine) -> None:
+    from app.services import jobs
+
+    result = ok(run(db_url, "jobs", "run", "web-sessions"))
+
+    assert result.stdout.startswith("web-sessions succeeded in ") and "removed=0" in result.stdout
+    with Session(engine) as s:
+        state = jobs.get(s, "web-sessions")
+        assert state is not None and state.last_status == "succeeded"
+        assert state.last_outcome == {"removed": 0}
+    assert "removed=0" in ok(run(db_url, "jobs")).stdout
+
+
+def test_jobs_run_refuses_an_unknown_job(db_url: str) -> None:
+    result = run(db_url, "jobs", "run", "nope")
+
+    assert result.exit_code == 1
+    assert "no job 'nope'" in result.stderr and "lifecycle" in result.stderr
+
+
+def test_jobs_run_exits_1_when_the_job_fails(db_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    from app import scheduler
+
+    def broken(*args: object) -> dict[str, int | str]:
+        raise RuntimeError("smtp down")
+
+    monkeypatch.setattr(scheduler, "web_sessions_job", broken)
+
+    result = run(db_url, "jobs", "run", "web-sessions")
+
+    assert result.exit_code == 1
+    assert "web-sessions failed (1 in a row): error RuntimeError: smtp down" in result.stderr

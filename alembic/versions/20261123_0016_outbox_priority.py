@@ -5,7 +5,7 @@ end of an automated email's window. The claim index leads with the priority; ``s
 indexed for the send rate (messages sent in the last minute).
 
 Revision ID: 0016
-Revises: 0013
+Revises: 0015
 Create Date: 2026-11-23 20:00:00.000000+00:00
 """
 
@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0016"
-down_revision = "0013"
+down_revision = "0015"
 branch_labels = None
 depends_on = None
 

@@ -14,6 +14,7 @@ from app.api import (
     imports,
     industries,
     interactions,
+    jobs,
     opportunities,
     plans,
     playbooks,
@@ -48,3 +49,4 @@ router.include_router(tasks.router)
 router.include_router(adoption.router)
 router.include_router(reports.router)
 router.include_router(opportunities.router)
+router.include_router(jobs.router)

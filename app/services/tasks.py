@@ -209,12 +209,16 @@ def _insert(session: Session, rows: list[dict[str, Any]]) -> int:
 
 
 def _close(session: Session, closes: list[dict[str, Any]], *, now: dt.datetime) -> int:
+    """Close the tasks, each with its reason: one UPDATE sent with a parameter set per task."""
     if not closes:
         return 0
     table = table_of(Task)
+    # Plain comparisons, not ``IN``: an IN list is an "expanding" parameter, which SQLAlchemy
+    # refuses in a statement sent with many parameter sets (two or more tasks closing at once).
+    still_open = or_(*(table.c.status == status for status in OPEN_TASK_STATUSES))
     statement = (
         update(table)
-        .where(table.c.id == bindparam("tid"), table.c.status.in_(OPEN_TASK_STATUSES))
+        .where(table.c.id == bindparam("tid"), still_open)
         .values(status="closed", close_reason=bindparam("reason"), closed_at=now,
                 closed_by=PLAYBOOK_ACTOR, snoozed_until=None, updated_at=now)
     )

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Depends
 
-from app.views import accounts, auth, plans, portfolio, settings, settings_rules, week
+from app.views import accounts, auth, plans, portfolio, settings, settings_jobs, settings_rules, week
 from app.views import outbox as outbox_views
 from app.views import pipeline as pipeline_views
 from app.views import reports as report_views
@@ -18,6 +18,7 @@ router.include_router(auth.router)
 router.include_router(portfolio.router)
 router.include_router(accounts.router)
 router.include_router(plans.router)
+router.include_router(settings_jobs.router)  # before settings, as the next
 router.include_router(settings_rules.router)  # before settings: its /settings/{section} is a catch-all
 router.include_router(settings.router)
 router.include_router(week.router)

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, JSONResponse
 
-from app.services.ops import readiness
+from app.scheduler import default_jobs
+from app.services.ops import JobsCheck, jobs_check, readiness
 from app.views.templating import templates
 
 router = APIRouter(include_in_schema=False)
@@ -26,15 +29,18 @@ def healthz() -> dict[str, str]:
 
 @router.get("/readyz")
 def readyz(request: Request) -> JSONResponse:
-    """Ready: the database answers and its schema is at head; 503 otherwise. ``ingest`` tells
-    how far the ingestion applier lags (informative; it does not make the process unready)."""
+    """Ready: the database answers, its schema is at head and no scheduled job has failed
+    repeatedly (``jobs.failing`` names them); 503 otherwise. ``ingest`` tells how far the
+    ingestion applier lags (informative; it does not make the process unready)."""
     state = readiness(
         request.app.state.engine, request.app.state.settings.database_url,
         now=request.app.state.clock(),
     )
+    jobs = _jobs(request) if state.ready else None
+    ready = state.ready and (jobs is None or jobs.ready)
     lag = state.ingest
     body = {
-        "status": "ok" if state.ready else "unavailable",
+        "status": "ok" if ready else "unavailable",
         "database": state.database,
         "schema_revision": state.schema_revision,
         "head_revision": state.head_revision,
@@ -42,8 +48,29 @@ def readyz(request: Request) -> JSONResponse:
             "queued_batches": lag.batches, "queued_messages": lag.messages,
             "oldest_age_seconds": lag.oldest_age_seconds,
         },
+        "jobs": None if jobs is None else _jobs_body(jobs),
     }
-    return JSONResponse(body, status_code=200 if state.ready else 503)
+    return JSONResponse(body, status_code=200 if ready else 503)
+
+
+def _jobs(request: Request) -> JobsCheck:
+    """The scheduled jobs' check, with this app's threshold."""
+    return jobs_check(
+        request.app.state.engine, names=[job.name for job in default_jobs()],
+        threshold=request.app.state.settings.readyz_job_failures,
+    )
+
+
+def _jobs_body(check: JobsCheck) -> dict[str, Any]:
+    return {
+        "failing": [
+            {"name": j.name, "consecutive_failures": j.consecutive_failures,
+             "last_error_code": j.last_error_code,
+             "last_error_at": j.last_error_at.isoformat() if j.last_error_at else None}
+            for j in check.failing
+        ],
+        **({"error": check.error} if check.error else {}),
+    }
 
 
 @router.get("/docs", response_class=HTMLResponse)

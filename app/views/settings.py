@@ -27,7 +27,7 @@ from app.views.settings_health import router as health_router
 router = APIRouter(prefix="/settings")
 router.include_router(health_router)  # the health model editor
 SECTIONS = ("users", "keys", "sources", "features", "health", "priorities", "industries", "playbooks",
-            "stages", "signals")
+            "stages", "signals", "jobs")
 
 
 def _page(

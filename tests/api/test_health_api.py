@@ -222,7 +222,7 @@ def test_new_interactions_and_pushed_usage_queue_the_account_for_rescoring(
     assert queued() == [account.id]
 
     ran = rescore_dirty_job(engine, settings, AS_OF)
-    assert "rescored 1 accounts" in ran
+    assert ran["accounts"] == 1
     assert queued() == []
     body = client.get("/api/v1/accounts/acme/health", headers=auth("read")).json()
     assert body["live"] is False

@@ -165,6 +165,29 @@ def test_synced_tasks_show_their_playbook_and_basis(
     assert task["basis"]["facts"]["stage"] == "growth"
 
 
+def test_recompute_closes_the_tasks_of_a_deactivated_playbook(
+    client: TestClient, writer: Headers, reader: Headers, auth: Callable[[str], Headers]
+) -> None:
+    """Regression: deactivating a playbook made the next lifecycle run fail (500) as soon as it
+    had two or more tasks to close."""
+    admin = auth("admin")
+    _account(client, writer)
+    _account(client, writer, id="beta")
+    first = client.post("/api/v1/stages/recompute", headers=admin)
+    assert first.status_code == 200, first.text
+    assert first.json()["tasks_created"] >= 2
+    (playbook,) = client.get("/api/v1/playbooks", headers=reader).json()
+    off = client.patch(f"/api/v1/playbooks/{playbook['id']}", json={"is_active": False},
+                       headers=admin)
+    assert off.status_code == 200, off.text
+
+    again = client.post("/api/v1/stages/recompute", headers=admin)
+
+    assert again.status_code == 200, again.text
+    assert again.json()["tasks_closed"] == first.json()["tasks_created"]
+    assert client.get("/api/v1/tasks", headers=reader).json()["data"] == []
+
+
 # -- playbooks ---------------------------------------------------------------------------------
 
 RULE = {"key": "quiet-champion", "action": "chair_side_session",

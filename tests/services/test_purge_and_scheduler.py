@@ -7,7 +7,7 @@ from sqlmodel import Session, select
 from app.config import Settings
 from app.models import Event, UsageDaily
 from app.scheduler import Job, default_jobs, run_job_once
-from app.services import ingest, sources
+from app.services import ingest, jobs, sources
 from tests.builders import AS_OF, make_account
 
 
@@ -46,8 +46,8 @@ def test_scheduled_purge_job_runs_under_its_lock(engine: Engine, settings: Setti
     _send(session, AS_OF - dt.timedelta(days=500), 4)
     session.commit()
     job = next(j for j in default_jobs() if j.name == "purge-raw-events")
-    outcome = run_job_once(engine, settings, job, AS_OF)
-    assert outcome is not None and "purged 4" in outcome
+    run = run_job_once(engine, settings, job, clock=lambda: AS_OF)
+    assert run is not None and run.last_outcome == {"deleted": 4, "before": "2025-10-19"}
 
 
 def test_a_job_held_elsewhere_is_skipped_on_postgresql(engine: Engine, settings: Settings) -> None:
@@ -58,11 +58,20 @@ def test_a_job_held_elsewhere_is_skipped_on_postgresql(engine: Engine, settings:
     from sqlalchemy import text
 
     calls: list[dt.datetime] = []
-    job = Job("held", dt.timedelta(days=1), lambda e, s, now: calls.append(now) or "ran")
+
+    def held(engine: Engine, settings: Settings, now: dt.datetime) -> dict[str, int | str]:
+        calls.append(now)
+        return {"ran": 1}
+
+    job = Job("held", dt.timedelta(days=1), held)
     with engine.connect() as other:
         other.execute(text("SELECT pg_advisory_lock(:k)"), {"k": zlib.crc32(b"held")})
-        assert run_job_once(engine, settings, job, AS_OF) is None
+        # Held elsewhere: not run, even when forced, and its state is not touched.
+        assert run_job_once(engine, settings, job, clock=lambda: AS_OF, force=True) is None
+        with Session(engine) as session:
+            assert jobs.get(session, "held") is None
         other.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": zlib.crc32(b"held")})
         other.commit()
-    assert run_job_once(engine, settings, job, AS_OF) == "ran"
+    run = run_job_once(engine, settings, job, clock=lambda: AS_OF)
+    assert run is not None and run.last_outcome == {"ran": 1}
     assert calls == [AS_OF]

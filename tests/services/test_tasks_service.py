@@ -213,6 +213,33 @@ def test_removed_rules_and_inactive_playbooks_close_their_tasks(session: Session
     assert tasks.sync_playbook_tasks(session, facts=[_facts(account.id)], now=AS_OF).closed == 1
 
 
+def test_many_tasks_close_at_once(session: Session) -> None:
+    """Regression: closing two or more tasks in one sync used to fail (an ``IN`` list cannot be
+    sent with the many parameter sets of one UPDATE), which stopped the daily lifecycle job."""
+    first, second = make_account(session), make_account(session, id="beta", name="Beta")
+    assert first.id is not None and second.id is not None
+    custom = playbooks.create_playbook(
+        session, name="custom", description=None, actor="admin", now=AS_OF,
+        rules=[Rule(key="one", action="usage_campaign"), Rule(key="two", action="adoption_review")],
+    )
+    facts = [_facts(first.id), _facts(second.id)]
+    tasks.sync_playbook_tasks(session, facts=facts, now=AS_OF)
+    snoozed = _tasks(session)[0]
+    tasks.snooze_task(session, task_id=snoozed.id or 0, until=TODAY + dt.timedelta(days=5),
+                      today=TODAY, now=AS_OF)
+    playbooks.set_active(session, playbook_id=custom.playbook.id or 0, active=False, now=AS_OF)
+
+    result = tasks.sync_playbook_tasks(session, facts=facts, now=AS_OF + dt.timedelta(hours=1))
+
+    assert result.closed == 4
+    rows = _tasks(session)
+    for row in rows:
+        session.refresh(row)
+    assert {(t.status, t.closed_by, t.snoozed_until) for t in rows} == {("closed", "playbook", None)}
+    assert {t.close_reason for t in rows} == {"rule one is no longer in active playbook custom",
+                                              "rule two is no longer in active playbook custom"}
+
+
 def test_snoozed_tasks_count_as_open_and_wake_up(session: Session) -> None:
     account = make_account(session)
     assert account.id is not None
