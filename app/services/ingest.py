@@ -38,7 +38,7 @@ import psycopg
 from sqlalchemy import and_, func, or_, select, text, update
 from sqlmodel import Session
 
-from app.db import table_of
+from app.db import column_length, table_of
 from app.models import (
     Account,
     AccountActivity,
@@ -62,6 +62,7 @@ from app.services.segment import (
     Message,
     Rejected,
     check_message,
+    group_seats,
     parse_message,
     user_key,
     usual_fields,
@@ -801,14 +802,7 @@ def _text(value: Any, limit: int) -> str | None:
     return text[:limit] or None
 
 
-def _seats(traits: dict[str, Any]) -> int | None:
-    for key in ("licensed_seats", "licensedSeats", "seats"):
-        value = traits.get(key)
-        if isinstance(value, int | float) and not isinstance(value, bool) and value >= 0:
-            return int(value)
-        if isinstance(value, str) and value.strip().isdigit():
-            return int(value.strip())
-    return None
+_ACCOUNT_NAME = column_length(Account, "name")
 
 
 def _upsert_account(session: Session, external_id: str, traits: dict[str, Any], now: dt.datetime) -> int:
@@ -819,18 +813,18 @@ def _upsert_account(session: Session, external_id: str, traits: dict[str, Any], 
     if account is None:
         account = Account(
             external_id=external_id,
-            name=_text(traits.get("name"), 255) or external_id,
+            name=_text(traits.get("name"), _ACCOUNT_NAME) or external_id,
             created_at=now,
             updated_at=now,
             traits={},
         )
     changed = False
-    for attr, key, limit in (("name", "name", 255), ("industry", "industry", 100), ("plan", "plan", 100)):
-        value = _text(traits.get(key), limit)
+    for attr, key in (("name", "name"), ("industry", "industry"), ("plan", "plan")):
+        value = _text(traits.get(key), column_length(Account, attr))
         if value and getattr(account, attr) != value:
             setattr(account, attr, value)
             changed = True
-    seats = _seats(traits)
+    seats = group_seats(traits)
     if seats is not None and account.licensed_seats != seats:
         account.licensed_seats = seats
         changed = True
@@ -899,15 +893,16 @@ def _upsert_contact(
             account_id=account_id, external_id=user_id, traits={}, created_at=now, updated_at=now
         )
     contact.account_id = account_id
-    email = _text(traits.get("email"), 320)
+    email = _text(traits.get("email"), column_length(Contact, "email"))
     if email and "@" in email:
         contact.email = email.lower()
-    name = _text(traits.get("name"), 200) or _text(
-        " ".join(str(traits[k]) for k in ("lastName", "firstName") if traits.get(k)), 200
+    name_limit = column_length(Contact, "name")
+    name = _text(traits.get("name"), name_limit) or _text(
+        " ".join(str(traits[k]) for k in ("lastName", "firstName") if traits.get(k)), name_limit
     )
     if name:
         contact.name = name
-    title = _text(traits.get("title"), 200)
+    title = _text(traits.get("title"), column_length(Contact, "title"))
     if title:
         contact.title = title
     contact.traits = {**(contact.traits or {}), **traits}
