@@ -26,11 +26,13 @@ def healthz() -> dict[str, str]:
 
 @router.get("/readyz")
 def readyz(request: Request) -> JSONResponse:
-    """Ready: the database answers and its schema is at head; 503 otherwise. ``ingest`` tells
-    how far the ingestion applier lags (informative; it does not make the process unready)."""
+    """Ready: the database answers, its schema is at head and the ingestion applier keeps up
+    (not failing, its oldest queued message younger than the lag limit); 503 otherwise, the
+    body saying why (``ingest.problem``)."""
+    settings = request.app.state.settings
     state = readiness(
-        request.app.state.engine, request.app.state.settings.database_url,
-        now=request.app.state.clock(),
+        request.app.state.engine, settings.database_url, now=request.app.state.clock(),
+        max_ingest_lag_seconds=settings.ingest_max_lag_seconds,
     )
     lag = state.ingest
     body = {
@@ -41,6 +43,10 @@ def readyz(request: Request) -> JSONResponse:
         "ingest": None if lag is None else {
             "queued_batches": lag.batches, "queued_messages": lag.messages,
             "oldest_age_seconds": lag.oldest_age_seconds,
+            "max_lag_seconds": settings.ingest_max_lag_seconds,
+            "applier_failing_since": lag.failing_since and lag.failing_since.isoformat(),
+            "applier_failures": lag.failures, "applier_error": lag.error,
+            "set_aside": lag.set_aside, "problem": lag.problem,
         },
     }
     return JSONResponse(body, status_code=200 if state.ready else 503)
