@@ -620,44 +620,40 @@ def apply_log(
 
 
 def _store_or_set_aside(
-    session: Session, source: Source, unit: _Unit, tz: ZoneInfo, now: dt.datetime
+    session: Session, source: Source, unit: _Unit, tz: ZoneInfo, now: dt.datetime, lo: int = 0, hi: int = -1
 ) -> None:
-    """Store a unit's messages; if the database refuses them, store them one at a time and set
-    aside each one it refuses. Errors that are the database's (``is_transient``) propagate: the
-    whole transaction is retried later. A savepoint costs ~0.1 ms; the unit holds thousands."""
+    """Store a unit's messages ``lo:hi`` in a savepoint; if the database refuses them, store each
+    half the same way, down to single messages, and set aside each one it refuses (one bad
+    message among 5,000 costs ~26 attempts, not 5,000). Errors that are the database's
+    (``is_transient``) propagate: the whole transaction is retried later."""
+    hi = len(unit.messages) if hi < 0 else hi
     result = IngestResult()
     try:
         with session.begin_nested():
-            _store(session, source, unit.messages, unit.received, tz, result)
+            _store(session, source, unit.messages[lo:hi], unit.received[lo:hi], tz, result)
     except Exception as exc:
         if dead_letters.is_transient(exc):
             raise
-        log.warning("ingestion: source %s: a batch failed to store (%r); one by one now", source.id, exc)
+        if hi - lo > 1:
+            mid = (lo + hi) // 2
+            _store_or_set_aside(session, source, unit, tz, now, lo, mid)
+            _store_or_set_aside(session, source, unit, tz, now, mid, hi)
+            return
+        msg = unit.messages[lo]
+        log.warning("ingestion: message %r of source %s set aside: %r", msg.message_id, source.id, exc)
+        assert source.id is not None
+        dead_letters.set_aside(
+            session,
+            source_id=source.id,
+            origin=unit.origins[lo],
+            message_id=msg.message_id,
+            message_json=(msg.payload_json or "").encode() or dead_letters.encode(msg.payload),
+            exc=exc,
+            now=now,
+        )
+        unit.set_aside += 1
     else:
         _add_result(unit.result, result)
-        return
-    assert source.id is not None
-    for msg, received, origin in zip(unit.messages, unit.received, unit.origins, strict=True):
-        result = IngestResult()
-        try:
-            with session.begin_nested():
-                _store(session, source, [msg], [received], tz, result)
-        except Exception as exc:
-            if dead_letters.is_transient(exc):
-                raise
-            log.warning("ingestion: message %r of source %s set aside: %r", msg.message_id, source.id, exc)
-            dead_letters.set_aside(
-                session,
-                source_id=source.id,
-                origin=origin,
-                message_id=msg.message_id,
-                message_json=(msg.payload_json or "").encode() or dead_letters.encode(msg.payload),
-                exc=exc,
-                now=now,
-            )
-            unit.set_aside += 1
-        else:
-            _add_result(unit.result, result)
 
 
 def _add_result(total: IngestResult, part: IngestResult) -> None:

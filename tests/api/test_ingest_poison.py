@@ -239,3 +239,20 @@ def test_the_apply_command_sets_aside_what_it_cannot_store(
 
     assert result.exit_code == 0, result.output
     assert "1 set aside" in result.stdout
+
+
+def test_several_refused_messages_among_many_are_each_set_aside(
+    client: TestClient, key: str, admin: Headers, door_gap: pytest.MonkeyPatch
+) -> None:
+    batch = [track(f"t{i}", "u2", group="beta") for i in range(40)]
+    batch[0] = group("g0", "u2", "beta")
+    batch[3] = group("g3", "u3", "acme", seats=OVERFLOW)
+    batch[30] = group("g30", "u4", "gamma", seats=OVERFLOW)
+    post(client, key, batch)
+
+    applied = drain(client.app)  # type: ignore[arg-type]
+
+    assert (applied.accepted, applied.set_aside) == (38, 2)
+    assert usage_on(client, admin, "beta")["event_count"] == 37
+    letters = dead_letters_of(client, admin, source_id(client, admin))
+    assert sorted(d["message_id"] for d in letters) == ["g3", "g30"]
