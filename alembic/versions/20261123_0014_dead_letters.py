@@ -37,7 +37,9 @@ def upgrade() -> None:
         sa.Column("params", JSON_TYPE, nullable=False),
         sa.Column("message", sa.LargeBinary(), nullable=False),
         sa.ForeignKeyConstraint(
-            ["source_id"], ["source.id"], name=op.f("fk_ingest_dead_letter_source_id_source"),
+            ["source_id"],
+            ["source.id"],
+            name=op.f("fk_ingest_dead_letter_source_id_source"),
             ondelete="CASCADE",
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_ingest_dead_letter")),

@@ -101,8 +101,8 @@ def dead_letters(session: Session, *, ref: str | int, limit: int = 100) -> list[
     """A source's set-aside messages, newest first."""
     source = get_source(session, ref)
     return list(
-        session.exec(
-            select(IngestDeadLetter)  # type: ignore[call-overload]
+        session.execute(
+            select(IngestDeadLetter)
             .where(col(IngestDeadLetter.source_id) == source.id)
             .order_by(col(IngestDeadLetter.id).desc())
             .limit(limit)
