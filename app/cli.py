@@ -309,6 +309,13 @@ def ingest_status() -> None:
     )
     for row in summary["by_user"]:
         typer.echo(f"  {row['events']:>8} {row['user']} (group {row['group_id'] or '-'})")
+    applier = summary["applier"]
+    if applier["failing_since"] is not None:
+        typer.echo(
+            f"applier failing since {applier['failing_since'].isoformat(timespec='seconds')}: "
+            f"{applier['failures']} failed transactions, last {applier['error']}"
+        )
+    typer.echo(f"set aside (dead letters): {applier['set_aside']} messages")
 
 
 @ingest_cli.command("apply")
@@ -322,12 +329,19 @@ def ingest_apply() -> None:
     started = time.monotonic()
     with unit_of_work(settings) as session:  # migrates first; the drain commits as it goes
         engine = session.get_bind()
-        total = scheduler.drain_ingest_log(engine, settings)  # type: ignore[arg-type]
+        try:
+            total = scheduler.drain_ingest_log(engine, settings)  # type: ignore[arg-type]
+        except Exception as exc:  # the database's trouble (messages it refuses are set aside)
+            scheduler.record_applier_failure(engine, exc)  # type: ignore[arg-type]
+            typer.echo(f"applying failed, the log is kept: {type(exc).__name__}: {exc}", err=True)
+            raise typer.Exit(1) from None
     typer.echo(
         f"applied {total.batches} batches ({total.messages} messages) in "
         f"{time.monotonic() - started:.1f} s: {total.accepted} stored, {total.duplicates} "
-        f"duplicates, {total.pending} pending, {total.rejected} rejected"
+        f"duplicates, {total.pending} pending, {total.rejected} rejected, {total.set_aside} set aside"
     )
+    if total.set_aside:
+        typer.echo("set-aside messages: see each source's dead letters (replay them after a fix)")
 
 
 @cli.command()

@@ -39,6 +39,10 @@ class Settings(BaseSettings):
     sqlite_synchronous: Literal["full", "normal"] = "full"
     #: Raw usage events older than this are purged daily; the daily rollups are kept.
     event_retention_days: int = Field(default=400, ge=1)
+    #: ``/readyz`` answers 503 once the oldest message acknowledged by ``/v1`` has waited this
+    #: long to be stored (seconds). The applier drains a flood's backlog once it ebbs; ten minutes
+    #: is far past that at normal traffic yet short enough to page someone the same day.
+    ingest_max_lag_seconds: int = Field(default=600, ge=1)
     #: Run periodic jobs (purge, and later scoring) inside `bansou serve`.
     scheduler_enabled: bool = True
     #: The tech-touch check-in goes once, only between these days of the contract (day 0 is the

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, Table, event
+from sqlalchemy import JSON, BigInteger, DateTime, Integer, SmallInteger, String, Table, event
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Dialect, Engine
@@ -117,6 +117,25 @@ def table_of(model: Any) -> Table:
     """The Core table behind a SQLModel table class (for bulk, set-based statements)."""
     table: Table = model.__table__
     return table
+
+
+def column_length(model: Any, name: str) -> int:
+    """The most characters a string column of a table class holds (``String(255)`` → 255)."""
+    kind = table_of(model).c[name].type
+    assert isinstance(kind, String) and isinstance(kind.length, int), f"{name} has no length"
+    return kind.length
+
+
+def largest_integer(model: Any, name: str) -> int:
+    """The largest value an integer column holds on every engine we support: ``Integer`` is 32
+    bits on PostgreSQL (SQLite's are all 64), ``BigInteger`` 64, ``SmallInteger`` 16."""
+    kind = table_of(model).c[name].type
+    if isinstance(kind, BigInteger):
+        return 2**63 - 1
+    if isinstance(kind, SmallInteger):
+        return 2**15 - 1
+    assert isinstance(kind, Integer), f"{name} is not an integer column"
+    return 2**31 - 1
 
 
 def dialect_insert(session: Session, table: Table) -> Any:

@@ -31,7 +31,7 @@ from sqlalchemy.engine import Engine
 from app.config import Settings
 from app.db import session_scope, utcnow
 from app.models_jobs import JobRun
-from app.services import health, ingest, jobs, lifecycle, plans, priorities, score_queue
+from app.services import dead_letters, health, ingest, jobs, lifecycle, plans, priorities, score_queue
 from app.services.jobs import Outcome
 
 log = logging.getLogger("bansou.scheduler")
@@ -112,7 +112,7 @@ def apply_ingest_log(
 ) -> ingest.Applied:
     """One applier transaction: the oldest logged batches stored, their log rows deleted."""
     with ingest.writer_turn(engine), session_scope(engine) as session:
-        return ingest.apply_log(session, tz=settings.tz, wait=wait, max_messages=max_messages)
+        return ingest.apply_log(session, tz=settings.tz, wait=wait, max_messages=max_messages, now=utcnow())
 
 
 def drain_ingest_log(engine: Engine, settings: Settings) -> ingest.Applied:
@@ -122,8 +122,18 @@ def drain_ingest_log(engine: Engine, settings: Settings) -> ingest.Applied:
         applied = apply_ingest_log(engine, settings)
         if not applied.batches:
             return total
-        for name in ("batches", "messages", "accepted", "duplicates", "pending", "rejected"):
+        for name in ("batches", "messages", "accepted", "duplicates", "pending", "rejected", "set_aside"):
             setattr(total, name, getattr(total, name) + getattr(applied, name))
+
+
+def record_applier_failure(engine: Engine, exc: BaseException) -> None:
+    """Record a failed applier transaction for ``/readyz`` (of every process); if the database
+    cannot take even that, ``/readyz`` finds the database unreachable by itself."""
+    try:
+        with ingest.writer_turn(engine), session_scope(engine) as session:
+            dead_letters.record_failure(session, exc=exc, now=utcnow())
+    except Exception:
+        log.exception("could not record the ingestion applier's failure")
 
 
 async def run_applier(engine: Engine, settings: Settings, *, idle: float = 0.05) -> None:
@@ -144,8 +154,9 @@ async def run_applier(engine: Engine, settings: Settings, *, idle: float = 0.05)
             applied = await asyncio.to_thread(
                 apply_ingest_log, engine, settings, wait=False, max_messages=ingest.apply_budget()
             )
-        except Exception:
+        except Exception as exc:
             log.exception("ingestion applier failed; the log is kept and retried")
+            await asyncio.to_thread(record_applier_failure, engine, exc)
             await asyncio.sleep(1.0)
             continue
         # With a backlog, a rest that leaves requests the time they need (SQLite: the same write

@@ -1,7 +1,7 @@
 """scheduled jobs' last runs: start, finish, success, error, failures in a row, next attempt
 
 Revision ID: 0015
-Revises: 0013
+Revises: 0014
 Create Date: 2026-11-23 20:00:00.000000+00:00
 """
 
@@ -12,7 +12,7 @@ from alembic import op
 from sqlalchemy.dialects import postgresql
 
 revision = "0015"
-down_revision = "0013"
+down_revision = "0014"
 branch_labels = None
 depends_on = None
 

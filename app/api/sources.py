@@ -12,7 +12,7 @@ from app.api.common import BODY, CONFLICT, ERRORS, NOT_FOUND
 from app.deps import AdminKeyDep, NowDep, SessionDep
 from app.models import Source
 from app.schemas import Page
-from app.services import ingest
+from app.services import dead_letters, ingest
 from app.services import sources as svc
 
 router = APIRouter(tags=["sources"], responses=ERRORS)
@@ -57,6 +57,26 @@ class IngestErrorPublic(BaseModel):
     excerpt: str | None
 
 
+class DeadLetterPublic(BaseModel):
+    """A message the applier could not store: why (a code and its parameters) and the message."""
+
+    id: int
+    received_at: dt.datetime
+    set_aside_at: dt.datetime
+    message_id: str | None
+    reason: str  # database_refused | store_failed
+    params: dict[str, Any]  # error: the exception class; sqlstate: the database's code, if any
+    message: str  # the message as JSON
+
+
+class ReplayIn(BaseModel):
+    ids: list[int] | None = None  # omitted: every set-aside message of the source
+
+
+class Replayed(BaseModel):
+    replayed: int
+
+
 class PendingUser(BaseModel):
     user: str
     group_id: str | None
@@ -72,8 +92,20 @@ class QueuedSummary(BaseModel):
     oldest_received_at: dt.datetime | None
 
 
+class ApplierSummary(BaseModel):
+    """Whether the applier is failing (its transactions, not single messages: those are set
+    aside), and how many messages it has set aside in all."""
+
+    failing_since: dt.datetime | None
+    last_failure_at: dt.datetime | None
+    failures: int
+    error: str | None
+    set_aside: int
+
+
 class PendingSummary(BaseModel):
     queued: QueuedSummary
+    applier: ApplierSummary
     pending_events: int
     oldest_received_at: dt.datetime | None
     by_user: list[PendingUser]
@@ -132,6 +164,37 @@ def source_errors(
     """The source's latest rejected messages and why."""
     rows = svc.source_errors(session, ref=source_id, limit=limit)
     return Page(data=[IngestErrorPublic.model_validate(r, from_attributes=True) for r in rows])
+
+
+@router.get(
+    "/sources/{source_id}/dead-letters", response_model=Page[DeadLetterPublic], responses=NOT_FOUND
+)
+def source_dead_letters(
+    source_id: int, session: SessionDep, _key: AdminKeyDep,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+) -> Page[DeadLetterPublic]:
+    """The source's messages the applier could not store, newest first (replay them after a fix)."""
+    rows = dead_letters.dead_letters(session, ref=source_id, limit=limit)
+    return Page(
+        data=[
+            DeadLetterPublic(
+                id=r.id or 0, received_at=r.received_at, set_aside_at=r.set_aside_at,
+                message_id=r.message_id, reason=r.reason, params=r.params,
+                message=r.message.decode(errors="replace"),
+            )
+            for r in rows
+        ]
+    )
+
+
+@router.post(
+    "/sources/{source_id}/dead-letters/replay", response_model=Replayed, responses={**NOT_FOUND, **BODY}
+)
+def replay_dead_letters(
+    source_id: int, replay_in: ReplayIn, session: SessionDep, _key: AdminKeyDep
+) -> Replayed:
+    """Put the source's set-aside messages (all, or ``ids``) back in the ingestion log."""
+    return Replayed(replayed=dead_letters.replay(session, ref=source_id, ids=replay_in.ids))
 
 
 @router.get("/ingest/pending", response_model=PendingSummary)

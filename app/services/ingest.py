@@ -24,6 +24,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import hashlib
+import logging
 import threading
 import time
 from collections import Counter, defaultdict
@@ -38,7 +39,7 @@ import psycopg
 from sqlalchemy import and_, func, or_, select, text, update
 from sqlmodel import Session
 
-from app.db import table_of
+from app.db import column_length, table_of, utcnow
 from app.models import (
     Account,
     AccountActivity,
@@ -55,17 +56,20 @@ from app.models import (
     UsageDaily,
     UsageDailyUser,
 )
-from app.services import presence
+from app.services import dead_letters, presence
 from app.services.segment import (
     MAX_FUTURE,
     USAGE_TYPES,
     Message,
     Rejected,
     check_message,
+    group_seats,
     parse_message,
     user_key,
     usual_fields,
 )
+
+log = logging.getLogger("bansou.ingest")
 
 #: At most this many rejected messages per batch are written to the source's error log.
 MAX_LOGGED_REJECTIONS = 50
@@ -489,6 +493,7 @@ class Applied:
     duplicates: int = 0  # already stored (a retried batch): counted once
     pending: int = 0  # new usage events not attributable to an account yet
     rejected: int = 0  # refused at apply time only if the checks changed since acceptance
+    set_aside: int = 0  # the database refused them: kept as dead letters (``dead_letters``)
     busy: bool = False  # another process's applier holds the log (PostgreSQL)
 
 
@@ -520,17 +525,26 @@ class _Unit:
     mergeable: bool  # usage only: storing it together with its neighbours changes nothing
     messages: list[Message] = field(default_factory=list)
     received: list[dt.datetime] = field(default_factory=list)
+    origins: list[dead_letters.Origin] = field(default_factory=list)  # each message's log row
     result: IngestResult = field(default_factory=IngestResult)
     seen: set[str] = field(default_factory=set)
+    set_aside: int = 0
 
 
 def apply_log(
-    session: Session, *, tz: ZoneInfo, max_messages: int = APPLY_MESSAGES, wait: bool = True
+    session: Session,
+    *,
+    tz: ZoneInfo,
+    max_messages: int = APPLY_MESSAGES,
+    wait: bool = True,
+    now: dt.datetime | None = None,
 ) -> Applied:
     """Store the oldest logged batches (about ``max_messages`` messages) and delete them from
-    the log, in the caller's transaction. One applier at a time: on PostgreSQL an advisory lock
-    (``wait=False``: return ``busy`` at once if another process holds it)."""
+    the log, in the caller's transaction; a message the database refuses is set aside (see
+    ``dead_letters``). One applier at a time: on PostgreSQL an advisory lock (``wait=False``:
+    return ``busy`` at once if another process holds it)."""
     applied = Applied()
+    now = now or utcnow()
     if session.get_bind().dialect.name == "postgresql":
         if wait:
             session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _APPLIER_KEY})
@@ -562,6 +576,7 @@ def apply_log(
 
     units: list[_Unit] = []
     for row in rows:
+        origin = dead_letters.Origin(row.received_at, row.sent_at, row.implied_type)
         day = row.received_at.astimezone(tz).date()
         unit = units[-1] if units else None
         raws = orjson.loads(row.body)
@@ -584,11 +599,13 @@ def apply_log(
             unit.seen.add(msg.message_id)
             unit.messages.append(msg)
             unit.received.append(row.received_at)
+            unit.origins.append(origin)
 
     for unit in units:
         result = unit.result
         if unit.messages:
-            _store(session, sources[unit.source_id], unit.messages, unit.received, tz, result)
+            _store_or_set_aside(session, sources[unit.source_id], unit, tz, now)
+            applied.set_aside += unit.set_aside
         _add_stats(
             session, unit.source_id, unit.day, result.accepted, len(result.rejected), result.duplicates
         )
@@ -597,8 +614,52 @@ def apply_log(
         applied.pending += result.pending
         applied.rejected += len(result.rejected)
     _sql(session).select_in(session, "DELETE FROM ingest_batch WHERE id", ids)
+    dead_letters.clear_failure(session)
     applied.batches = len(ids)
     return applied
+
+
+def _store_or_set_aside(
+    session: Session, source: Source, unit: _Unit, tz: ZoneInfo, now: dt.datetime, lo: int = 0, hi: int = -1
+) -> None:
+    """Store a unit's messages ``lo:hi`` in a savepoint; if the database refuses them, store each
+    half the same way, down to single messages, and set aside each one it refuses (one bad
+    message among 5,000 costs ~26 attempts, not 5,000). Errors that are the database's
+    (``is_transient``) propagate: the whole transaction is retried later."""
+    hi = len(unit.messages) if hi < 0 else hi
+    result = IngestResult()
+    try:
+        with session.begin_nested():
+            _store(session, source, unit.messages[lo:hi], unit.received[lo:hi], tz, result)
+    except Exception as exc:
+        if dead_letters.is_transient(exc):
+            raise
+        if hi - lo > 1:
+            mid = (lo + hi) // 2
+            _store_or_set_aside(session, source, unit, tz, now, lo, mid)
+            _store_or_set_aside(session, source, unit, tz, now, mid, hi)
+            return
+        msg = unit.messages[lo]
+        log.warning("ingestion: message %r of source %s set aside: %r", msg.message_id, source.id, exc)
+        assert source.id is not None
+        dead_letters.set_aside(
+            session,
+            source_id=source.id,
+            origin=unit.origins[lo],
+            message_id=msg.message_id,
+            message_json=(msg.payload_json or "").encode() or dead_letters.encode(msg.payload),
+            exc=exc,
+            now=now,
+        )
+        unit.set_aside += 1
+    else:
+        _add_result(unit.result, result)
+
+
+def _add_result(total: IngestResult, part: IngestResult) -> None:
+    total.accepted += part.accepted
+    total.duplicates += part.duplicates
+    total.pending += part.pending
 
 
 def _store(
@@ -801,14 +862,7 @@ def _text(value: Any, limit: int) -> str | None:
     return text[:limit] or None
 
 
-def _seats(traits: dict[str, Any]) -> int | None:
-    for key in ("licensed_seats", "licensedSeats", "seats"):
-        value = traits.get(key)
-        if isinstance(value, int | float) and not isinstance(value, bool) and value >= 0:
-            return int(value)
-        if isinstance(value, str) and value.strip().isdigit():
-            return int(value.strip())
-    return None
+_ACCOUNT_NAME = column_length(Account, "name")
 
 
 def _upsert_account(session: Session, external_id: str, traits: dict[str, Any], now: dt.datetime) -> int:
@@ -819,18 +873,18 @@ def _upsert_account(session: Session, external_id: str, traits: dict[str, Any], 
     if account is None:
         account = Account(
             external_id=external_id,
-            name=_text(traits.get("name"), 255) or external_id,
+            name=_text(traits.get("name"), _ACCOUNT_NAME) or external_id,
             created_at=now,
             updated_at=now,
             traits={},
         )
     changed = False
-    for attr, key, limit in (("name", "name", 255), ("industry", "industry", 100), ("plan", "plan", 100)):
-        value = _text(traits.get(key), limit)
+    for attr, key in (("name", "name"), ("industry", "industry"), ("plan", "plan")):
+        value = _text(traits.get(key), column_length(Account, attr))
         if value and getattr(account, attr) != value:
             setattr(account, attr, value)
             changed = True
-    seats = _seats(traits)
+    seats = group_seats(traits)
     if seats is not None and account.licensed_seats != seats:
         account.licensed_seats = seats
         changed = True
@@ -899,15 +953,16 @@ def _upsert_contact(
             account_id=account_id, external_id=user_id, traits={}, created_at=now, updated_at=now
         )
     contact.account_id = account_id
-    email = _text(traits.get("email"), 320)
+    email = _text(traits.get("email"), column_length(Contact, "email"))
     if email and "@" in email:
         contact.email = email.lower()
-    name = _text(traits.get("name"), 200) or _text(
-        " ".join(str(traits[k]) for k in ("lastName", "firstName") if traits.get(k)), 200
+    name_limit = column_length(Contact, "name")
+    name = _text(traits.get("name"), name_limit) or _text(
+        " ".join(str(traits[k]) for k in ("lastName", "firstName") if traits.get(k)), name_limit
     )
     if name:
         contact.name = name
-    title = _text(traits.get("title"), 200)
+    title = _text(traits.get("title"), column_length(Contact, "title"))
     if title:
         contact.title = title
     contact.traits = {**(contact.traits or {}), **traits}
@@ -1155,7 +1210,8 @@ def _excerpt(raw: Any) -> str:
 
 def pending_summary(session: Session, *, limit: int = 50) -> dict[str, Any]:
     """What is not in the rollups yet: usage events waiting for an account (how many, since
-    when, from whom) and acknowledged batches the applier has not stored yet (``queued``)."""
+    when, from whom), acknowledged batches the applier has not stored yet (``queued``) and
+    whether it is failing or has set messages aside (``applier``)."""
     pending = and_(EVENT.c.account_id.is_(None), EVENT.c.type.in_(USAGE_TYPES))
     total, oldest = session.execute(select(func.count(), func.min(EVENT.c.received_at)).where(pending)).one()
     who = func.coalesce(EVENT.c.user_id, "anon:" + func.coalesce(EVENT.c.anonymous_id, ""))
@@ -1174,11 +1230,19 @@ def pending_summary(session: Session, *, limit: int = 50) -> dict[str, Any]:
     if oldest is not None and oldest.tzinfo is None:
         oldest = oldest.replace(tzinfo=dt.UTC)
     queued = backlog(session)
+    health = dead_letters.applier_health(session)
     return {
         "queued": {
             "batches": queued.batches,
             "messages": queued.messages,
             "oldest_received_at": queued.oldest_received_at,
+        },
+        "applier": {
+            "failing_since": health.failing_since,
+            "last_failure_at": health.last_failure_at,
+            "failures": health.failures,
+            "error": health.error,
+            "set_aside": health.set_aside,
         },
         "pending_events": total,
         "oldest_received_at": oldest,

@@ -1,5 +1,5 @@
-"""Operational checks: is the database reachable, is its schema at the code's head, and are the
-scheduled jobs succeeding?"""
+"""Operational checks: is the database reachable, its schema at the code's head, is the ingestion
+applier keeping up, and are the scheduled jobs succeeding?"""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from sqlmodel import Session
 
 from app import migrations
 from app.services import jobs
+from app.services.dead_letters import ApplierHealth, applier_health
 
 
 @dataclass(frozen=True)
@@ -22,6 +23,11 @@ class IngestLag:
     batches: int
     messages: int
     oldest_age_seconds: float | None  # since the oldest waiting batch was acknowledged
+    failing_since: dt.datetime | None = None  # the applier's current run of failures began
+    failures: int = 0
+    error: str | None = None  # the last failure's exception class
+    set_aside: int = 0  # messages the database refused, kept as dead letters
+    problem: str | None = None  # why ingestion makes the process unready (``ingest_problem``)
 
 
 @dataclass(frozen=True)
@@ -33,9 +39,28 @@ class Readiness:
     ingest: IngestLag | None = None  # known when the schema is at head
 
 
-def readiness(engine: Engine, database_url: str, *, now: dt.datetime | None = None) -> Readiness:
+def ingest_problem(
+    *, batches: int, oldest_age_seconds: float | None, health: ApplierHealth, max_lag_seconds: float
+) -> str | None:
+    """Why ingestion is not keeping up, or None: ``applier_failing`` while its transactions fail
+    with something queued (an emptied log has nothing left to fail on), ``applier_lagging``
+    once the oldest queued message has waited more than ``max_lag_seconds``."""
+    if health.failing_since is not None and batches:
+        return "applier_failing"
+    if oldest_age_seconds is not None and oldest_age_seconds > max_lag_seconds:
+        return "applier_lagging"
+    return None
+
+
+def readiness(
+    engine: Engine,
+    database_url: str,
+    *,
+    now: dt.datetime | None = None,
+    max_ingest_lag_seconds: float = float("inf"),
+) -> Readiness:
     """Whether this process can serve: the database answers and its schema is at head; with
-    ``now``, also the ingestion applier's lag (informative: a lagging applier is still ready)."""
+    ``now``, also whether the ingestion applier keeps up (see ``ingest_problem``)."""
     head = migrations.head_revision(database_url)
     try:
         with engine.connect() as conn:
@@ -50,11 +75,20 @@ def readiness(engine: Engine, database_url: str, *, now: dt.datetime | None = No
     try:
         with Session(engine) as session:
             queued = ingest.backlog(session)
+            health = applier_health(session)
     except Exception as exc:  # the database went away since the check above: not ready, no 500
         return Readiness(False, f"unreachable: {type(exc).__name__}", current, head)
     oldest = queued.oldest_received_at
     age = max(0.0, (now - oldest).total_seconds()) if oldest is not None else None
-    return Readiness(True, "ok", current, head, IngestLag(queued.batches, queued.messages, age))
+    problem = ingest_problem(
+        batches=queued.batches, oldest_age_seconds=age, health=health, max_lag_seconds=max_ingest_lag_seconds
+    )
+    lag = IngestLag(
+        queued.batches, queued.messages, age, health.failing_since, health.failures, health.error,
+        health.set_aside, problem,
+    )
+    return Readiness(problem is None, "ok", current, head, lag)
+
 
 
 @dataclass(frozen=True)

@@ -14,10 +14,14 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import math
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
 import orjson
+
+from app.db import column_length, largest_integer
+from app.models import Account, Contact, Event, TrackedUser
 
 #: Segment's own limits.
 MAX_MESSAGE_BYTES = 32 * 1024
@@ -26,7 +30,22 @@ MAX_BATCH_BYTES = 500 * 1024
 MAX_FUTURE = dt.timedelta(hours=24)
 USAGE_TYPES = frozenset({"track", "page", "screen"})
 TYPES = frozenset({"track", "page", "screen", "identify", "group"})
-_MAX_ID = 255
+#: Every id a message brings is stored in one of these columns (255 characters each).
+_MAX_ID = min(
+    column_length(Event, "message_id"),
+    column_length(Event, "user_id"),
+    column_length(Event, "anonymous_id"),
+    column_length(Event, "group_id"),
+    column_length(Account, "external_id"),
+    column_length(Contact, "external_id"),
+    column_length(TrackedUser, "user_id"),
+)
+#: A group call's seat count becomes ``account.licensed_seats`` (2,147,483,647: 32 bits).
+MAX_SEATS = largest_integer(Account, "licensed_seats")
+#: The traits a group call's seat count is read from, the first usable one winning.
+SEAT_TRAITS = ("licensed_seats", "licensedSeats", "seats")
+#: A seat count written with more digits than this is past any integer column (2**63 has 19).
+_MAX_SEAT_DIGITS = 20
 NUL_REASON = "message contains a NUL character (\\u0000), which cannot be stored"
 
 
@@ -110,6 +129,34 @@ def _has_nul(value: Any) -> bool:
     if isinstance(value, list):
         return any(_has_nul(v) for v in value)
     return False
+
+
+def seat_trait(traits: dict[str, Any]) -> tuple[str, int] | None:
+    """Which trait gives a group call's seat count, and the count (not range-checked): the first
+    of ``SEAT_TRAITS`` holding a non-negative number or a string of decimal digits."""
+    for key in SEAT_TRAITS:
+        value = traits.get(key)
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            if value >= 0 and math.isfinite(value):
+                return key, int(value)
+        elif isinstance(value, str):
+            digits = value.strip()
+            if digits.isdecimal():  # not isdigit(): int("²") fails
+                # int() refuses more than 4,300 digits; any count this long is out of range.
+                return key, int(digits) if len(digits) <= _MAX_SEAT_DIGITS else 10**_MAX_SEAT_DIGITS
+    return None
+
+
+def group_seats(traits: dict[str, Any]) -> int | None:
+    """A group call's seat count (see ``seat_trait``); None if it gives none."""
+    found = seat_trait(traits)
+    return None if found is None else found[1]
+
+
+def _check_seats(raw: dict[str, Any]) -> None:
+    found = seat_trait(_dict(raw.get("traits")))
+    if found is not None and found[1] > MAX_SEATS:
+        raise Rejected(f"traits.{found[0]} is out of range: at most {MAX_SEATS} seats")
 
 
 def _dict(value: Any) -> dict[str, Any]:
@@ -203,6 +250,7 @@ def _examine(
         group_id = _id(raw.get("groupId"), "groupId")
         if group_id is None:
             raise Rejected("group needs a groupId")
+        _check_seats(raw)
     elif kind == "identify":
         if user_id is None:
             raise Rejected("identify needs a userId")
@@ -273,6 +321,9 @@ def usual_fields(raw: dict[str, Any], encoded: bytes, latest: dt.datetime) -> _F
         group_id = raw.get("groupId")
         if not _plain_id(group_id):
             return None
+        traits = raw.get("traits")
+        if type(traits) is dict and not traits.keys().isdisjoint(SEAT_TRAITS):
+            return None  # rare enough to leave to the full checks
     elif kind == "identify":
         if user_id is None:
             return None

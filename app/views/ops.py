@@ -29,14 +29,15 @@ def healthz() -> dict[str, str]:
 
 @router.get("/readyz")
 def readyz(request: Request) -> JSONResponse:
-    """Ready: the database answers, its schema is at head and no scheduled job has failed
-    repeatedly (``jobs.failing`` names them); 503 otherwise. ``ingest`` tells how far the
-    ingestion applier lags (informative; it does not make the process unready)."""
+    """Ready: the database answers, its schema is at head, the ingestion applier keeps up (not
+    failing, its oldest queued message younger than the lag limit: ``ingest.problem`` says which)
+    and no scheduled job has failed repeatedly (``jobs.failing`` names them); 503 otherwise."""
+    settings = request.app.state.settings
     state = readiness(
-        request.app.state.engine, request.app.state.settings.database_url,
-        now=request.app.state.clock(),
+        request.app.state.engine, settings.database_url, now=request.app.state.clock(),
+        max_ingest_lag_seconds=settings.ingest_max_lag_seconds,
     )
-    jobs = _jobs(request) if state.ready else None
+    jobs = _jobs(request) if state.database == "ok" else None
     ready = state.ready and (jobs is None or jobs.ready)
     lag = state.ingest
     body = {
@@ -47,6 +48,10 @@ def readyz(request: Request) -> JSONResponse:
         "ingest": None if lag is None else {
             "queued_batches": lag.batches, "queued_messages": lag.messages,
             "oldest_age_seconds": lag.oldest_age_seconds,
+            "max_lag_seconds": settings.ingest_max_lag_seconds,
+            "applier_failing_since": lag.failing_since and lag.failing_since.isoformat(),
+            "applier_failures": lag.failures, "applier_error": lag.error,
+            "set_aside": lag.set_aside, "problem": lag.problem,
         },
         "jobs": None if jobs is None else _jobs_body(jobs),
     }

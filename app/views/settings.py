@@ -15,6 +15,7 @@ from app.deps import AdminUserDep, NowDep, SessionDep
 from app.errors import Conflict, InvalidInput
 from app.models import API_SCOPES, USER_ROLES
 from app.services import api_keys as keys_svc
+from app.services import dead_letters as dead_letters_svc
 from app.services import features as features_svc
 from app.services import health as health_svc
 from app.services import sources as sources_svc
@@ -26,6 +27,8 @@ from app.views.settings_health import router as health_router
 
 router = APIRouter(prefix="/settings")
 router.include_router(health_router)  # the health model editor
+#: Set-aside messages listed per source (the API lists up to 500).
+DEAD_LETTERS_SHOWN = 20
 SECTIONS = ("users", "keys", "sources", "features", "health", "priorities", "industries", "playbooks",
             "stages", "signals", "jobs")
 
@@ -40,7 +43,15 @@ def _page(
     elif section == "keys":
         data.update(keys=keys_svc.list_api_keys(session), scopes=API_SCOPES)
     elif section == "sources":
-        data.update(sources=sources_svc.list_sources(session))
+        listed = sources_svc.list_sources(session)
+        set_aside = dead_letters_svc.count_by_source(session)
+        data.update(
+            sources=listed, set_aside=set_aside, applier=dead_letters_svc.applier_health(session),
+            dead_letters={
+                s.id: dead_letters_svc.dead_letters(session, ref=s.id, limit=DEAD_LETTERS_SHOWN)
+                for s in listed if s.id in set_aside
+            },
+        )
     elif section == "features":
         data.update(features=features_svc.list_features(session))
     else:
@@ -152,6 +163,15 @@ def revoke_source(source_id: int, user: AdminUserDep, viewer: ViewerDep, session
                   now: NowDep) -> Response:
     """Revoke a source's write key at once."""
     sources_svc.revoke_source(session, ref=source_id, now=now)
+    return htmx.redirect(viewer.request, "/settings/sources")
+
+
+@router.post("/sources/{source_id}/dead-letters/replay")
+def replay_dead_letters(
+    source_id: int, user: AdminUserDep, viewer: ViewerDep, session: SessionDep
+) -> Response:
+    """Put a source's set-aside messages back in the ingestion log (after the fix)."""
+    dead_letters_svc.replay(session, ref=source_id)
     return htmx.redirect(viewer.request, "/settings/sources")
 
 

@@ -389,10 +389,13 @@ def test_the_writer_task_ends_when_the_queue_is_empty_and_starts_again(
 
 
 def test_readyz_tells_how_far_the_applier_lags(app: FastAPI, client: TestClient, key: str) -> None:
-    assert client.get("/readyz").json()["ingest"] == {
+    lag_keys = ("queued_batches", "queued_messages", "oldest_age_seconds", "problem")
+    ingest_state = client.get("/readyz").json()["ingest"]
+    assert {k: ingest_state[k] for k in lag_keys} == {
         "queued_batches": 0,
         "queued_messages": 0,
         "oldest_age_seconds": None,
+        "problem": None,
     }
     post(client, key, BATCH)
     post(client, key, [track("t9")])
@@ -400,14 +403,24 @@ def test_readyz_tells_how_far_the_applier_lags(app: FastAPI, client: TestClient,
 
     response = client.get("/readyz")
 
-    assert response.status_code == 200  # lagging is not unready
-    assert response.json()["ingest"] == {
+    assert response.status_code == 200  # lagging within the limit is ready
+    ingest_state = response.json()["ingest"]
+    assert {k: ingest_state[k] for k in lag_keys} == {
         "queued_batches": 2,
         "queued_messages": 5,
         "oldest_age_seconds": 90.0,
+        "problem": None,
     }
+    limit = app.state.settings.ingest_max_lag_seconds
+    app.state.clock = lambda: AS_OF + dt.timedelta(seconds=limit + 1)
+
+    response = client.get("/readyz")
+
+    assert response.status_code == 503
+    assert response.json()["ingest"]["problem"] == "applier_lagging"
     drain(app)
     assert client.get("/readyz").json()["ingest"]["queued_batches"] == 0
+    assert client.get("/readyz").status_code == 200
 
 
 def test_the_ingest_commands_show_and_drain_the_log(
@@ -424,7 +437,7 @@ def test_the_ingest_commands_show_and_drain_the_log(
 
     assert applied.exit_code == 0, applied.output
     assert "applied 2 batches (5 messages)" in applied.stdout
-    assert "5 stored, 0 duplicates, 1 pending, 0 rejected" in applied.stdout
+    assert "5 stored, 0 duplicates, 1 pending, 0 rejected, 0 set aside" in applied.stdout
     assert counts(app.state.engine)[0] == 0
     assert usage_on(client, admin, "acme")["events"] == {"Report Built": 2, "Export": 1}
     status = cli_run(db_url, "ingest", "status")

@@ -13,10 +13,12 @@ from hypothesis import strategies as st
 from app.services.segment import (
     MAX_FUTURE,
     MAX_MESSAGE_BYTES,
+    MAX_SEATS,
     Message,
     Rejected,
     default_message_id,
     event_time,
+    group_seats,
     parse_message,
     parse_time,
 )
@@ -443,6 +445,14 @@ _TIMES = st.one_of(
     st.integers(0, 2),
 )
 _GROUP_FIELDS = st.dictionaries(st.sampled_from(["groupId", "account_id", "name", "path"]), _IDS, max_size=3)
+_SEATS = st.dictionaries(
+    st.sampled_from(["licensed_seats", "licensedSeats", "seats"]),
+    st.one_of(
+        _IDS,
+        st.sampled_from([2**31 - 1, 2**31, 2**63, 1e308, -1, "2147483648", " 12 ", "²", "9" * 30]),
+    ),
+    max_size=2,
+)
 
 
 _BASES: list[dict[str, Any]] = [
@@ -480,7 +490,7 @@ def messages(draw: st.DrawFn) -> Any:
         "context": st.one_of(st.none(), st.integers(), _GROUP_FIELDS),
         "properties": st.one_of(st.none(), st.text(max_size=2), _GROUP_FIELDS),
         "name": _IDS,
-        "traits": st.one_of(st.none(), _GROUP_FIELDS),
+        "traits": st.one_of(st.none(), _GROUP_FIELDS, _SEATS),
         "blob": st.one_of(st.just("a" * (MAX_MESSAGE_BYTES - 40)), st.just("nul\x00"), st.just("\\u0000")),
     }
     for name in draw(st.lists(st.sampled_from(sorted(fields)), max_size=3, unique=True)):
@@ -530,3 +540,33 @@ def test_the_shortcut_takes_the_sdks_usual_messages() -> None:
     ]
     for raw in usual:
         assert usual_fields(raw, orjson.dumps(raw), AS_OF + MAX_FUTURE) is not None, raw
+
+
+@pytest.mark.parametrize(
+    ("traits", "seats"),
+    [
+        ({"seats": 12}, 12),
+        ({"seats": 12.9}, 12),
+        ({"seats": " 12 "}, 12),
+        ({"seats": -1, "licensedSeats": 3}, 3),
+        ({"licensed_seats": "²", "seats": 4}, 4),  # a digit int() cannot read
+        ({"seats": True}, None),
+        ({"seats": "twelve"}, None),
+        ({}, None),
+    ],
+)
+def test_group_seats_reads_the_first_usable_trait(traits: dict[str, Any], seats: int | None) -> None:
+    assert group_seats(traits) == seats
+
+
+@pytest.mark.parametrize("seats", [MAX_SEATS + 1, 1e308, str(MAX_SEATS + 1), "9" * 5000])
+def test_seats_past_the_column_are_rejected(seats: Any) -> None:
+    raw = {"type": "group", "userId": "u1", "groupId": "acme", "traits": {"seats": seats}}
+
+    assert "traits.seats is out of range" in rejected(raw)
+
+
+def test_the_largest_seat_count_the_column_holds_is_accepted() -> None:
+    raw = {"type": "group", "userId": "u1", "groupId": "acme", "traits": {"seats": MAX_SEATS}}
+
+    assert parse(raw).traits == {"seats": MAX_SEATS}

@@ -7,8 +7,9 @@ from fastapi.testclient import TestClient
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
-from app.services import api_keys, sources
+from app.services import api_keys, dead_letters, ingest, sources
 from app.services.users import get_user_by_email
+from tests.conftest import AS_OF
 from tests.views.conftest import HTML, HX, csrf, sign_in
 from tests.views.data import VIEWER
 
@@ -101,3 +102,40 @@ def test_the_feature_catalog_and_health_models(admin: TestClient) -> None:
 
 def test_unknown_settings_section_is_404(admin: TestClient) -> None:
     assert admin.get("/settings/nothing", headers=HTML).status_code == 404
+
+
+def test_messages_set_aside_are_listed_per_source_and_replayed(admin: TestClient, engine: Engine) -> None:
+    with Session(engine) as session:
+        source, _ = sources.create_source(session, name="web-app", now=AS_OF)
+        assert source.id is not None
+        source_id = source.id
+        dead_letters.set_aside(
+            session, source_id=source_id, origin=dead_letters.Origin(AS_OF, None, None),
+            message_id="g1", message_json=b'{"type":"group","groupId":"<acme>"}',
+            exc=ValueError("x"), now=AS_OF,
+        )
+        session.commit()
+
+    page = admin.get("/settings/sources", headers=HTML)
+
+    assert page.status_code == 200
+    assert page.context["set_aside"] == {source_id: 1}  # type: ignore[attr-defined]
+    assert "Storing it failed (ValueError)" in page.text
+    assert "&lt;acme&gt;" in page.text and "<acme>" not in page.text
+    replayed = admin.post(f"/settings/sources/{source_id}/dead-letters/replay", headers=HTML,
+                          data={"csrf_token": csrf(admin, "/settings/sources")})
+    assert replayed.status_code == 200  # followed the redirect back to the page
+    assert replayed.context["set_aside"] == {}  # type: ignore[attr-defined]
+    with Session(engine) as session:
+        assert ingest.backlog(session).messages == 1
+
+
+def test_replaying_needs_the_csrf_token(admin: TestClient, engine: Engine) -> None:
+    with Session(engine) as session:
+        source, _ = sources.create_source(session, name="web-app", now=AS_OF)
+        source_id = source.id
+        session.commit()
+
+    response = admin.post(f"/settings/sources/{source_id}/dead-letters/replay", headers=HTML, data={})
+
+    assert response.status_code == 403
