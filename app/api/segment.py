@@ -28,7 +28,7 @@ from sqlalchemy.exc import OperationalError
 from app.errors import BansouError, InvalidInput, NotAuthenticated, PayloadTooLarge, problem
 from app.services import ingest
 from app.services.ingest_writer import Job, LogWriter, Overloaded
-from app.services.segment import MAX_BATCH_BYTES, parse_time
+from app.services.segment import MAX_BATCH_BYTES, loads_body, parse_time
 
 router = APIRouter(tags=["segment"])
 
@@ -147,7 +147,7 @@ async def _process(request: Request, implied_type: str | None) -> JSONResponse:
     received_at: dt.datetime = request.app.state.clock()
     body = await _read_body(request)
     try:
-        payload = orjson.loads(body)
+        payload = loads_body(body)
     except orjson.JSONDecodeError as exc:
         raise _BadRequest(f"malformed JSON: {exc}") from None
     if not isinstance(payload, dict):

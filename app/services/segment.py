@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import json
 import math
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
@@ -354,11 +355,46 @@ def usual_fields(raw: dict[str, Any], encoded: bytes, latest: dt.datetime) -> _F
     )
 
 
+class OutOfRange:
+    """A number in a request body that no column could hold (``1e309``, ``NaN``, ``Infinity``):
+    it stands in for the number so that only the message holding it is rejected."""
+
+    __slots__ = ("text",)
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+
+    def __repr__(self) -> str:
+        return self.text
+
+
+def _finite(text: str) -> float | OutOfRange:
+    number = float(text)
+    return number if math.isfinite(number) else OutOfRange(text)
+
+
+def loads_body(body: bytes) -> Any:
+    """A request body's JSON. orjson refuses a whole document for one number past a double's
+    range (``1e309``) or a ``NaN``/``Infinity`` token; such a document is read again with the
+    standard parser, each of those numbers kept as an ``OutOfRange`` so that only its message is
+    rejected (``encode_message``) and its neighbours are stored. A body that is not JSON at all
+    raises ``orjson.JSONDecodeError``."""
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        try:
+            return json.loads(body, parse_float=_finite, parse_constant=OutOfRange)
+        except (ValueError, RecursionError):
+            raise exc from None
+
+
 def encode_message(raw: Any) -> bytes:
     """The message as compact JSON (what its size is measured on); Rejected if it has none."""
     try:
         return orjson.dumps(raw)
-    except orjson.JSONEncodeError as exc:  # e.g. an integer over 64 bits, built in Python
+    except orjson.JSONEncodeError as exc:  # an integer over 64 bits, a number out of range
+        if "OutOfRange" in str(exc):
+            raise Rejected("a number in the message is out of range") from None
         raise Rejected(f"message is not serialisable as JSON: {exc}") from None
 
 

@@ -76,6 +76,37 @@ def test_seats_past_the_column_are_rejected_at_the_door_and_the_rest_is_stored(
     assert usage_on(client, admin, "beta")["event_count"] == 2
 
 
+@pytest.mark.parametrize("number", ["1e309", "-1e400", "NaN", "Infinity", "-Infinity"])
+def test_a_number_past_a_double_rejects_its_message_not_the_batch(
+    client: TestClient, key: str, admin: Headers, number: str
+) -> None:
+    """orjson refuses a whole document for one such number; the batch is read again so that
+    only the message holding it is rejected, and its neighbours are stored."""
+    hostile = json.dumps(track("t0", "u2", properties={"revenue": 0})).replace(
+        '"revenue": 0', f'"revenue": {number}'
+    )
+    body = b'{"batch": [%s, %s, %s]}' % (
+        json.dumps(group("g1", "u2", "beta")).encode(),
+        hostile.encode(),
+        json.dumps(track("t1", "u2")).encode(),
+    )
+    response = client.post("/v1/batch", headers=basic(key), content=body)
+
+    assert response.status_code == 200, response.text
+    answer = response.json()
+    assert (answer["accepted"], answer["rejected"]) == (2, 1)
+    assert answer["errors"][0]["index"] == 1
+    assert "out of range" in answer["errors"][0]["reason"]
+    assert drain(client.app).accepted == 2  # type: ignore[arg-type]
+    assert usage_on(client, admin, "beta")["event_count"] == 1
+
+
+def test_a_body_that_is_not_json_is_still_a_400(client: TestClient, key: str) -> None:
+    response = client.post("/v1/batch", headers=basic(key), content=b'{"batch": [1e309,')
+    assert response.status_code == 400
+    assert "malformed JSON" in response.json()["detail"]
+
+
 @pytest.mark.parametrize(
     "seats", [MAX_SEATS + 1, float(MAX_SEATS + 1), str(MAX_SEATS + 1), 1e308, "9" * 5000]
 )
