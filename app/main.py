@@ -27,6 +27,7 @@ from app.middleware import (
     RequestContextMiddleware,
     SecurityHeadersMiddleware,
 )
+from app.services.last_used import LastUsed
 from app.views import account_send, ops
 from app.views import analytics as analytics_views
 from app.views import errors as view_errors
@@ -68,6 +69,10 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
             settings.database_url, busy_timeout_ms=settings.sqlite_busy_timeout_ms,
             sqlite_synchronous=settings.sqlite_synchronous
         )
+        # Not a scheduler job: it runs in every process, with or without the scheduler.
+        flusher = asyncio.create_task(
+            scheduler.run_last_used_flusher(app.state.engine, app.state.last_used)
+        )
         task = None
         if settings.scheduler_enabled:
             task = asyncio.create_task(
@@ -83,6 +88,9 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
+            flusher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await flusher
             if owned:
                 app.state.engine.dispose()
 
@@ -92,6 +100,7 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
     )
     app.state.settings = settings
     app.state.clock = utcnow
+    app.state.last_used = LastUsed()
     install_error_handlers(app)
     view_errors.install(app)
     app.include_router(ops.router)

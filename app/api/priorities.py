@@ -9,7 +9,15 @@ from fastapi import APIRouter, Query
 from pydantic import BaseModel, Field
 
 from app.api.common import BODY, CONFLICT, ERRORS, NOT_FOUND
-from app.deps import AdminKeyDep, NowDep, ReadKeyDep, SessionDep, SettingsDep, WriteKeyDep
+from app.deps import (
+    AdminKeyDep,
+    NowDep,
+    ReadKeyDep,
+    SessionDep,
+    SettingsDep,
+    WriteKeyDep,
+    writes_on_read,
+)
 from app.models import ApiKey, PriorityList
 from app.services import priorities as svc
 from app.services import rules
@@ -97,6 +105,7 @@ def _list_public(stored: PriorityList, view: svc.WeekView) -> ListPublic:
 
 
 @router.get("/priorities", response_model=ListPublic)
+@writes_on_read  # the week's first reader stores its list
 def weekly_list(
     session: SessionDep, settings: SettingsDep, now: NowDep, _key: ReadKeyDep,
     week: Week = None, owner: Owner = None,

@@ -20,6 +20,7 @@ from app.services import health as health_svc
 from app.services import sources as sources_svc
 from app.services import users as users_svc
 from app.services import web_auth
+from app.services.last_used import LastUsed
 from app.views import htmx
 from app.views.page import Viewer, ViewerDep, show
 from app.views.settings_health import router as health_router
@@ -38,7 +39,10 @@ def _page(
     if section == "users":
         data.update(users=users_svc.list_users(session), roles=USER_ROLES)
     elif section == "keys":
-        data.update(keys=keys_svc.list_api_keys(session), scopes=API_SCOPES)
+        keys = keys_svc.list_api_keys(session)
+        last_used: LastUsed = viewer.request.app.state.last_used
+        data.update(keys=keys, scopes=API_SCOPES,
+                    used={k.id: last_used.key_last_used(k) for k in keys})
     elif section == "sources":
         data.update(sources=sources_svc.list_sources(session))
     elif section == "features":

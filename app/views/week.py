@@ -13,7 +13,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Form
 from starlette.responses import Response
 
-from app.deps import CurrentUserDep, EditorUserDep, NowDep, SessionDep
+from app.deps import CurrentUserDep, EditorUserDep, NowDep, SessionDep, writes_on_read
 from app.errors import Conflict, InvalidInput, NotPermitted
 from app.models import REJECT_REASONS, PriorityList
 from app.scoring.priorities import FACTORS
@@ -102,6 +102,7 @@ def _week_values(session: Any, viewer: Viewer, week: str, owner_choice: str) -> 
 
 
 @router.get("/week")
+@writes_on_read  # the week's first reader stores its list
 def week_page(
     user: CurrentUserDep, viewer: ViewerDep, session: SessionDep,
     week: str | None = None, owner: str | None = None,
