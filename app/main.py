@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy.engine import Engine
 
@@ -28,6 +28,7 @@ from app.middleware import (
     SecurityHeadersMiddleware,
 )
 from app.services.last_used import LastUsed
+from app.validation import refuse_nul_input
 from app.views import account_send, ops
 from app.views import analytics as analytics_views
 from app.views import errors as view_errors
@@ -96,7 +97,7 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
 
     app = FastAPI(
         title="Bansō", version=__version__, description=DESCRIPTION, lifespan=lifespan,
-        docs_url=None, redoc_url=None,
+        docs_url=None, redoc_url=None, dependencies=[Depends(refuse_nul_input)],
     )
     app.state.settings = settings
     app.state.clock = utcnow

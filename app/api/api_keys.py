@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, status
 
 from app.api.common import BODY, ERRORS, NOT_FOUND
+from app.bounds import DbId
 from app.deps import AdminKeyDep, LastUsedDep, NowDep, SessionDep
 from app.models import ApiKey
 from app.schemas import ApiKeyCreate, ApiKeyCreated, ApiKeyPublic, Page
@@ -34,7 +35,7 @@ def create_key(
 
 @router.delete("/{key_id}", response_model=ApiKeyPublic, responses=NOT_FOUND)
 def revoke_key(
-    key_id: int, session: SessionDep, now: NowDep, last_used: LastUsedDep, _key: AdminKeyDep
+    key_id: DbId, session: SessionDep, now: NowDep, last_used: LastUsedDep, _key: AdminKeyDep
 ) -> ApiKeyPublic:
     """Revoke a key at once; requests with it get 401 from now on."""
     return _public(svc.revoke_api_key(session, ref=key_id, now=now), last_used)

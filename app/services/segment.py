@@ -19,6 +19,8 @@ from typing import Any, NamedTuple
 
 import orjson
 
+from app.bounds import account_id_problem
+
 #: Segment's own limits.
 MAX_MESSAGE_BYTES = 32 * 1024
 MAX_BATCH_BYTES = 500 * 1024
@@ -203,6 +205,8 @@ def _examine(
         group_id = _id(raw.get("groupId"), "groupId")
         if group_id is None:
             raise Rejected("group needs a groupId")
+        if account_id_problem(group_id) is not None:  # the rule of every door that makes accounts
+            raise Rejected(f"groupId {account_id_problem(group_id)}")
     elif kind == "identify":
         if user_id is None:
             raise Rejected("identify needs a userId")
@@ -271,7 +275,7 @@ def usual_fields(raw: dict[str, Any], encoded: bytes, latest: dt.datetime) -> _F
     name = None
     if kind == "group":
         group_id = raw.get("groupId")
-        if not _plain_id(group_id):
+        if not _plain_id(group_id) or "/" in str(group_id):  # the full check names the reason
             return None
     elif kind == "identify":
         if user_id is None:

@@ -20,6 +20,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Form
 from starlette.responses import Response
 
+from app.bounds import DbId
 from app.deps import EditorUserDep, NowDep, SessionDep
 from app.errors import InvalidInput, NotFound
 from app.i18n import LANGUAGE_NAMES
@@ -279,7 +280,7 @@ def send(
 @router.post("/accounts/{account_id}/adoption-reports/{report_id}/revoke")
 def revoke_link(
     account_id: str,
-    report_id: int,
+    report_id: DbId,
     user: EditorUserDep,
     viewer: ViewerDep,
     session: SessionDep,
@@ -371,7 +372,7 @@ def add_schedule(
 
 @router.post("/accounts/{account_id}/report-schedules/{schedule_id}/delete")
 def remove_schedule(
-    account_id: str, schedule_id: int, user: EditorUserDep, viewer: ViewerDep, session: SessionDep
+    account_id: str, schedule_id: DbId, user: EditorUserDep, viewer: ViewerDep, session: SessionDep
 ) -> Response:
     """Stop a scheduled send."""
     account = _account(session, account_id)

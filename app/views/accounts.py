@@ -192,11 +192,11 @@ def _parse_local(value: str, viewer: Viewer) -> dt.datetime | None:
         return None
     try:
         moment = dt.datetime.fromisoformat(text)
-    except ValueError:
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=viewer.l10n.tz)
+        return moment.astimezone(dt.UTC)
+    except (ValueError, OverflowError):  # OverflowError: outside years 1-9999 once in UTC
         return None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=viewer.l10n.tz)
-    return moment.astimezone(dt.UTC)
 
 
 @router.post("/accounts/{account_id}/meetings")

@@ -11,6 +11,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Form
 from starlette.responses import Response
 
+from app.bounds import DbId
 from app.deps import AdminUserDep, NowDep, SessionDep
 from app.errors import Conflict, InvalidInput
 from app.models import API_SCOPES, USER_ROLES
@@ -67,7 +68,7 @@ def settings_home(user: AdminUserDep, viewer: ViewerDep) -> Response:
 @router.get("/{section}")
 def settings_section(
     section: str, user: AdminUserDep, viewer: ViewerDep, session: SessionDep,
-    published: int | None = None,
+    published: DbId | None = None,
 ) -> Response:
     """One settings section (``published``: the health model version just published)."""
     if section not in SECTIONS:
@@ -100,7 +101,7 @@ def create_user(
 
 @router.post("/users/{user_id}")
 def change_user(
-    user_id: int, user: AdminUserDep, viewer: ViewerDep, session: SessionDep, now: NowDep,
+    user_id: DbId, user: AdminUserDep, viewer: ViewerDep, session: SessionDep, now: NowDep,
     role: Annotated[str | None, Form()] = None, active: Annotated[str | None, Form()] = None,
 ) -> Response:
     """Change a user's role, or deactivate / reactivate them (never yourself)."""
@@ -128,7 +129,7 @@ def create_key(
 
 
 @router.post("/keys/{key_id}/revoke")
-def revoke_key(key_id: int, user: AdminUserDep, viewer: ViewerDep, session: SessionDep,
+def revoke_key(key_id: DbId, user: AdminUserDep, viewer: ViewerDep, session: SessionDep,
                now: NowDep) -> Response:
     """Revoke an API key at once."""
     keys_svc.revoke_api_key(session, ref=key_id, now=now)
@@ -152,7 +153,7 @@ def create_source(
 
 
 @router.post("/sources/{source_id}/revoke")
-def revoke_source(source_id: int, user: AdminUserDep, viewer: ViewerDep, session: SessionDep,
+def revoke_source(source_id: DbId, user: AdminUserDep, viewer: ViewerDep, session: SessionDep,
                   now: NowDep) -> Response:
     """Revoke a source's write key at once."""
     sources_svc.revoke_source(session, ref=source_id, now=now)
