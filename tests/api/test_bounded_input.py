@@ -61,6 +61,13 @@ CASES: list[tuple[str, str, Any, tuple[str, str]]] = [
         {"data": [NOTE, {**NOTE, "contacts": [HUGE]}]},
         ("body", "data[1].contacts[0]"),
     ),
+    (
+        "POST",
+        "/api/v1/playbooks",
+        {"name": "P", "rules": [{"key": "r", "action": "chair_side_session", "assignee": "user",
+                                 "assignee_user_id": HUGE}]},
+        ("body", "rules[0].assignee_user_id"),
+    ),
     ("POST", "/api/v1/accounts", {"id": "n\x00l", "name": "Nul"}, ("body", "id")),
     (
         "POST",
