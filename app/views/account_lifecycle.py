@@ -22,7 +22,7 @@ from app.services import tasks as tasks_svc
 from app.services.industries import industry_tiers
 from app.views import htmx
 from app.views.labels import N_
-from app.views.page import Viewer, ViewerDep, show
+from app.views.page import Viewer, ViewerDep, account_url, show
 from app.views.week import SIGNAL_LABELS, STAGE_LABELS
 
 router = APIRouter()
@@ -123,7 +123,7 @@ def _task_of(session: Any, account_id: str, task_id: DbId) -> Any:
 
 def _answer(viewer: Viewer, session: Any, account: Any) -> Response:
     if not htmx.is_htmx(viewer.request):
-        return htmx.redirect(viewer.request, f"/accounts/{account.external_id}#lifecycle")
+        return htmx.redirect(viewer.request, f"{account_url(account.external_id)}#lifecycle")
     return _panel(viewer, session, account)
 
 

@@ -29,7 +29,7 @@ from app.services import accounts as accounts_svc
 from app.services import reports as reports_svc
 from app.views import htmx
 from app.views.outbox import PREVIEW_CSP
-from app.views.page import Viewer, ViewerDep, show, verify_csrf
+from app.views.page import Viewer, ViewerDep, account_url, show, verify_csrf
 
 router = APIRouter(include_in_schema=False, dependencies=[Depends(verify_csrf)])
 PANEL = "accounts/_send_report.html"
@@ -274,7 +274,9 @@ def send(
         )
     except InvalidInput as exc:
         return _compose(viewer, session, account, form, errors=_field_errors(viewer, exc))
-    return htmx.redirect(viewer.request, f"/accounts/{account.external_id}?sent={sent.report.id}#send-report")
+    return htmx.redirect(
+        viewer.request, f"{account_url(account.external_id)}?sent={sent.report.id}#send-report"
+    )
 
 
 @router.post("/accounts/{account_id}/adoption-reports/{report_id}/revoke")
@@ -309,7 +311,7 @@ def _panel(
     """After a schedule change: the panel for htmx; the account page (303, or 422 with the
     panel's messages) without it."""
     if status_code == 200 and not htmx.is_htmx(viewer.request):
-        return htmx.redirect(viewer.request, f"/accounts/{account.external_id}#send-report")
+        return htmx.redirect(viewer.request, f"{account_url(account.external_id)}#send-report")
     values = send_report_context(session, viewer, account)
     values["send"].update(changes)
     if htmx.is_htmx(viewer.request):

@@ -31,7 +31,7 @@ from app.services.users import get_user_by_email
 from app.views import htmx
 from app.views.downloads import csv_response
 from app.views.labels import N_
-from app.views.page import Viewer, ViewerDep, fragment, show, url_with
+from app.views.page import Viewer, ViewerDep, account_url, fragment, show, url_with
 
 router = APIRouter()
 TEMPLATE = "pipeline/index.html"
@@ -316,7 +316,7 @@ def change_stage(
     fallback = "/pipeline"
     if in_panel:
         account = svc.view_of(session, row, today=viewer.today).account
-        fallback = f"/accounts/{account.external_id}#opportunities"
+        fallback = f"{account_url(account.external_id)}#opportunities"
     next_url = _safe_next(next, fallback)
     errors: dict[str, str] = {}
     if stage not in pure.STAGES:
@@ -504,7 +504,7 @@ def add_opportunity(
             return show(viewer, "accounts/detail.html", full, status_code=422)
         return fragment(viewer, PANEL, values, block="opportunities", status_code=422)
     if not htmx.is_htmx(viewer.request):
-        return htmx.redirect(viewer.request, f"/accounts/{account.external_id}#opportunities")
+        return htmx.redirect(viewer.request, f"{account_url(account.external_id)}#opportunities")
     values = opportunities_context(session, viewer, account)
     values["opp_saved"] = True
     return fragment(viewer, PANEL, values, block="opportunities")

@@ -22,7 +22,7 @@ from app.services import accounts as accounts_svc
 from app.services import plans as plans_svc
 from app.services import portfolio as portfolio_svc
 from app.views import htmx
-from app.views.page import Viewer, ViewerDep, show
+from app.views.page import Viewer, ViewerDep, account_url, show
 
 router = APIRouter()
 TEMPLATE = "accounts/detail.html"
@@ -122,7 +122,7 @@ def _stale_notice(session: Any, viewer: Viewer, entity: str, entity_id: DbId) ->
 
 def _done(viewer: Viewer, account: Any, session: Any, goal_id: DbId) -> Response:
     if not htmx.is_htmx(viewer.request):
-        return htmx.redirect(viewer.request, f"/accounts/{account.external_id}#goal-{goal_id}")
+        return htmx.redirect(viewer.request, f"{account_url(account.external_id)}#goal-{goal_id}")
     return _goal_fragment(session, viewer, account, goal_id)
 
 
@@ -274,7 +274,7 @@ def add_goal(
             "title": title, "kind": kind, "criterion": criterion, "metric": metric,
             "target": target, "unit": unit})
     if not htmx.is_htmx(viewer.request):
-        return htmx.redirect(viewer.request, f"/accounts/{account.external_id}#plan")
+        return htmx.redirect(viewer.request, f"{account_url(account.external_id)}#plan")
     return show(viewer, TEMPLATE, plan_context(session, viewer, account), block="plan")
 
 
@@ -293,5 +293,5 @@ def add_plan(
                                              start_on=viewer.today),
                           actor=user.email, now=now)
     if not htmx.is_htmx(viewer.request):
-        return htmx.redirect(viewer.request, f"/accounts/{account.external_id}#plan")
+        return htmx.redirect(viewer.request, f"{account_url(account.external_id)}#plan")
     return show(viewer, TEMPLATE, plan_context(session, viewer, account), block="plan")

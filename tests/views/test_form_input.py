@@ -4,9 +4,12 @@ the database cannot store is refused at the form like everywhere else."""
 from __future__ import annotations
 
 from fastapi.testclient import TestClient
+from sqlalchemy.engine import Engine
+from sqlmodel import Session
 
+from tests.builders import make_account
 from tests.views.conftest import HTML, HX, csrf
-from tests.views.data import Book
+from tests.views.data import CSM, Book
 
 
 def test_a_plan_without_a_title_posted_without_javascript_is_the_page_with_the_message(
@@ -74,3 +77,18 @@ def test_a_nul_character_or_an_id_out_of_range_in_a_form_is_refused(csm: TestCli
     )
 
     assert (nul.status_code, huge.status_code) == (422, 422)
+
+
+def test_an_account_id_with_url_characters_is_linked_encoded_and_its_page_opens(
+    csm: TestClient, book: Book, engine: Engine
+) -> None:
+    with Session(engine) as session:
+        make_account(session, id="q?x #1", name="Quirky", owner=CSM)
+        session.commit()
+
+    portfolio = csm.get("/?q=Quirky", headers=HTML)
+    page = csm.get("/accounts/q%3Fx%20%231", headers=HTML)
+
+    assert 'href="/accounts/q%3Fx%20%231"' in portfolio.text
+    assert page.status_code == 200 and "Quirky" in page.text
+    assert 'action="/accounts/q%3Fx%20%231/plans"' in page.text
