@@ -3,6 +3,13 @@
 SQLite is tuned for a single-machine service: WAL (readers never block the writer), foreign keys
 enforced, and a busy timeout so a second writer waits instead of failing at once. Timestamps are
 stored in UTC and always come back timezone-aware, on SQLite as on PostgreSQL.
+
+A unit of work says up front whether it writes (``open_session(engine, writes=...)``). On SQLite a
+writing one begins with ``BEGIN IMMEDIATE``: it takes the one write lock before it reads, so it
+waits its turn (up to the busy timeout) instead of failing with "database is locked" when another
+writer commits between its read and its write (a stale snapshot cannot wait: SQLITE_BUSY_SNAPSHOT).
+A reading one begins with a plain ``BEGIN`` under ``PRAGMA query_only`` (``READ ONLY`` on
+PostgreSQL), so a write slipped into it fails loudly in every test instead of rarely in production.
 """
 
 from __future__ import annotations
@@ -98,13 +105,40 @@ def _install_sqlite_pragmas(engine: Engine, busy_timeout_ms: int, synchronous: s
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Any) -> None:
-        conn.exec_driver_sql("BEGIN")
+        mode = conn.get_execution_options().get(_MODE)
+        info = conn.connection.info  # the pooled DBAPI connection's: query_only outlives a BEGIN
+        query_only = mode == "read"
+        if info.get("query_only", False) != query_only:
+            conn.exec_driver_sql(f"PRAGMA query_only={int(query_only)}")
+            info["query_only"] = query_only
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if mode == "write" else "BEGIN")
+
+
+#: The execution option carrying a unit of work's intent ("read" or "write") to ``_on_begin``.
+_MODE = "bansou_mode"
+
+
+def bind_for(engine: Engine, *, writes: bool) -> Engine:
+    """The engine as a writing or a read-only unit of work uses it (same pool, same events)."""
+    cache: dict[bool, Engine] = engine.__dict__.setdefault("_bansou_binds", {})
+    bound = cache.get(writes)
+    if bound is None:
+        options: dict[str, Any] = {_MODE: "write" if writes else "read"}
+        if engine.dialect.name == "postgresql" and not writes:
+            options["postgresql_readonly"] = True
+        bound = cache[writes] = engine.execution_options(**options)
+    return bound
+
+
+def open_session(engine: Engine, *, writes: bool) -> Session:
+    """A session whose transactions write (SQLite: write lock up front) or only read."""
+    return Session(bind_for(engine, writes=writes), expire_on_commit=False)
 
 
 @contextmanager
-def session_scope(engine: Engine) -> Iterator[Session]:
+def session_scope(engine: Engine, *, writes: bool = True) -> Iterator[Session]:
     """One unit of work: commit on success, roll back on any exception."""
-    with Session(engine, expire_on_commit=False) as session:
+    with open_session(engine, writes=writes) as session:
         try:
             yield session
             session.commit()

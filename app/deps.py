@@ -4,22 +4,45 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable, Iterator
-from typing import Annotated
+from typing import Annotated, Any, TypeVar
 
 from fastapi import BackgroundTasks, Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlmodel import Session
 
 from app.config import Settings
-from app.db import utcnow
+from app.db import open_session, utcnow
 from app.errors import NotAuthenticated, NotPermitted
 from app.models import ApiKey, User
 from app.services import api_keys, outbox, web_auth
+from app.services.last_used import LastUsed
+
+#: Requests that only read (RFC 9110 safe methods): their unit of work refuses writes.
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+
+def writes_on_read(endpoint: _F) -> _F:
+    """Mark a GET route that may write (it stores what the first reader computes, e.g. the
+    week's action list), so its unit of work writes: on SQLite it takes the write lock first."""
+    endpoint.writes_on_read = True  # type: ignore[attr-defined]
+    return endpoint
 
 
 def get_session(request: Request) -> Iterator[Session]:
-    """The request's unit of work: committed after the route returns, before the response."""
-    with Session(request.app.state.engine, expire_on_commit=False) as session:
+    """The request's unit of work: committed after the route returns, before the response.
+
+    A safe request (GET) only reads, unless its route is marked ``writes_on_read``; any other
+    request writes, and on SQLite takes the write lock with its first statement, so it waits for
+    a concurrent writer rather than failing with "database is locked" once that writer has
+    committed.
+    """
+    writes = request.method not in SAFE_METHODS or getattr(
+        request.scope.get("endpoint"), "writes_on_read", False
+    )
+    with open_session(request.app.state.engine, writes=writes) as session:
         try:
             yield session
             session.commit()
@@ -39,7 +62,14 @@ def get_now(request: Request) -> dt.datetime:
     return clock()
 
 
+def get_last_used(request: Request) -> LastUsed:
+    """The process's notes of when API keys and web sessions were last used."""
+    last_used: LastUsed = request.app.state.last_used
+    return last_used
+
+
 SessionDep = Annotated[Session, Depends(get_session, scope="function")]
+LastUsedDep = Annotated[LastUsed, Depends(get_last_used)]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 NowDep = Annotated[dt.datetime, Depends(get_now)]
 
@@ -68,11 +98,13 @@ def require_scope(need: str) -> Callable[..., ApiKey]:
     def dependency(
         session: SessionDep,
         now: NowDep,
+        last_used: LastUsedDep,
         credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
     ) -> ApiKey:
         if credentials is None or credentials.scheme.lower() != "bearer":
             raise NotAuthenticated("send an API key as `Authorization: Bearer <key>`")
-        return api_keys.authenticate(session, token=credentials.credentials, need=need, now=now)
+        return api_keys.authenticate(session, token=credentials.credentials, need=need, now=now,
+                                     last_used=last_used)
 
     dependency.__name__ = f"require_{need}_scope"
     return dependency
@@ -89,12 +121,15 @@ AdminKeyDep = Annotated[ApiKey, Depends(require_scope("admin"))]
 SESSION_COOKIE = "bansou_session"
 
 
-def get_optional_user(request: Request, session: SessionDep, now: NowDep) -> User | None:
+def get_optional_user(
+    request: Request, session: SessionDep, now: NowDep, last_used: LastUsedDep
+) -> User | None:
     """The signed-in user of this browser, or None (an ended session reads as signed out)."""
     if hasattr(request.state, "web_user"):
         cached: User | None = request.state.web_user
         return cached
-    user = web_auth.resolve(session, token=request.cookies.get(SESSION_COOKIE, ""), now=now)
+    user = web_auth.resolve(session, token=request.cookies.get(SESSION_COOKIE, ""), now=now,
+                            last_used=last_used)
     if user is not None:
         # Detached, so the error page can still greet the user after a failed request's rollback
         # (which expires every attached row); a service that changes the user re-attaches it.

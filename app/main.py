@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy.engine import Engine
 
@@ -27,6 +27,8 @@ from app.middleware import (
     RequestContextMiddleware,
     SecurityHeadersMiddleware,
 )
+from app.services.last_used import LastUsed
+from app.validation import refuse_nul_input
 from app.views import account_send, ops
 from app.views import analytics as analytics_views
 from app.views import errors as view_errors
@@ -68,6 +70,10 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
             settings.database_url, busy_timeout_ms=settings.sqlite_busy_timeout_ms,
             sqlite_synchronous=settings.sqlite_synchronous
         )
+        # Not a scheduler job: it runs in every process, with or without the scheduler.
+        flusher = asyncio.create_task(
+            scheduler.run_last_used_flusher(app.state.engine, app.state.last_used)
+        )
         task = None
         if settings.scheduler_enabled:
             task = asyncio.create_task(
@@ -83,15 +89,19 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
+            flusher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await flusher
             if owned:
                 app.state.engine.dispose()
 
     app = FastAPI(
         title="Bansō", version=__version__, description=DESCRIPTION, lifespan=lifespan,
-        docs_url=None, redoc_url=None,
+        docs_url=None, redoc_url=None, dependencies=[Depends(refuse_nul_input)],
     )
     app.state.settings = settings
     app.state.clock = utcnow
+    app.state.last_used = LastUsed()
     install_error_handlers(app)
     view_errors.install(app)
     app.include_router(ops.router)

@@ -33,6 +33,7 @@ from app.db import session_scope, utcnow
 from app.models_jobs import JobRun
 from app.services import dead_letters, health, ingest, jobs, lifecycle, plans, priorities, score_queue
 from app.services.jobs import Outcome
+from app.services.last_used import FLUSH_EVERY, LastUsed
 
 log = logging.getLogger("bansou.scheduler")
 
@@ -166,6 +167,31 @@ async def run_applier(engine: Engine, settings: Settings, *, idle: float = 0.05)
             await asyncio.sleep(idle)
             continue
         await asyncio.sleep(pacer.rest(time.monotonic() - started))
+
+
+def flush_last_used(engine: Engine, last_used: LastUsed) -> int:
+    """Store the noted last uses of API keys and web sessions (one short write transaction)."""
+    with session_scope(engine) as session:
+        return last_used.flush(session)
+
+
+async def run_last_used_flusher(
+    engine: Engine, last_used: LastUsed, *, every: dt.timedelta = FLUSH_EVERY
+) -> None:
+    """Store the noted last uses every ``every``, forever, and once more when cancelled (the
+    server stops); a failure is logged and the notes are kept for the next turn."""
+    try:
+        while True:
+            await asyncio.sleep(every.total_seconds())
+            try:
+                await asyncio.to_thread(flush_last_used, engine, last_used)
+            except Exception:
+                log.exception("storing the last use of API keys and sessions failed; retried")
+    finally:
+        try:
+            flush_last_used(engine, last_used)
+        except Exception:
+            log.exception("storing the last use of API keys and sessions at shutdown failed")
 
 
 def outbox_job(engine: Engine, settings: Settings, now: dt.datetime) -> Outcome:

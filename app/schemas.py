@@ -11,6 +11,8 @@ from typing import Annotated, Any, Generic, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, EmailStr, Field, PlainSerializer, StringConstraints
 
+from app.bounds import Count, JsonObject, NewAccountId, NoNul
+
 Segment = Literal["enterprise", "mid_market", "smb"]
 AccountStatus = Literal["active", "churned", "deleted"]
 ContactStatus = Literal["active", "deleted"]
@@ -18,9 +20,15 @@ Role = Literal["admin", "csm", "viewer"]
 Scope = Literal["read", "write", "admin"]
 
 ExternalId = Annotated[
-    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=255)
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=255), NoNul
 ]
-Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=255)]
+Name = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=255), NoNul
+]
+#: Free text stored in a column of ``max_length`` characters.
+Label100 = Annotated[str, StringConstraints(max_length=100), NoNul]
+PersonName = Annotated[str, StringConstraints(strip_whitespace=True, max_length=200), NoNul]
+JobTitle = Annotated[str, StringConstraints(max_length=200), NoNul]
 Currency = Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")]
 Money = Annotated[
     Decimal,
@@ -41,12 +49,14 @@ class _Strict(BaseModel):
 
 
 class AccountCreate(_Strict):
-    id: ExternalId = Field(description="External id (the Segment groupId); unique")
+    id: Annotated[ExternalId, NewAccountId] = Field(
+        description="External id (the Segment groupId); unique; no `/`"
+    )
     name: Name
-    industry: Annotated[str, StringConstraints(max_length=100)] | None = None
+    industry: Label100 | None = None
     segment: Segment | None = None
-    plan: Annotated[str, StringConstraints(max_length=100)] | None = None
-    licensed_seats: Annotated[int, Field(ge=0)] | None = None
+    plan: Label100 | None = None
+    licensed_seats: Count | None = None
     arr: Money = Decimal(0)
     currency: Currency = "JPY"
     contract_start_on: dt.date | None = None
@@ -54,17 +64,17 @@ class AccountCreate(_Strict):
     status: Literal["active", "churned"] = "active"
     churned_on: dt.date | None = None
     owner: EmailStr | None = Field(default=None, description="Email of the owning CSM")
-    traits: dict[str, Any] = Field(default_factory=dict)
+    traits: JsonObject = Field(default_factory=dict)
 
 
 class AccountUpdate(_Strict):
     """Fields to change; omitted fields stay as they are, ``null`` clears a nullable field."""
 
     name: Name | None = None
-    industry: Annotated[str, StringConstraints(max_length=100)] | None = None
+    industry: Label100 | None = None
     segment: Segment | None = None
-    plan: Annotated[str, StringConstraints(max_length=100)] | None = None
-    licensed_seats: Annotated[int, Field(ge=0)] | None = None
+    plan: Label100 | None = None
+    licensed_seats: Count | None = None
     arr: Money | None = None
     currency: Currency | None = None
     contract_start_on: dt.date | None = None
@@ -72,7 +82,7 @@ class AccountUpdate(_Strict):
     status: Literal["active", "churned"] | None = None
     churned_on: dt.date | None = None
     owner: EmailStr | None = None
-    traits: dict[str, Any] | None = None
+    traits: JsonObject | None = None
 
 
 class AccountPublic(BaseModel):
@@ -99,24 +109,24 @@ class ContactCreate(_Strict):
         default=None, description="The product's user id (Segment userId); unique"
     )
     email: EmailStr | None = None
-    name: Annotated[str, StringConstraints(strip_whitespace=True, max_length=200)] | None = None
-    title: Annotated[str, StringConstraints(max_length=200)] | None = None
+    name: PersonName | None = None
+    title: JobTitle | None = None
     is_champion: bool = False
     is_decision_maker: bool = False
     is_star_user: bool = False
-    traits: dict[str, Any] = Field(default_factory=dict)
+    traits: JsonObject = Field(default_factory=dict)
 
 
 class ContactUpdate(_Strict):
     external_id: ExternalId | None = None
     email: EmailStr | None = None
-    name: Annotated[str, StringConstraints(strip_whitespace=True, max_length=200)] | None = None
-    title: Annotated[str, StringConstraints(max_length=200)] | None = None
+    name: PersonName | None = None
+    title: JobTitle | None = None
     is_champion: bool | None = None
     is_decision_maker: bool | None = None
     is_star_user: bool | None = None
     status: ContactStatus | None = None
-    traits: dict[str, Any] | None = None
+    traits: JsonObject | None = None
 
 
 class ContactPublic(BaseModel):

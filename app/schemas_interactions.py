@@ -14,8 +14,6 @@ import json
 from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import (
-    AfterValidator,
-    AwareDatetime,
     BaseModel,
     ConfigDict,
     Discriminator,
@@ -27,30 +25,29 @@ from pydantic import (
     field_validator,
 )
 
+from app.bounds import INT32_MAX, INT32_MIN, NoNul, UTCTime, refuse_nul
 from app.models import INTERACTION_TYPES
 from app.schemas import ExternalId
 from app.validation import UnionTags
 
 
-def _to_utc(value: dt.datetime) -> dt.datetime:
-    return value.astimezone(dt.UTC)
-
-
-#: A timezone-aware time (a naive one is refused: its zone would be a guess), kept in UTC.
-UTCTime = Annotated[AwareDatetime, AfterValidator(_to_utc)]
 def _contact_ref(value: Any) -> int | str:
     if isinstance(value, int) and not isinstance(value, bool):
+        if not INT32_MIN <= value <= INT32_MAX:
+            raise ValueError("is not a contact id: out of range")
         return value
     if isinstance(value, str) and 0 < len(value.strip()) <= 320:
-        return value.strip()
+        return refuse_nul(value.strip())
     raise ValueError("must be a contact id (a number), or a contact's external id or email")
 
 
 #: A contact of the interaction's account: its id (a JSON number), external id or email.
 ContactRef = Annotated[int | str, PlainValidator(_contact_ref, json_schema_input_type=int | str)]
 ContactRefs = Annotated[list[ContactRef], Field(max_length=500)]
-ShortText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=255)]
-LongText = Annotated[str, StringConstraints(max_length=100_000)]
+ShortText = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=255), NoNul
+]
+LongText = Annotated[str, StringConstraints(max_length=100_000), NoNul]
 Url = Annotated[
     str, StringConstraints(strip_whitespace=True, max_length=2000, pattern=r"^https?://\S+$")
 ]
@@ -72,9 +69,11 @@ class _InteractionBase(BaseModel):
         default=None, description="Your id for it: sending it again is a retry, not a new one"
     )
     author: Annotated[
-        str, StringConstraints(strip_whitespace=True, min_length=1, max_length=320)
+        str, StringConstraints(strip_whitespace=True, min_length=1, max_length=320), NoNul
     ] = Field(default="system", description="A user's email, or a system's name (`zendesk`)")
-    title: Annotated[str, StringConstraints(strip_whitespace=True, max_length=500)] | None = None
+    title: Annotated[
+        str, StringConstraints(strip_whitespace=True, max_length=500), NoNul
+    ] | None = None
     body: LongText | None = None
     contacts: ContactRefs = Field(
         default_factory=list, description="Contact ids, external ids or emails on the account"

@@ -7,6 +7,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, EmailStr, Field, StringConstraints
 
+from app.bounds import DbId, NoNul
+
 PlanStatus = Literal["draft", "active", "completed", "archived"]
 GoalKind = Literal["quantitative", "qualitative"]
 GoalStatus = Literal["not_started", "on_track", "at_risk", "achieved", "dropped"]
@@ -15,10 +17,12 @@ MetricName = Literal[
     "weekly_active_users", "monthly_active_users", "event_count_30d", "feature_events_30d"
 ]
 
-Title = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=255)]
-LongText = Annotated[str, StringConstraints(max_length=10_000)]
-Short = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
-Unit = Annotated[str, StringConstraints(strip_whitespace=True, max_length=50)]
+Title = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=255), NoNul
+]
+LongText = Annotated[str, StringConstraints(max_length=10_000), NoNul]
+Short = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200), NoNul]
+Unit = Annotated[str, StringConstraints(strip_whitespace=True, max_length=50), NoNul]
 Number = Annotated[float, Field(allow_inf_nan=False)]
 Position = Annotated[int, Field(ge=0, le=10_000)]
 
@@ -39,7 +43,7 @@ class PlanCreate(_Strict):
     objective: LongText | None = None
     status: PlanStatus = "draft"
     owner: EmailStr | None = Field(default=None, description="Email of the owning CSM")
-    customer_owner_id: int | None = Field(default=None, description="A contact of the account")
+    customer_owner_id: DbId | None = Field(default=None, description="A contact of the account")
     start_on: dt.date | None = None
     target_on: dt.date | None = None
 
@@ -51,7 +55,7 @@ class PlanUpdate(_Strict):
     objective: LongText | None = None
     status: PlanStatus | None = None
     owner: EmailStr | None = None
-    customer_owner_id: int | None = None
+    customer_owner_id: DbId | None = None
     start_on: dt.date | None = None
     target_on: dt.date | None = None
 

@@ -7,6 +7,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, EmailStr, Field, StringConstraints
 
+from app.bounds import DbId
 from app.schemas import ExternalId, Money
 
 HistoryKind = Literal["contract_start", "renewal", "churn", "arr_change"]
@@ -150,7 +151,7 @@ class RuleModel(_Strict):
     when: ConditionsModel = Field(default_factory=ConditionsModel)
     due_in_days: Annotated[int, Field(ge=0, le=365)] = 7
     assignee: Literal["owner", "user"] = "owner"
-    assignee_user_id: int | None = None
+    assignee_user_id: DbId | None = None
     cooldown_days: Annotated[int, Field(ge=0, le=3650)] = 30
 
 

@@ -3,11 +3,12 @@
 Pydantic puts the tag of a discriminated union into an error's location (``('data', 3,
 'nps_response', 'score')``); callers name the field as they sent it, so tags are dropped. The same
 paths are used by the API (``FieldPathRoute``) and by the CSV importer, which maps them back to
-columns.
+columns. ``refuse_nul_input`` is the one door rule for U+0000, named by the same paths.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -17,6 +18,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute
 from pydantic import ValidationError
 
+from app.bounds import NUL_MESSAGE, nul_paths
 from app.errors import FieldError
 
 
@@ -97,3 +99,43 @@ def _renamed(err: Any, tags: UnionTags) -> Any:
         return err
     path = field_path(loc[1:], tags=tags)
     return {**err, "loc": ("body", path) if path else ("body",), "msg": _message(err)}
+
+
+#: Paths whose routes check their own input: Segment answers a bad message inside its batch.
+_OWN_CHECKS = ("/v1/",)
+
+
+async def refuse_nul_input(request: Request) -> None:
+    """422 naming every path parameter, query parameter, form field or JSON field (at any depth,
+    keys included) that holds U+0000: PostgreSQL cannot store it in text or jsonb, and every
+    string of a request may end up in one. One rule for every door, typed field or not."""
+    if request.url.path.startswith(_OWN_CHECKS):
+        return
+    errors: list[dict[str, Any]] = []
+
+    def refuse(location: str, field: str) -> None:
+        errors.append({"type": "value_error", "loc": (location, field), "msg": NUL_MESSAGE,
+                       "input": None})
+
+    for name, value in request.path_params.items():
+        if "\x00" in str(value):
+            refuse("path", name)
+    for name, value in request.query_params.multi_items():
+        if "\x00" in name or "\x00" in value:
+            refuse("query", name)
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if content_type == "application/json" or content_type.endswith("+json"):
+        raw = await request.body()
+        if b"\\u0000" in raw:
+            try:
+                decoded = json.loads(raw)
+            except ValueError:
+                decoded = None  # malformed: the body's own validation says so
+            for path in nul_paths(decoded):
+                refuse("body", path or "body")
+    elif content_type in ("application/x-www-form-urlencoded", "multipart/form-data"):
+        for name, value in (await request.form()).multi_items():
+            if "\x00" in name or (isinstance(value, str) and "\x00" in value):
+                refuse("body", name)
+    if errors:
+        raise RequestValidationError(errors)

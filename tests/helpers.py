@@ -2,12 +2,22 @@
 
 from __future__ import annotations
 
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
+from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from httpx import Response
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.pool import NullPool
 
+from app.config import Settings
 from app.errors import PROBLEM_JSON
+from app.main import create_app
+from tests.conftest import AS_OF, ENGINE
 
 Headers = dict[str, str]
 
@@ -51,3 +61,34 @@ def walk(client: TestClient, path: str, headers: Headers, **params: Any) -> list
             return items
         assert len(page["data"]) == limit, "only the last page may be short"
     raise AssertionError("pagination did not end")
+
+
+@contextmanager
+def write_lock_held(db_url: str) -> Iterator[None]:
+    """Another connection holding the database's write lock (on PostgreSQL: every table a read
+    with a key or a session could write to, locked against writes; reads still pass)."""
+    if ENGINE == "sqlite":
+        conn = sqlite3.connect(make_url(db_url).database or "", isolation_level=None)
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        finally:
+            conn.execute("ROLLBACK")
+            conn.close()
+        return
+    engine = create_engine(db_url, poolclass=NullPool)
+    with engine.connect() as conn:
+        conn.execute(text("LOCK TABLE api_key, web_session IN EXCLUSIVE MODE"))
+        try:
+            yield
+        finally:
+            conn.rollback()
+    engine.dispose()
+
+
+def short_waits(settings: Settings) -> FastAPI:
+    """The app with a 200 ms SQLite busy timeout: a read that tried to write while another
+    connection holds the write lock would fail fast (503) instead of waiting for it."""
+    app = create_app(settings.model_copy(update={"sqlite_busy_timeout_ms": 200}))
+    app.state.clock = lambda: AS_OF
+    return app

@@ -5,18 +5,20 @@ from __future__ import annotations
 from fastapi import APIRouter, status
 
 from app.api.common import BODY, ERRORS, NOT_FOUND
-from app.deps import AdminKeyDep, NowDep, SessionDep
+from app.bounds import DbId
+from app.deps import AdminKeyDep, LastUsedDep, NowDep, SessionDep
+from app.models import ApiKey
 from app.schemas import ApiKeyCreate, ApiKeyCreated, ApiKeyPublic, Page
 from app.services import api_keys as svc
+from app.services.last_used import LastUsed
 
 router = APIRouter(prefix="/api-keys", tags=["api keys"], responses=ERRORS)
 
 
 @router.get("", response_model=Page[ApiKeyPublic])
-def list_keys(session: SessionDep, _key: AdminKeyDep) -> Page[ApiKeyPublic]:
+def list_keys(session: SessionDep, last_used: LastUsedDep, _key: AdminKeyDep) -> Page[ApiKeyPublic]:
     """All keys, newest first; secrets are never shown again."""
-    keys = svc.list_api_keys(session)
-    return Page(data=[ApiKeyPublic.model_validate(k, from_attributes=True) for k in keys])
+    return Page(data=[_public(k, last_used) for k in svc.list_api_keys(session)])
 
 
 @router.post(
@@ -32,7 +34,13 @@ def create_key(
 
 
 @router.delete("/{key_id}", response_model=ApiKeyPublic, responses=NOT_FOUND)
-def revoke_key(key_id: int, session: SessionDep, now: NowDep, _key: AdminKeyDep) -> ApiKeyPublic:
+def revoke_key(
+    key_id: DbId, session: SessionDep, now: NowDep, last_used: LastUsedDep, _key: AdminKeyDep
+) -> ApiKeyPublic:
     """Revoke a key at once; requests with it get 401 from now on."""
-    key = svc.revoke_api_key(session, ref=key_id, now=now)
-    return ApiKeyPublic.model_validate(key, from_attributes=True)
+    return _public(svc.revoke_api_key(session, ref=key_id, now=now), last_used)
+
+
+def _public(key: ApiKey, last_used: LastUsed) -> ApiKeyPublic:
+    public = ApiKeyPublic.model_validate(key, from_attributes=True)
+    return public.model_copy(update={"last_used_at": last_used.key_last_used(key)})

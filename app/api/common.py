@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import quote
 
 from sqlmodel import Session
 
@@ -23,6 +24,12 @@ BODY: dict[int | str, dict[str, Any]] = {
     400: {"description": "Malformed JSON", **_PROBLEM},
     413: {"description": "Body too large", **_PROBLEM},
 }
+
+
+def account_url(external_id: str) -> str:
+    """The account's API path, its id url-encoded (``日本`` → ``%E6%97%A5%E6%9C%AC``): a raw id
+    may not even fit a header (Latin-1 only)."""
+    return "/api/v1/accounts/" + quote(external_id, safe="")
 
 
 def account_public(account: Account, owner: User | None) -> AccountPublic:

@@ -6,7 +6,8 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Query, Response, status
 
-from app.api.common import BODY, CONFLICT, ERRORS, NOT_FOUND, contact_public
+from app.api.common import BODY, CONFLICT, ERRORS, NOT_FOUND, account_url, contact_public
+from app.bounds import DbId
 from app.deps import NowDep, ReadKeyDep, SessionDep, WriteKeyDep
 from app.pagination import PageParams, page_params
 from app.schemas import ContactCreate, ContactPublic, ContactStatus, ContactUpdate, Page
@@ -42,13 +43,13 @@ def create_contact(
 ) -> ContactPublic:
     """Add a contact to an account."""
     contact = svc.create_contact(session, account_id=account_id, contact_in=contact_in, now=now)
-    response.headers["Location"] = f"/api/v1/accounts/{account_id}/contacts/{contact.id}"
+    response.headers["Location"] = f"{account_url(account_id)}/contacts/{contact.id}"
     return contact_public(contact, account_id)
 
 
 @router.get("/{contact_id}", response_model=ContactPublic, responses=NOT_FOUND)
 def get_contact(
-    account_id: str, contact_id: int, session: SessionDep, _key: ReadKeyDep
+    account_id: str, contact_id: DbId, session: SessionDep, _key: ReadKeyDep
 ) -> ContactPublic:
     """One contact."""
     contact = svc.get_contact(session, account_id=account_id, contact_id=contact_id)
@@ -59,7 +60,7 @@ def get_contact(
     "/{contact_id}", response_model=ContactPublic, responses={**NOT_FOUND, **CONFLICT, **BODY}
 )
 def update_contact(
-    account_id: str, contact_id: int, contact_in: ContactUpdate, session: SessionDep,
+    account_id: str, contact_id: DbId, contact_in: ContactUpdate, session: SessionDep,
     now: NowDep, _key: WriteKeyDep,
 ) -> ContactPublic:
     """Change some fields of a contact."""
@@ -71,7 +72,7 @@ def update_contact(
 
 @router.delete("/{contact_id}", status_code=status.HTTP_204_NO_CONTENT, responses=NOT_FOUND)
 def delete_contact(
-    account_id: str, contact_id: int, session: SessionDep, now: NowDep, _key: WriteKeyDep
+    account_id: str, contact_id: DbId, session: SessionDep, now: NowDep, _key: WriteKeyDep
 ) -> None:
     """Soft-delete a contact (kept for history, hidden from lists)."""
     svc.delete_contact(session, account_id=account_id, contact_id=contact_id, now=now)

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Depends, Query, Response, status
 from pydantic import BaseModel, Field, StringConstraints
 
 from app.api.common import BODY, CONFLICT, ERRORS, NOT_FOUND
+from app.bounds import DbId
 from app.deps import AdminKeyDep, NowDep, ReadKeyDep, SessionDep, SettingsDep, WriteKeyDep
 from app.models import HealthModel, HealthModelVersion
 from app.pagination import Cursor, PageParams, decode_cursor, encode_cursor, page_params
@@ -220,7 +221,7 @@ def account_health_history(
     account_id: str, session: SessionDep, settings: SettingsDep, now: NowDep, _key: ReadKeyDep,
     start: Annotated[dt.date | None, Query(alias="from")] = None,
     end: Annotated[dt.date | None, Query(alias="to")] = None,
-    model: int | None = None,
+    model: DbId | None = None,
 ) -> HistoryPublic:
     """Daily scores (default: the last 90 days) and the dates new model versions were published."""
     end = end or now.astimezone(settings.tz).date()
@@ -246,7 +247,7 @@ def bulk_health(
     page: Annotated[PageParams, Depends(page_params)],
     band: Literal["good", "normal", "bad"] | None = None,
     owner: Annotated[str | None, Query(description="Owner's email, or `none`")] = None,
-    model: int | None = None,
+    model: DbId | None = None,
 ) -> BulkPage:
     """Every account's latest score (what other services poll), by account."""
     after = decode_cursor(page.cursor, sort="account").last_id if page.cursor else None
@@ -306,7 +307,7 @@ def create_model(
 
 
 @router.get("/health-models/{model_id}", response_model=HealthModelPublic, responses=NOT_FOUND)
-def get_model(model_id: int, session: SessionDep, _key: ReadKeyDep) -> HealthModelPublic:
+def get_model(model_id: DbId, session: SessionDep, _key: ReadKeyDep) -> HealthModelPublic:
     """A model with every version's definition (export)."""
     return _model_public(session, svc.get_model(session, model_id))
 
@@ -316,7 +317,7 @@ def get_model(model_id: int, session: SessionDep, _key: ReadKeyDep) -> HealthMod
     responses={**NOT_FOUND, **BODY},
 )
 def save_draft(
-    model_id: int, draft_in: DraftIn, session: SessionDep, now: NowDep, _key: AdminKeyDep
+    model_id: DbId, draft_in: DraftIn, session: SessionDep, now: NowDep, _key: AdminKeyDep
 ) -> HealthModelPublic:
     """Save the model's draft version (the published version never changes)."""
     svc.save_draft(session, model_id=model_id, definition=draft_in.definition, now=now)
@@ -328,7 +329,7 @@ def save_draft(
     responses={**NOT_FOUND, **CONFLICT},
 )
 def publish(
-    model_id: int, version: int, session: SessionDep, now: NowDep, _key: AdminKeyDep
+    model_id: DbId, version: DbId, session: SessionDep, now: NowDep, _key: AdminKeyDep
 ) -> HealthModelPublic:
     """Publish a draft: it scores from now on and the previous version is retired."""
     svc.publish_version(session, model_id=model_id, version=version, now=now)
@@ -338,7 +339,7 @@ def publish(
 @router.post(
     "/health-models/{model_id}/default", response_model=HealthModelPublic, responses=NOT_FOUND
 )
-def make_default(model_id: int, session: SessionDep, _key: AdminKeyDep) -> HealthModelPublic:
+def make_default(model_id: DbId, session: SessionDep, _key: AdminKeyDep) -> HealthModelPublic:
     """Show this model's scores unless another is asked for."""
     return _model_public(session, svc.set_default(session, model_id=model_id))
 
@@ -346,7 +347,7 @@ def make_default(model_id: int, session: SessionDep, _key: AdminKeyDep) -> Healt
 @router.delete(
     "/health-models/{model_id}", status_code=status.HTTP_204_NO_CONTENT, responses=NOT_FOUND
 )
-def delete_model(model_id: int, session: SessionDep, _key: AdminKeyDep) -> Response:
+def delete_model(model_id: DbId, session: SessionDep, _key: AdminKeyDep) -> Response:
     """Delete a model with its versions and snapshots."""
     svc.delete_model(session, model_id=model_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
@@ -357,7 +358,7 @@ def delete_model(model_id: int, session: SessionDep, _key: AdminKeyDep) -> Respo
     responses={**NOT_FOUND, **BODY},
 )
 def preview(
-    model_id: int, preview_in: PreviewIn, session: SessionDep, settings: SettingsDep,
+    model_id: DbId, preview_in: PreviewIn, session: SessionDep, settings: SettingsDep,
     now: NowDep, _key: ReadKeyDep,
 ) -> PreviewPublic:
     """Score every active account with a draft, store nothing, and compare bands before/after."""
@@ -376,7 +377,7 @@ def preview(
     responses={**NOT_FOUND, **BODY},
 )
 def backtest(
-    model_id: int, backtest_in: backtest_svc.BacktestIn, session: SessionDep,
+    model_id: DbId, backtest_in: backtest_svc.BacktestIn, session: SessionDep,
     settings: SettingsDep, now: NowDep, _key: ReadKeyDep,
 ) -> backtest_svc.BacktestPublic:
     """How well the model's past scores separated accounts that later churned from those that

@@ -7,6 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body, Depends, Header, Query, Response, status
 
 from app.api.common import BODY, ERRORS, NOT_FOUND
+from app.bounds import DbId
 from app.deps import NowDep, ReadKeyDep, SessionDep, SettingsDep, WriteKeyDep
 from app.pagination import PageParams, page_params
 from app.schemas import Page
@@ -91,7 +92,7 @@ def create_interactions(
 
 
 @router.get("/interactions/{interaction_id}", response_model=InteractionPublic, responses=NOT_FOUND)
-def get_interaction(interaction_id: int, session: SessionDep, _key: ReadKeyDep) -> InteractionPublic:
+def get_interaction(interaction_id: DbId, session: SessionDep, _key: ReadKeyDep) -> InteractionPublic:
     """One interaction."""
     return interaction_public(svc.get_interaction(session, interaction_id))
 

@@ -15,6 +15,7 @@ from fastapi import APIRouter, Depends, Header, Query, Response, status
 from pydantic import BaseModel, Field
 
 from app.api.common import BODY, CONFLICT, ERRORS, NOT_FOUND
+from app.bounds import DbId
 from app.deps import NowDep, ReadKeyDep, SessionDep, SettingsDep, WriteKeyDep
 from app.models_expansion import (
     Kind,
@@ -217,7 +218,7 @@ def list_suggestions(
 
 @router.get("/opportunities/{opportunity_id}", response_model=OpportunityPublic, responses=NOT_FOUND)
 def get_opportunity(
-    opportunity_id: int,
+    opportunity_id: DbId,
     session: SessionDep,
     settings: SettingsDep,
     now: NowDep,
@@ -237,7 +238,7 @@ def get_opportunity(
     responses={**NOT_FOUND, **BODY, **PRECONDITION},
 )
 def update_opportunity(
-    opportunity_id: int,
+    opportunity_id: DbId,
     opportunity_in: OpportunityUpdate,
     session: SessionDep,
     settings: SettingsDep,
@@ -266,7 +267,7 @@ def update_opportunity(
     responses={**NOT_FOUND, **PRECONDITION},
 )
 def delete_opportunity(
-    opportunity_id: int,
+    opportunity_id: DbId,
     session: SessionDep,
     settings: SettingsDep,
     now: NowDep,

@@ -10,7 +10,8 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Query, Response, status
 
-from app.api.common import BODY, CONFLICT, ERRORS, NOT_FOUND
+from app.api.common import BODY, CONFLICT, ERRORS, NOT_FOUND, account_url
+from app.bounds import DbId
 from app.deps import NowDep, ReadKeyDep, SessionDep, SettingsDep, WriteKeyDep
 from app.pagination import PageParams, page_params
 from app.schemas import Page
@@ -81,7 +82,7 @@ def create_plan(
     plan = svc.create_plan(session, account_id=account_id, plan_in=plan_in, actor=key.name,
                            now=now)
     _tagged(response, plan)
-    response.headers["Location"] = f"/api/v1/accounts/{account_id}/success-plans/{plan.id}"
+    response.headers["Location"] = f"{account_url(account_id)}/success-plans/{plan.id}"
     return PlanPublic.model_validate(svc.plan_view(session, plan))
 
 
@@ -99,13 +100,13 @@ def create_plan_from_template(
         start_on=body.start_on, today=now.astimezone(settings.tz).date(), actor=key.name, now=now,
     )
     _tagged(response, plan)
-    response.headers["Location"] = f"/api/v1/accounts/{account_id}/success-plans/{plan.id}"
+    response.headers["Location"] = f"{account_url(account_id)}/success-plans/{plan.id}"
     return PlanDetail.model_validate(svc.plan_detail(session, plan))
 
 
 @router.get(PLAN, response_model=PlanDetail, responses=NOT_FOUND)
 def get_plan(
-    account_id: str, plan_id: int, session: SessionDep, _key: ReadKeyDep, response: Response
+    account_id: str, plan_id: DbId, session: SessionDep, _key: ReadKeyDep, response: Response
 ) -> PlanDetail:
     """One plan with its goals and their steps; the ETag covers the plan's own fields."""
     plan = svc.get_plan(session, account_id=account_id, plan_id=plan_id)
@@ -116,7 +117,7 @@ def get_plan(
 @router.patch(PLAN, response_model=PlanPublic, responses={**NOT_FOUND, **CONFLICT, **BODY,
                                                           **PRECONDITION})
 def update_plan(
-    account_id: str, plan_id: int, plan_in: PlanUpdate, session: SessionDep, now: NowDep,
+    account_id: str, plan_id: DbId, plan_in: PlanUpdate, session: SessionDep, now: NowDep,
     key: WriteKeyDep, response: Response, if_match: IfMatch = None,
 ) -> PlanPublic:
     """Change some fields of a plan (If-Match required)."""
@@ -133,7 +134,7 @@ def update_plan(
 @router.delete(PLAN, status_code=status.HTTP_204_NO_CONTENT,
                responses={**NOT_FOUND, **PRECONDITION})
 def delete_plan(
-    account_id: str, plan_id: int, session: SessionDep, now: NowDep, key: WriteKeyDep,
+    account_id: str, plan_id: DbId, session: SessionDep, now: NowDep, key: WriteKeyDep,
     if_match: IfMatch = None,
 ) -> None:
     """Delete a plan with its goals and steps (If-Match required); its history stays."""
@@ -146,7 +147,7 @@ def delete_plan(
 
 @router.get(PLAN + "/history", response_model=Page[AuditEntry], responses=NOT_FOUND)
 def plan_history(
-    account_id: str, plan_id: int, session: SessionDep, _key: ReadKeyDep,
+    account_id: str, plan_id: DbId, session: SessionDep, _key: ReadKeyDep,
     page: Annotated[PageParams, Depends(page_params)],
 ) -> Page[AuditEntry]:
     """Every change to the plan, its goals and steps: who, when, before → after; oldest first."""
@@ -161,7 +162,7 @@ def plan_history(
 
 @router.get(GOALS, response_model=list[GoalPublic], responses=NOT_FOUND)
 def list_goals(
-    account_id: str, plan_id: int, session: SessionDep, _key: ReadKeyDep
+    account_id: str, plan_id: DbId, session: SessionDep, _key: ReadKeyDep
 ) -> list[GoalPublic]:
     """The plan's goals in order."""
     return [GoalPublic.model_validate(svc.goal_view(session, g))
@@ -171,7 +172,7 @@ def list_goals(
 @router.post(GOALS, status_code=status.HTTP_201_CREATED, response_model=GoalPublic,
              responses={**NOT_FOUND, **BODY})
 def create_goal(
-    account_id: str, plan_id: int, goal_in: GoalCreate, session: SessionDep, now: NowDep,
+    account_id: str, plan_id: DbId, goal_in: GoalCreate, session: SessionDep, now: NowDep,
     key: WriteKeyDep, response: Response,
 ) -> GoalPublic:
     """Add a goal; 422 naming any field that does not fit the goal's kind."""
@@ -179,14 +180,14 @@ def create_goal(
                            actor=key.name, now=now)
     _tagged(response, goal)
     response.headers["Location"] = (
-        f"/api/v1/accounts/{account_id}/success-plans/{plan_id}/goals/{goal.id}"
+        f"{account_url(account_id)}/success-plans/{plan_id}/goals/{goal.id}"
     )
     return GoalPublic.model_validate(svc.goal_view(session, goal))
 
 
 @router.get(GOAL, response_model=GoalPublic, responses=NOT_FOUND)
 def get_goal(
-    account_id: str, plan_id: int, goal_id: int, session: SessionDep, _key: ReadKeyDep,
+    account_id: str, plan_id: DbId, goal_id: DbId, session: SessionDep, _key: ReadKeyDep,
     response: Response,
 ) -> GoalPublic:
     """One goal."""
@@ -197,7 +198,7 @@ def get_goal(
 
 @router.patch(GOAL, response_model=GoalPublic, responses={**NOT_FOUND, **BODY, **PRECONDITION})
 def update_goal(
-    account_id: str, plan_id: int, goal_id: int, goal_in: GoalUpdate, session: SessionDep,
+    account_id: str, plan_id: DbId, goal_id: DbId, goal_in: GoalUpdate, session: SessionDep,
     now: NowDep, key: WriteKeyDep, response: Response, if_match: IfMatch = None,
 ) -> GoalPublic:
     """Change some fields of a goal (If-Match required)."""
@@ -214,7 +215,7 @@ def update_goal(
 @router.post(GOAL + "/verify", response_model=GoalPublic,
              responses={**NOT_FOUND, **BODY, **PRECONDITION})
 def verify_goal(
-    account_id: str, plan_id: int, goal_id: int, session: SessionDep, now: NowDep,
+    account_id: str, plan_id: DbId, goal_id: DbId, session: SessionDep, now: NowDep,
     key: WriteKeyDep, response: Response, body: GoalVerify | None = None,
     if_match: IfMatch = None,
 ) -> GoalPublic:
@@ -232,7 +233,7 @@ def verify_goal(
 @router.delete(GOAL, status_code=status.HTTP_204_NO_CONTENT,
                responses={**NOT_FOUND, **PRECONDITION})
 def delete_goal(
-    account_id: str, plan_id: int, goal_id: int, session: SessionDep, now: NowDep,
+    account_id: str, plan_id: DbId, goal_id: DbId, session: SessionDep, now: NowDep,
     key: WriteKeyDep, if_match: IfMatch = None,
 ) -> None:
     """Delete a goal with its steps (If-Match required)."""
@@ -245,7 +246,7 @@ def delete_goal(
 
 @router.get(GOAL + "/progress", response_model=list[ProgressPoint], responses=NOT_FOUND)
 def goal_progress(
-    account_id: str, plan_id: int, goal_id: int, session: SessionDep, _key: ReadKeyDep
+    account_id: str, plan_id: DbId, goal_id: DbId, session: SessionDep, _key: ReadKeyDep
 ) -> list[ProgressPoint]:
     """A tracked goal's daily values (its interim metric), oldest first."""
     return [ProgressPoint(day=p.day, value=p.value) for p in svc.goal_progress(
@@ -257,7 +258,7 @@ def goal_progress(
 
 @router.get(STEPS, response_model=list[StepPublic], responses=NOT_FOUND)
 def list_steps(
-    account_id: str, plan_id: int, goal_id: int, session: SessionDep, _key: ReadKeyDep
+    account_id: str, plan_id: DbId, goal_id: DbId, session: SessionDep, _key: ReadKeyDep
 ) -> list[StepPublic]:
     """The goal's steps in order."""
     return [StepPublic.model_validate(svc.step_view(session, s)) for s in svc.list_steps(
@@ -267,7 +268,7 @@ def list_steps(
 @router.post(STEPS, status_code=status.HTTP_201_CREATED, response_model=StepPublic,
              responses={**NOT_FOUND, **BODY})
 def create_step(
-    account_id: str, plan_id: int, goal_id: int, step_in: StepCreate, session: SessionDep,
+    account_id: str, plan_id: DbId, goal_id: DbId, step_in: StepCreate, session: SessionDep,
     now: NowDep, key: WriteKeyDep, response: Response,
 ) -> StepPublic:
     """Add a step (milestone) to a goal."""
@@ -279,7 +280,7 @@ def create_step(
 
 @router.get(STEP, response_model=StepPublic, responses=NOT_FOUND)
 def get_step(
-    account_id: str, plan_id: int, goal_id: int, step_id: int, session: SessionDep,
+    account_id: str, plan_id: DbId, goal_id: DbId, step_id: DbId, session: SessionDep,
     _key: ReadKeyDep, response: Response,
 ) -> StepPublic:
     """One step."""
@@ -291,7 +292,7 @@ def get_step(
 
 @router.patch(STEP, response_model=StepPublic, responses={**NOT_FOUND, **BODY, **PRECONDITION})
 def update_step(
-    account_id: str, plan_id: int, goal_id: int, step_id: int, step_in: StepUpdate,
+    account_id: str, plan_id: DbId, goal_id: DbId, step_id: DbId, step_in: StepUpdate,
     session: SessionDep, now: NowDep, key: WriteKeyDep, response: Response,
     if_match: IfMatch = None,
 ) -> StepPublic:
@@ -309,7 +310,7 @@ def update_step(
 @router.delete(STEP, status_code=status.HTTP_204_NO_CONTENT,
                responses={**NOT_FOUND, **PRECONDITION})
 def delete_step(
-    account_id: str, plan_id: int, goal_id: int, step_id: int, session: SessionDep,
+    account_id: str, plan_id: DbId, goal_id: DbId, step_id: DbId, session: SessionDep,
     now: NowDep, key: WriteKeyDep, if_match: IfMatch = None,
 ) -> None:
     """Delete a step (If-Match required)."""

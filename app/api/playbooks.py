@@ -8,6 +8,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Response, status
 
 from app.api.common import BODY, CONFLICT, ERRORS, NOT_FOUND
+from app.bounds import DbId
 from app.deps import AdminKeyDep, NowDep, ReadKeyDep, SessionDep
 from app.schemas_tasks import (
     ActionPublic,
@@ -91,8 +92,8 @@ def import_playbook(
 
 @router.get("/playbooks/{playbook_id}", response_model=PlaybookPublic, responses=NOT_FOUND)
 def get_playbook(
-    playbook_id: int, session: SessionDep, _key: ReadKeyDep,
-    version: Annotated[int | None, Query(ge=1, description="Default: the current one")] = None,
+    playbook_id: DbId, session: SessionDep, _key: ReadKeyDep,
+    version: Annotated[DbId | None, Query(ge=1, description="Default: the current one")] = None,
 ) -> PlaybookPublic:
     """A playbook with the rules of its current (or a given) version."""
     if version is not None:
@@ -102,7 +103,7 @@ def get_playbook(
 
 @router.get("/playbooks/{playbook_id}/export", response_model=PlaybookDocument,
             responses=NOT_FOUND)
-def export_playbook(playbook_id: int, session: SessionDep, _key: ReadKeyDep) -> dict[str, Any]:
+def export_playbook(playbook_id: DbId, session: SessionDep, _key: ReadKeyDep) -> dict[str, Any]:
     """The playbook's current version as a JSON document for ``POST /playbooks/import``."""
     return svc.export_document(svc.current(session, svc.get_playbook(session, playbook_id)))
 
@@ -110,7 +111,7 @@ def export_playbook(playbook_id: int, session: SessionDep, _key: ReadKeyDep) -> 
 @router.get("/playbooks/{playbook_id}/versions", response_model=list[PlaybookVersionPublic],
             responses=NOT_FOUND)
 def list_versions(
-    playbook_id: int, session: SessionDep, _key: ReadKeyDep
+    playbook_id: DbId, session: SessionDep, _key: ReadKeyDep
 ) -> list[PlaybookVersionPublic]:
     """The playbook's published versions, newest first."""
     return [PlaybookVersionPublic(version=v.version, published_at=v.published_at,
@@ -121,7 +122,7 @@ def list_versions(
 @router.put("/playbooks/{playbook_id}", response_model=PlaybookPublic,
             responses={**NOT_FOUND, **CONFLICT, **BODY})
 def publish_playbook(
-    playbook_id: int, publish_in: PlaybookPublish, session: SessionDep, now: NowDep,
+    playbook_id: DbId, publish_in: PlaybookPublish, session: SessionDep, now: NowDep,
     key: AdminKeyDep,
 ) -> PlaybookPublic:
     """Publish the next version of the rules (they replace the current ones as a whole)."""
@@ -134,7 +135,7 @@ def publish_playbook(
 @router.patch("/playbooks/{playbook_id}", response_model=PlaybookPublic,
               responses={**NOT_FOUND, **BODY})
 def set_active(
-    playbook_id: int, active_in: PlaybookActive, session: SessionDep, now: NowDep,
+    playbook_id: DbId, active_in: PlaybookActive, session: SessionDep, now: NowDep,
     _key: AdminKeyDep,
 ) -> PlaybookPublic:
     """Switch a playbook off (its open tasks close at the next sync) or on again."""

@@ -9,7 +9,16 @@ from fastapi import APIRouter, Query
 from pydantic import BaseModel, Field
 
 from app.api.common import BODY, CONFLICT, ERRORS, NOT_FOUND
-from app.deps import AdminKeyDep, NowDep, ReadKeyDep, SessionDep, SettingsDep, WriteKeyDep
+from app.bounds import DbId
+from app.deps import (
+    AdminKeyDep,
+    NowDep,
+    ReadKeyDep,
+    SessionDep,
+    SettingsDep,
+    WriteKeyDep,
+    writes_on_read,
+)
 from app.models import ApiKey, PriorityList
 from app.services import priorities as svc
 from app.services import rules
@@ -40,7 +49,7 @@ class Suppressed(BaseModel):
 class Verdict(BaseModel):
     reason: str | None
     text: str | None
-    interaction_id: int | None
+    interaction_id: DbId | None
     at: dt.datetime | None
     by: str | None
 
@@ -97,6 +106,7 @@ def _list_public(stored: PriorityList, view: svc.WeekView) -> ListPublic:
 
 
 @router.get("/priorities", response_model=ListPublic)
+@writes_on_read  # the week's first reader stores its list
 def weekly_list(
     session: SessionDep, settings: SettingsDep, now: NowDep, _key: ReadKeyDep,
     week: Week = None, owner: Owner = None,
@@ -123,7 +133,7 @@ def recompute(
 
 class FeedbackIn(BaseModel):
     status: Literal["done", "not_actionable", "open"] = Field(description="`open` takes a verdict back")
-    interaction_id: int | None = Field(default=None, description="With `done`: the interaction that did it")
+    interaction_id: DbId | None = Field(default=None, description="With `done`: the interaction that did it")
     reason: Literal["talked_offline", "no_churn_risk", "waiting_on_customer", "other"] | None = None
     text: Annotated[str, Field(max_length=2000)] | None = None
 
@@ -131,7 +141,7 @@ class FeedbackIn(BaseModel):
 @router.post("/priorities/items/{item_id}/feedback", response_model=ItemPublic,
              responses={**NOT_FOUND, **BODY, **CONFLICT})
 def give_feedback(
-    item_id: int, feedback_in: FeedbackIn, session: SessionDep, now: NowDep, key: WriteKeyDep,
+    item_id: DbId, feedback_in: FeedbackIn, session: SessionDep, now: NowDep, key: WriteKeyDep,
 ) -> ItemPublic:
     """Marks a list item done (linking the interaction) or not actionable (with a reason)."""
     item = svc.give_feedback(

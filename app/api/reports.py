@@ -10,6 +10,7 @@ from fastapi import APIRouter, Header, Response, status
 from pydantic import BaseModel, Field
 
 from app.api.common import BODY, ERRORS, NOT_FOUND
+from app.bounds import DbId
 from app.deps import (
     AdminKeyDep,
     NowDep,
@@ -91,7 +92,7 @@ def create_report(
 
 @router.get("/adoption-reports/{report_id}", responses=NOT_FOUND)
 def get_report(
-    report_id: int, session: SessionDep, settings: SettingsDep, _key: ReadKeyDep
+    report_id: DbId, session: SessionDep, settings: SettingsDep, _key: ReadKeyDep
 ) -> dict[str, Any]:
     """A generated report with its link and its numbers as sent."""
     return reports.report_view(session, reports.get_report(session, report_id), settings)
@@ -99,7 +100,7 @@ def get_report(
 
 @router.post("/adoption-reports/{report_id}/revoke", responses=NOT_FOUND)
 def revoke_report(
-    report_id: int, session: SessionDep, settings: SettingsDep, now: NowDep, _key: WriteKeyDep
+    report_id: DbId, session: SessionDep, settings: SettingsDep, now: NowDep, _key: WriteKeyDep
 ) -> dict[str, Any]:
     """Withdraw the report's link (its page answers 410 from now on)."""
     return reports.report_view(session, reports.revoke(session, report_id=report_id, now=now),
@@ -131,7 +132,7 @@ def list_schedules(account_id: str, session: SessionDep, _key: ReadKeyDep) -> di
 
 @router.delete("/accounts/{account_id}/report-schedules/{schedule_id}",
                status_code=status.HTTP_204_NO_CONTENT, responses=NOT_FOUND)
-def delete_schedule(account_id: str, schedule_id: int, session: SessionDep,
+def delete_schedule(account_id: str, schedule_id: DbId, session: SessionDep,
                     _key: WriteKeyDep) -> None:
     """Stop an automatic adoption report (the reports it sent stay)."""
     reports.delete_schedule(session, account_id=account_id, schedule_id=schedule_id)
@@ -148,7 +149,7 @@ def list_outbox(
 
 
 @router.post("/outbox/{outbox_id}/retry", responses=NOT_FOUND)
-def retry_outbox(outbox_id: int, session: SessionDep, now: NowDep, _key: AdminKeyDep) -> dict[str, Any]:
+def retry_outbox(outbox_id: DbId, session: SessionDep, now: NowDep, _key: AdminKeyDep) -> dict[str, Any]:
     """Queue a failed email again."""
     return _outbox_view(outbox.retry(session, outbox_id=outbox_id, now=now))
 

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Query, status
 from pydantic import BaseModel, StringConstraints
 
 from app.api.common import BODY, CONFLICT, ERRORS, NOT_FOUND
+from app.bounds import DbId
 from app.deps import AdminKeyDep, NowDep, SessionDep
 from app.models import Source
 from app.schemas import Page
@@ -135,7 +136,7 @@ def create_source(
 
 @router.delete("/sources/{source_id}", response_model=SourcePublic, responses=NOT_FOUND)
 def revoke_source(
-    source_id: int, session: SessionDep, now: NowDep, _key: AdminKeyDep
+    source_id: DbId, session: SessionDep, now: NowDep, _key: AdminKeyDep
 ) -> SourcePublic:
     """Revoke a source's write key."""
     return _public(svc.revoke_source(session, ref=source_id, now=now))
@@ -143,7 +144,7 @@ def revoke_source(
 
 @router.get("/sources/{source_id}/stats", response_model=SourceStatsPublic, responses=NOT_FOUND)
 def source_stats(
-    source_id: int, session: SessionDep, _key: AdminKeyDep,
+    source_id: DbId, session: SessionDep, _key: AdminKeyDep,
     days: Annotated[int, Query(ge=1, le=400)] = 30,
 ) -> SourceStatsPublic:
     """Accepted, rejected and duplicate messages per day, newest first."""
@@ -158,7 +159,7 @@ def source_stats(
     "/sources/{source_id}/errors", response_model=Page[IngestErrorPublic], responses=NOT_FOUND
 )
 def source_errors(
-    source_id: int, session: SessionDep, _key: AdminKeyDep,
+    source_id: DbId, session: SessionDep, _key: AdminKeyDep,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> Page[IngestErrorPublic]:
     """The source's latest rejected messages and why."""

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Depends, Query, status
 from pydantic import BaseModel, Field
 
 from app.api.common import BODY, ERRORS, NOT_FOUND
+from app.bounds import DbId
 from app.deps import AdminKeyDep, NowDep, ReadKeyDep, SessionDep, SettingsDep, WriteKeyDep
 from app.models import AccountSignal, AccountStage, StageChange
 from app.pagination import Cursor, PageParams, decode_cursor, encode_cursor, page_params
@@ -66,7 +67,7 @@ def account_stage(account_id: str, session: SessionDep, _key: ReadKeyDep) -> Sta
 class StageRow(BaseModel):
     account_id: str
     name: str
-    owner_id: int | None
+    owner_id: DbId | None
     stage: str
     since_on: dt.date
 

@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query, Response, status
 
 from app.api.common import BODY, CONFLICT, ERRORS, NOT_FOUND
+from app.bounds import DbId
 from app.deps import NowDep, ReadKeyDep, SessionDep, SettingsDep, WriteKeyDep
 from app.errors import InvalidInput
 from app.models import TASK_STATUSES
@@ -94,7 +95,7 @@ def create_task(
 
 
 @router.get("/tasks/{task_id}", response_model=TaskPublic, responses=NOT_FOUND)
-def get_task(task_id: int, session: SessionDep, _key: ReadKeyDep) -> TaskPublic:
+def get_task(task_id: DbId, session: SessionDep, _key: ReadKeyDep) -> TaskPublic:
     """One task, with why it was made (``basis``) and, when closed, why."""
     return task_public(svc.get_task(session, task_id))
 
@@ -104,7 +105,7 @@ _CHANGE = {**NOT_FOUND, **CONFLICT, **BODY}
 
 @router.post("/tasks/{task_id}/complete", response_model=TaskPublic, responses=_CHANGE)
 def complete_task(
-    task_id: int, complete_in: TaskComplete, session: SessionDep, now: NowDep, key: WriteKeyDep
+    task_id: DbId, complete_in: TaskComplete, session: SessionDep, now: NowDep, key: WriteKeyDep
 ) -> TaskPublic:
     """Mark the task done, optionally with the interaction that did it (same account)."""
     return task_public(svc.complete_task(session, task_id=task_id,
@@ -114,7 +115,7 @@ def complete_task(
 
 @router.post("/tasks/{task_id}/snooze", response_model=TaskPublic, responses=_CHANGE)
 def snooze_task(
-    task_id: int, snooze_in: TaskSnooze, session: SessionDep, settings: SettingsDep, now: NowDep,
+    task_id: DbId, snooze_in: TaskSnooze, session: SessionDep, settings: SettingsDep, now: NowDep,
     _key: WriteKeyDep,
 ) -> TaskPublic:
     """Put the task aside until a later day (it reopens then)."""
@@ -124,7 +125,7 @@ def snooze_task(
 
 @router.post("/tasks/{task_id}/reassign", response_model=TaskPublic, responses=_CHANGE)
 def reassign_task(
-    task_id: int, reassign_in: TaskReassign, session: SessionDep, now: NowDep, _key: WriteKeyDep
+    task_id: DbId, reassign_in: TaskReassign, session: SessionDep, now: NowDep, _key: WriteKeyDep
 ) -> TaskPublic:
     """Give the task to another user."""
     return task_public(svc.reassign_task(session, task_id=task_id, assignee=reassign_in.assignee,
@@ -133,7 +134,7 @@ def reassign_task(
 
 @router.post("/tasks/{task_id}/dismiss", response_model=TaskPublic, responses=_CHANGE)
 def dismiss_task(
-    task_id: int, dismiss_in: TaskDismiss, session: SessionDep, now: NowDep, key: WriteKeyDep
+    task_id: DbId, dismiss_in: TaskDismiss, session: SessionDep, now: NowDep, key: WriteKeyDep
 ) -> TaskPublic:
     """Close the task by hand with a reason (its rule then waits out its cooldown)."""
     return task_public(svc.dismiss_task(session, task_id=task_id, reason=dismiss_in.reason,

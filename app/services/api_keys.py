@@ -12,10 +12,9 @@ from sqlmodel import Session, select
 from app.errors import InvalidInput, NotAuthenticated, NotFound, NotPermitted
 from app.models import API_SCOPES, ApiKey
 from app.security import digest, digest_matches, new_token, token_prefix
+from app.services.last_used import LastUsed
 
 KEY_KIND = "bsk"
-#: last_used_at is written at most this often per key, so reads do not each cost a write.
-LAST_USED_RESOLUTION = dt.timedelta(minutes=1)
 
 
 def scope_allows(have: str, need: str) -> bool:
@@ -41,8 +40,14 @@ def create_api_key(
     return key, secret
 
 
-def authenticate(session: Session, *, token: str, need: str, now: dt.datetime) -> ApiKey:
-    """The live key behind ``token``: 401 if unknown or revoked, 403 if its scope is too small."""
+def authenticate(
+    session: Session, *, token: str, need: str, now: dt.datetime, last_used: LastUsed
+) -> ApiKey:
+    """The live key behind ``token``: 401 if unknown or revoked, 403 if its scope is too small.
+
+    Its use is noted in ``last_used`` (written later, outside this transaction): reading with a
+    key writes nothing.
+    """
     prefix = token_prefix(token)
     key = None
     if prefix is not None:
@@ -53,9 +58,8 @@ def authenticate(session: Session, *, token: str, need: str, now: dt.datetime) -
         raise NotAuthenticated("invalid or revoked API key")
     if not scope_allows(key.scope, need):
         raise NotPermitted(f"this API key has scope {key.scope}; this operation needs {need}")
-    if key.last_used_at is None or now - key.last_used_at >= LAST_USED_RESOLUTION:
-        key.last_used_at = now
-        session.add(key)
+    assert key.id is not None
+    last_used.note_key(key.id, now)
     return key
 
 

@@ -381,13 +381,15 @@ def parse_bound(value: str | None, *, field: str, tz: ZoneInfo, end: bool) -> dt
             start = dt.datetime.combine(day + dt.timedelta(days=1 if end else 0), dt.time(), tz)
             return start.astimezone(dt.UTC)
         moment = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+        if moment.tzinfo is None:
+            raise InvalidInput.field(field, "give a time zone offset (e.g. +09:00 or Z)", "query")
+        return moment.astimezone(dt.UTC)
     except ValueError:
         raise InvalidInput.field(
             field, "not a date (2026-11-23) or a date-time with offset", "query"
         ) from None
-    if moment.tzinfo is None:
-        raise InvalidInput.field(field, "give a time zone offset (e.g. +09:00 or Z)", "query")
-    return moment.astimezone(dt.UTC)
+    except OverflowError:  # 0001-01-01T00:00:01+03:00 is in year 0 in UTC; 9999-12-31's next day
+        raise InvalidInput.field(field, "out of range (years 1 to 9999 in UTC)", "query") from None
 
 
 def interaction_filters(

@@ -21,6 +21,7 @@ from typing import Any, NamedTuple
 
 import orjson
 
+from app.bounds import account_id_problem
 from app.db import column_length, largest_integer
 from app.models import Account, Contact, Event, TrackedUser
 
@@ -252,6 +253,8 @@ def _examine(
         if group_id is None:
             raise Rejected("group needs a groupId")
         _check_seats(raw)
+        if account_id_problem(group_id) is not None:  # the rule of every door that makes accounts
+            raise Rejected(f"groupId {account_id_problem(group_id)}")
     elif kind == "identify":
         if user_id is None:
             raise Rejected("identify needs a userId")
@@ -320,7 +323,7 @@ def usual_fields(raw: dict[str, Any], encoded: bytes, latest: dt.datetime) -> _F
     name = None
     if kind == "group":
         group_id = raw.get("groupId")
-        if not _plain_id(group_id):
+        if not _plain_id(group_id) or "/" in str(group_id):  # the full check names the reason
             return None
         traits = raw.get("traits")
         if type(traits) is dict and not traits.keys().isdisjoint(SEAT_TRAITS):

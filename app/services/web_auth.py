@@ -23,6 +23,7 @@ from app.errors import FieldError, InvalidInput, NotFound
 from app.models import USER_ROLES, User
 from app.models_web import LoginAttempt, WebSession
 from app.security import digest, verify_password
+from app.services.last_used import LastUsed
 from app.services.users import get_user_by_email, normalise_email
 
 #: Failed sign-ins are counted over this sliding window.
@@ -35,8 +36,6 @@ MAX_FAILURES_PER_IP = 20
 IDLE_TIMEOUT = dt.timedelta(hours=8)
 #: And any session ends 14 days after sign-in.
 MAX_AGE = dt.timedelta(days=14)
-#: ``last_seen_at`` is written at most once a minute, so reading pages does not write each time.
-TOUCH_EVERY = dt.timedelta(minutes=1)
 LOCALES = ("ja", "en")
 
 
@@ -97,8 +96,14 @@ def sign_in(session: Session, *, email: str, password: str, ip: str, now: dt.dat
     return SignedIn(user, token)
 
 
-def resolve(session: Session, *, token: str, now: dt.datetime) -> User | None:
-    """The active user the session token belongs to, if the session is still alive."""
+def resolve(
+    session: Session, *, token: str, now: dt.datetime, last_used: LastUsed
+) -> User | None:
+    """The active user the session token belongs to, if the session is still alive.
+
+    Writes nothing: the request is noted in ``last_used`` (stored later, outside the request's
+    transaction), and an ended session reads as signed out until the hourly clean-up deletes it.
+    """
     if not token:
         return None
     found = session.exec(
@@ -109,15 +114,11 @@ def resolve(session: Session, *, token: str, now: dt.datetime) -> User | None:
     if found is None:
         return None
     web_session, user = found
-    if (not user.is_active or now - web_session.last_seen_at > IDLE_TIMEOUT
+    if (not user.is_active or now - last_used.session_last_seen(web_session) > IDLE_TIMEOUT
             or now - web_session.created_at > MAX_AGE):
-        session.delete(web_session)
-        session.flush()
         return None
-    if now - web_session.last_seen_at > TOUCH_EVERY:
-        web_session.last_seen_at = now
-        session.add(web_session)
-        session.flush()
+    assert web_session.id is not None
+    last_used.note_session(web_session.id, now)
     return user
 
 

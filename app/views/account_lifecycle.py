@@ -11,6 +11,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Form
 from starlette.responses import Response
 
+from app.bounds import DbId
 from app.deps import EditorUserDep, NowDep, SessionDep
 from app.errors import Conflict, InvalidInput, NotFound
 from app.models import AccountStage
@@ -21,7 +22,7 @@ from app.services import tasks as tasks_svc
 from app.services.industries import industry_tiers
 from app.views import htmx
 from app.views.labels import N_
-from app.views.page import Viewer, ViewerDep, show
+from app.views.page import Viewer, ViewerDep, account_url, show
 from app.views.week import SIGNAL_LABELS, STAGE_LABELS
 
 router = APIRouter()
@@ -110,7 +111,7 @@ def _panel(
                 status_code=status_code)
 
 
-def _task_of(session: Any, account_id: str, task_id: int) -> Any:
+def _task_of(session: Any, account_id: str, task_id: DbId) -> Any:
     account = accounts_svc.get_account(session, account_id)
     if account.status == "deleted":
         raise NotFound(f"no account with id {account_id!r}")
@@ -122,13 +123,13 @@ def _task_of(session: Any, account_id: str, task_id: int) -> Any:
 
 def _answer(viewer: Viewer, session: Any, account: Any) -> Response:
     if not htmx.is_htmx(viewer.request):
-        return htmx.redirect(viewer.request, f"/accounts/{account.external_id}#lifecycle")
+        return htmx.redirect(viewer.request, f"{account_url(account.external_id)}#lifecycle")
     return _panel(viewer, session, account)
 
 
 @router.post("/accounts/{account_id}/tasks/{task_id}/done")
 def task_done(
-    account_id: str, task_id: int, user: EditorUserDep, viewer: ViewerDep, session: SessionDep,
+    account_id: str, task_id: DbId, user: EditorUserDep, viewer: ViewerDep, session: SessionDep,
     now: NowDep,
 ) -> Response:
     """Mark an open task done: 303 to the page, or the refreshed panel for htmx."""
@@ -144,7 +145,7 @@ def task_done(
 
 @router.post("/accounts/{account_id}/tasks/{task_id}/dismiss")
 def task_dismiss(
-    account_id: str, task_id: int, user: EditorUserDep, viewer: ViewerDep, session: SessionDep,
+    account_id: str, task_id: DbId, user: EditorUserDep, viewer: ViewerDep, session: SessionDep,
     now: NowDep, reason: Annotated[str, Form()] = "",
 ) -> Response:
     """Close an open task by hand with a reason (required); 422 re-renders the panel with the

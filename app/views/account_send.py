@@ -20,6 +20,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Form
 from starlette.responses import Response
 
+from app.bounds import DbId
 from app.deps import EditorUserDep, NowDep, OutboxKickDep, SessionDep
 from app.errors import InvalidInput, NotFound
 from app.i18n import LANGUAGE_NAMES
@@ -28,7 +29,7 @@ from app.services import accounts as accounts_svc
 from app.services import reports as reports_svc
 from app.views import htmx
 from app.views.outbox import PREVIEW_CSP
-from app.views.page import Viewer, ViewerDep, show, verify_csrf
+from app.views.page import Viewer, ViewerDep, account_url, show, verify_csrf
 
 router = APIRouter(include_in_schema=False, dependencies=[Depends(verify_csrf)])
 PANEL = "accounts/_send_report.html"
@@ -277,13 +278,15 @@ def send(
         return _compose(viewer, session, account, form, errors=_field_errors(viewer, exc))
     if sent.first:
         kick()
-    return htmx.redirect(viewer.request, f"/accounts/{account.external_id}?sent={sent.report.id}#send-report")
+    return htmx.redirect(
+        viewer.request, f"{account_url(account.external_id)}?sent={sent.report.id}#send-report"
+    )
 
 
 @router.post("/accounts/{account_id}/adoption-reports/{report_id}/revoke")
 def revoke_link(
     account_id: str,
-    report_id: int,
+    report_id: DbId,
     user: EditorUserDep,
     viewer: ViewerDep,
     session: SessionDep,
@@ -312,7 +315,7 @@ def _panel(
     """After a schedule change: the panel for htmx; the account page (303, or 422 with the
     panel's messages) without it."""
     if status_code == 200 and not htmx.is_htmx(viewer.request):
-        return htmx.redirect(viewer.request, f"/accounts/{account.external_id}#send-report")
+        return htmx.redirect(viewer.request, f"{account_url(account.external_id)}#send-report")
     values = send_report_context(session, viewer, account)
     values["send"].update(changes)
     if htmx.is_htmx(viewer.request):
@@ -375,7 +378,7 @@ def add_schedule(
 
 @router.post("/accounts/{account_id}/report-schedules/{schedule_id}/delete")
 def remove_schedule(
-    account_id: str, schedule_id: int, user: EditorUserDep, viewer: ViewerDep, session: SessionDep
+    account_id: str, schedule_id: DbId, user: EditorUserDep, viewer: ViewerDep, session: SessionDep
 ) -> Response:
     """Stop a scheduled send."""
     account = _account(session, account_id)

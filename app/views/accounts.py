@@ -30,7 +30,7 @@ from app.views.account_send import send_report_context
 from app.views.charts import line_chart
 from app.views.labels import N_
 from app.views.markdown import render_markdown
-from app.views.page import Viewer, ViewerDep, show
+from app.views.page import Viewer, ViewerDep, account_url, show
 from app.views.plans import plan_context
 
 router = APIRouter()
@@ -192,11 +192,11 @@ def _parse_local(value: str, viewer: Viewer) -> dt.datetime | None:
         return None
     try:
         moment = dt.datetime.fromisoformat(text)
-    except ValueError:
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=viewer.l10n.tz)
+        return moment.astimezone(dt.UTC)
+    except (ValueError, OverflowError):  # OverflowError: outside years 1-9999 once in UTC
         return None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=viewer.l10n.tz)
-    return moment.astimezone(dt.UTC)
 
 
 @router.post("/accounts/{account_id}/meetings")
@@ -272,7 +272,7 @@ def log_meeting(
     for item in items[1:]:
         interactions_svc.create_interaction(session, interaction_in=item, now=now)
     if not htmx.is_htmx(viewer.request):
-        return htmx.redirect(viewer.request, f"/accounts/{account.external_id}#timeline")
+        return htmx.redirect(viewer.request, f"{account_url(account.external_id)}#timeline")
     values = {"account": account, "can_edit": True, "errors": {}, "saved": True,
               **meeting_form(viewer, session, account)}
     response = show(viewer, "accounts/detail.html", values, block="meeting_form")

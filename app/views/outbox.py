@@ -9,6 +9,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Form
 from starlette.responses import RedirectResponse, Response
 
+from app.bounds import DbId
 from app.deps import AdminUserDep, NowDep, SessionDep
 from app.errors import InvalidInput
 from app.i18n import LANGUAGE_NAMES
@@ -101,7 +102,7 @@ def save_template(
 
 
 @router.get("/{outbox_id}")
-def message_page(outbox_id: int, user: AdminUserDep, viewer: ViewerDep,
+def message_page(outbox_id: DbId, user: AdminUserDep, viewer: ViewerDep,
                  session: SessionDep) -> Response:
     """One email as it will be (or was) sent: headers, plain text and the HTML in a sandbox."""
     response = show(viewer, "outbox/message.html", {"message": svc.get(session, outbox_id)})
@@ -112,7 +113,7 @@ def message_page(outbox_id: int, user: AdminUserDep, viewer: ViewerDep,
 
 
 @router.post("/{outbox_id}/retry")
-def retry(outbox_id: int, user: AdminUserDep, session: SessionDep, now: NowDep) -> Response:
+def retry(outbox_id: DbId, user: AdminUserDep, session: SessionDep, now: NowDep) -> Response:
     """Queue a failed email again."""
     svc.retry(session, outbox_id=outbox_id, now=now)
     return RedirectResponse(f"/outbox/{outbox_id}", status_code=303)

@@ -15,7 +15,7 @@ import hmac
 import secrets
 from dataclasses import dataclass, field
 from typing import Annotated, Any
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from fastapi import Depends, Request
@@ -175,6 +175,12 @@ def fragment(
     response = render(name, context(viewer, values), block=block, status_code=status_code)
     finish(viewer, response)
     return response
+
+
+def account_url(external_id: str) -> str:
+    """The account's page, its id url-encoded (``q?x`` → ``/accounts/q%3Fx``); templates write
+    ``/accounts/{{ id|urlencode }}``."""
+    return "/accounts/" + quote(external_id, safe="")
 
 
 def url_with(path: str, params: dict[str, Any], **changes: Any) -> str:

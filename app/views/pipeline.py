@@ -18,6 +18,7 @@ from fastapi import APIRouter, Form
 from sqlmodel import Session
 from starlette.responses import Response
 
+from app.bounds import DbId
 from app.deps import CurrentUserDep, EditorUserDep, NowDep, SessionDep
 from app.errors import InvalidInput, PreconditionFailed
 from app.models import SEGMENTS
@@ -30,7 +31,7 @@ from app.services.users import get_user_by_email
 from app.views import htmx
 from app.views.downloads import csv_response
 from app.views.labels import N_
-from app.views.page import Viewer, ViewerDep, fragment, show, url_with
+from app.views.page import Viewer, ViewerDep, account_url, fragment, show, url_with
 
 router = APIRouter()
 TEMPLATE = "pipeline/index.html"
@@ -107,7 +108,7 @@ def _params(
     """The filters as shown (unknown values fall back to "any") and as the service takes them.
     A CSM starts on their own accounts; admins and viewers on everyone's."""
     choice = (owner or "").strip().lower() or ("me" if user.role == "csm" else "all")
-    owner_id: int | None = None
+    owner_id: DbId | None = None
     if choice == "me":
         owner_id = user.id
     elif choice == "none":
@@ -251,7 +252,7 @@ def _row_response(
     session: Session,
     viewer: Viewer,
     user: Any,
-    opportunity_id: int,
+    opportunity_id: DbId,
     *,
     status_code: int = 200,
     errors: dict[str, str] | None = None,
@@ -290,7 +291,7 @@ def _row_response(
     return response
 
 
-def _stale_notice(session: Session, viewer: Viewer, opportunity_id: int) -> str:
+def _stale_notice(session: Session, viewer: Viewer, opportunity_id: DbId) -> str:
     row = svc.get_opportunity(session, opportunity_id)
     who = portfolio_svc.user_names(session, [row.updated_by]).get(row.updated_by, row.updated_by)
     return viewer._("Changed by %(who)s meanwhile — reload to see their version before editing.", who=who)
@@ -298,7 +299,7 @@ def _stale_notice(session: Session, viewer: Viewer, opportunity_id: int) -> str:
 
 @router.post("/pipeline/opportunities/{opportunity_id}/stage")
 def change_stage(
-    opportunity_id: int,
+    opportunity_id: DbId,
     user: EditorUserDep,
     viewer: ViewerDep,
     session: SessionDep,
@@ -315,7 +316,7 @@ def change_stage(
     fallback = "/pipeline"
     if in_panel:
         account = svc.view_of(session, row, today=viewer.today).account
-        fallback = f"/accounts/{account.external_id}#opportunities"
+        fallback = f"{account_url(account.external_id)}#opportunities"
     next_url = _safe_next(next, fallback)
     errors: dict[str, str] = {}
     if stage not in pure.STAGES:
@@ -503,7 +504,7 @@ def add_opportunity(
             return show(viewer, "accounts/detail.html", full, status_code=422)
         return fragment(viewer, PANEL, values, block="opportunities", status_code=422)
     if not htmx.is_htmx(viewer.request):
-        return htmx.redirect(viewer.request, f"/accounts/{account.external_id}#opportunities")
+        return htmx.redirect(viewer.request, f"{account_url(account.external_id)}#opportunities")
     values = opportunities_context(session, viewer, account)
     values["opp_saved"] = True
     return fragment(viewer, PANEL, values, block="opportunities")

@@ -13,6 +13,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Form
 from starlette.responses import Response
 
+from app.bounds import DbId
 from app.deps import EditorUserDep, NowDep, SessionDep
 from app.errors import InvalidInput, PreconditionFailed
 from app.models_plans import GOAL_STATUSES
@@ -21,7 +22,7 @@ from app.services import accounts as accounts_svc
 from app.services import plans as plans_svc
 from app.services import portfolio as portfolio_svc
 from app.views import htmx
-from app.views.page import Viewer, ViewerDep, show
+from app.views.page import Viewer, ViewerDep, account_url, show
 
 router = APIRouter()
 TEMPLATE = "accounts/detail.html"
@@ -74,7 +75,7 @@ def plan_context(session: Any, viewer: Viewer, account: Any) -> dict[str, Any]:
 
 
 def _goal_fragment(
-    session: Any, viewer: Viewer, account: Any, goal_id: int, *, status_code: int = 200,
+    session: Any, viewer: Viewer, account: Any, goal_id: DbId, *, status_code: int = 200,
     notice: str | None = None, errors: dict[str, str] | None = None,
 ) -> Response:
     values = plan_context(session, viewer, account)
@@ -95,7 +96,23 @@ def _goal_fragment(
     return show(viewer, TEMPLATE, values, block="goal", status_code=status_code)
 
 
-def _stale_notice(session: Any, viewer: Viewer, entity: str, entity_id: int) -> str:
+def _plan_form_invalid(
+    session: Any, viewer: Viewer, account: Any, *, plan_errors: dict[str, str],
+    goal_form: dict[str, str] | None = None,
+) -> Response:
+    """422 with the field messages: the plan panel for htmx, the whole page for a plain form."""
+    messages: dict[str, Any] = {"plan_errors": plan_errors, "goal_form": goal_form or {}}
+    if not htmx.is_htmx(viewer.request):
+        from app.views.accounts import page_context
+
+        full = page_context(session, viewer, account)
+        full.update(messages)
+        return show(viewer, TEMPLATE, full, status_code=422)
+    values = {**plan_context(session, viewer, account), **messages}
+    return show(viewer, TEMPLATE, values, block="plan", status_code=422)
+
+
+def _stale_notice(session: Any, viewer: Viewer, entity: str, entity_id: DbId) -> str:
     change = portfolio_svc.last_change(session, entity=entity, entity_id=entity_id)
     who = change.actor if change is not None else "?"
     who = portfolio_svc.user_names(session, [who]).get(who, who)
@@ -103,9 +120,9 @@ def _stale_notice(session: Any, viewer: Viewer, entity: str, entity_id: int) -> 
                     who=who)
 
 
-def _done(viewer: Viewer, account: Any, session: Any, goal_id: int) -> Response:
+def _done(viewer: Viewer, account: Any, session: Any, goal_id: DbId) -> Response:
     if not htmx.is_htmx(viewer.request):
-        return htmx.redirect(viewer.request, f"/accounts/{account.external_id}#goal-{goal_id}")
+        return htmx.redirect(viewer.request, f"{account_url(account.external_id)}#goal-{goal_id}")
     return _goal_fragment(session, viewer, account, goal_id)
 
 
@@ -121,7 +138,7 @@ GOAL = "/accounts/{account_id}/plans/{plan_id}/goals/{goal_id}"
 
 @router.post(GOAL)
 def edit_goal(
-    account_id: str, plan_id: int, goal_id: int, user: EditorUserDep, viewer: ViewerDep,
+    account_id: str, plan_id: DbId, goal_id: DbId, user: EditorUserDep, viewer: ViewerDep,
     session: SessionDep, now: NowDep,
     version: Annotated[str, Form()] = "0",
     status: Annotated[str | None, Form()] = None,
@@ -161,7 +178,7 @@ def edit_goal(
 
 @router.post(GOAL + "/verify")
 def verify_goal(
-    account_id: str, plan_id: int, goal_id: int, user: EditorUserDep, viewer: ViewerDep,
+    account_id: str, plan_id: DbId, goal_id: DbId, user: EditorUserDep, viewer: ViewerDep,
     session: SessionDep, now: NowDep, version: Annotated[str, Form()] = "0",
 ) -> Response:
     """Record that the goal was re-validated with the customer today."""
@@ -178,7 +195,7 @@ def verify_goal(
 
 @router.post(GOAL + "/steps")
 def add_step(
-    account_id: str, plan_id: int, goal_id: int, user: EditorUserDep, viewer: ViewerDep,
+    account_id: str, plan_id: DbId, goal_id: DbId, user: EditorUserDep, viewer: ViewerDep,
     session: SessionDep, now: NowDep, title: Annotated[str, Form()] = "",
 ) -> Response:
     """A new step on the goal."""
@@ -194,7 +211,7 @@ def add_step(
 
 @router.post(GOAL + "/steps/{step_id}")
 def check_step(
-    account_id: str, plan_id: int, goal_id: int, step_id: int, user: EditorUserDep,
+    account_id: str, plan_id: DbId, goal_id: DbId, step_id: DbId, user: EditorUserDep,
     viewer: ViewerDep, session: SessionDep, now: NowDep,
     version: Annotated[str, Form()] = "0", done: Annotated[str, Form()] = "",
 ) -> Response:
@@ -212,7 +229,7 @@ def check_step(
 
 @router.post("/accounts/{account_id}/plans/{plan_id}/goals")
 def add_goal(
-    account_id: str, plan_id: int, user: EditorUserDep, viewer: ViewerDep, session: SessionDep,
+    account_id: str, plan_id: DbId, user: EditorUserDep, viewer: ViewerDep, session: SessionDep,
     now: NowDep, title: Annotated[str, Form()] = "", kind: Annotated[str, Form()] = "qualitative",
     criterion: Annotated[str, Form()] = "", metric: Annotated[str, Form()] = "",
     target: Annotated[str, Form()] = "", unit: Annotated[str, Form()] = "",
@@ -253,13 +270,11 @@ def add_goal(
         except InvalidInput as exc:
             errors = {e.field: _("Check this field.") for e in exc.errors}
     if errors:
-        values = plan_context(session, viewer, account)
-        values["plan_errors"] = errors
-        values["goal_form"] = {"title": title, "kind": kind, "criterion": criterion,
-                               "metric": metric, "target": target, "unit": unit}
-        return show(viewer, TEMPLATE, values, block="plan", status_code=422)
+        return _plan_form_invalid(session, viewer, account, plan_errors=errors, goal_form={
+            "title": title, "kind": kind, "criterion": criterion, "metric": metric,
+            "target": target, "unit": unit})
     if not htmx.is_htmx(viewer.request):
-        return htmx.redirect(viewer.request, f"/accounts/{account.external_id}#plan")
+        return htmx.redirect(viewer.request, f"{account_url(account.external_id)}#plan")
     return show(viewer, TEMPLATE, plan_context(session, viewer, account), block="plan")
 
 
@@ -271,13 +286,12 @@ def add_plan(
     """Start an active success plan for the account."""
     account = accounts_svc.get_account(session, account_id)
     if not title.strip():
-        values = plan_context(session, viewer, account)
-        values["plan_errors"] = {"plan_title": viewer._("Give the plan a title.")}
-        return show(viewer, TEMPLATE, values, block="plan", status_code=422)
+        return _plan_form_invalid(session, viewer, account,
+                                  plan_errors={"plan_title": viewer._("Give the plan a title.")})
     plans_svc.create_plan(session, account_id=account.external_id,
                           plan_in=PlanCreate(title=title.strip()[:255], status="active",
                                              start_on=viewer.today),
                           actor=user.email, now=now)
     if not htmx.is_htmx(viewer.request):
-        return htmx.redirect(viewer.request, f"/accounts/{account.external_id}#plan")
+        return htmx.redirect(viewer.request, f"{account_url(account.external_id)}#plan")
     return show(viewer, TEMPLATE, plan_context(session, viewer, account), block="plan")

@@ -20,7 +20,7 @@ from fastapi import APIRouter, Form, Request
 from starlette.responses import HTMLResponse
 
 from app.config import Settings
-from app.deps import NowDep, OptionalUserDep, SessionDep, SettingsDep
+from app.deps import NowDep, OptionalUserDep, SessionDep, SettingsDep, writes_on_read
 from app.errors import BansouError
 from app.i18n import L10n, negotiate
 from app.services import checkins, reports
@@ -59,6 +59,7 @@ def _problem(request: Request, settings: SettingsDep, exc: BansouError) -> HTMLR
 
 
 @router.api_route("/r/{token}", methods=["GET", "HEAD"], response_class=HTMLResponse)
+@writes_on_read  # the customer's first opening is recorded
 def report_page(token: str, request: Request, session: SessionDep, settings: SettingsDep,
                 now: NowDep, user: OptionalUserDep) -> HTMLResponse:
     """The adoption report a customer was sent (a signed-in user opening it is not the

@@ -11,6 +11,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Form
 from starlette.responses import Response
 
+from app.bounds import DbId
 from app.deps import AdminUserDep, NowDep, SessionDep
 from app.errors import Conflict, InvalidInput
 from app.models import API_SCOPES, USER_ROLES
@@ -21,6 +22,7 @@ from app.services import health as health_svc
 from app.services import sources as sources_svc
 from app.services import users as users_svc
 from app.services import web_auth
+from app.services.last_used import LastUsed
 from app.views import htmx
 from app.views.page import Viewer, ViewerDep, show
 from app.views.settings_health import router as health_router
@@ -41,7 +43,10 @@ def _page(
     if section == "users":
         data.update(users=users_svc.list_users(session), roles=USER_ROLES)
     elif section == "keys":
-        data.update(keys=keys_svc.list_api_keys(session), scopes=API_SCOPES)
+        keys = keys_svc.list_api_keys(session)
+        last_used: LastUsed = viewer.request.app.state.last_used
+        data.update(keys=keys, scopes=API_SCOPES,
+                    used={k.id: last_used.key_last_used(k) for k in keys})
     elif section == "sources":
         listed = sources_svc.list_sources(session)
         set_aside = dead_letters_svc.count_by_source(session)
@@ -74,7 +79,7 @@ def settings_home(user: AdminUserDep, viewer: ViewerDep) -> Response:
 @router.get("/{section}")
 def settings_section(
     section: str, user: AdminUserDep, viewer: ViewerDep, session: SessionDep,
-    published: int | None = None,
+    published: DbId | None = None,
 ) -> Response:
     """One settings section (``published``: the health model version just published)."""
     if section not in SECTIONS:
@@ -107,7 +112,7 @@ def create_user(
 
 @router.post("/users/{user_id}")
 def change_user(
-    user_id: int, user: AdminUserDep, viewer: ViewerDep, session: SessionDep, now: NowDep,
+    user_id: DbId, user: AdminUserDep, viewer: ViewerDep, session: SessionDep, now: NowDep,
     role: Annotated[str | None, Form()] = None, active: Annotated[str | None, Form()] = None,
 ) -> Response:
     """Change a user's role, or deactivate / reactivate them (never yourself)."""
@@ -135,7 +140,7 @@ def create_key(
 
 
 @router.post("/keys/{key_id}/revoke")
-def revoke_key(key_id: int, user: AdminUserDep, viewer: ViewerDep, session: SessionDep,
+def revoke_key(key_id: DbId, user: AdminUserDep, viewer: ViewerDep, session: SessionDep,
                now: NowDep) -> Response:
     """Revoke an API key at once."""
     keys_svc.revoke_api_key(session, ref=key_id, now=now)
@@ -159,7 +164,7 @@ def create_source(
 
 
 @router.post("/sources/{source_id}/revoke")
-def revoke_source(source_id: int, user: AdminUserDep, viewer: ViewerDep, session: SessionDep,
+def revoke_source(source_id: DbId, user: AdminUserDep, viewer: ViewerDep, session: SessionDep,
                   now: NowDep) -> Response:
     """Revoke a source's write key at once."""
     sources_svc.revoke_source(session, ref=source_id, now=now)

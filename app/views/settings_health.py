@@ -18,6 +18,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
+from app.bounds import DbId
 from app.deps import AdminUserDep, NowDep, SessionDep
 from app.errors import Conflict, InvalidInput
 from app.services import health as health_svc
@@ -109,7 +110,7 @@ def _messages(exc: InvalidInput) -> list[str]:
 def _editor(
     viewer: Viewer,
     session: Any,
-    model_id: int,
+    model_id: DbId,
     *,
     definition: dict[str, Any] | None = None,
     status_code: int = 200,
@@ -161,7 +162,7 @@ def _parse_base(text: str) -> dict[str, Any] | None:
 def _form_problem(
     viewer: Viewer,
     session: Any,
-    model_id: int,
+    model_id: DbId,
     definition: dict[str, Any] | None,
     field_errors: dict[str, str],
     block: str,
@@ -202,14 +203,14 @@ async def _submitted(request: Request) -> tuple[dict[str, Any] | None, dict[str,
 
 
 @router.get("/health/{model_id}/edit")
-def edit_model(model_id: int, user: AdminUserDep, viewer: ViewerDep, session: SessionDep) -> Response:
+def edit_model(model_id: DbId, user: AdminUserDep, viewer: ViewerDep, session: SessionDep) -> Response:
     """The editor for a model, starting from its draft (or its published version)."""
     return _editor(viewer, session, model_id)
 
 
 @router.post("/health/{model_id}/load")
 async def load_definition(
-    model_id: int,
+    model_id: DbId,
     request: Request,
     user: AdminUserDep,
     viewer: ViewerDep,
@@ -236,7 +237,7 @@ async def load_definition(
 
 @router.post("/health/{model_id}/preview")
 async def preview_model(
-    model_id: int,
+    model_id: DbId,
     request: Request,
     user: AdminUserDep,
     viewer: ViewerDep,
@@ -266,7 +267,7 @@ async def preview_model(
 
 @router.post("/health/{model_id}/publish")
 async def publish_model(
-    model_id: int,
+    model_id: DbId,
     request: Request,
     user: AdminUserDep,
     viewer: ViewerDep,

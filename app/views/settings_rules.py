@@ -14,6 +14,7 @@ from fastapi import APIRouter, Form, Request
 from pydantic import TypeAdapter, ValidationError
 from starlette.responses import Response
 
+from app.bounds import DbId
 from app.deps import AdminUserDep, NowDep, SessionDep
 from app.errors import Conflict, InvalidInput
 from app.schemas_tasks import Rules
@@ -138,7 +139,7 @@ def _sections() -> tuple[str, ...]:
 
 def _priorities_page(
     viewer: Viewer, session: Any, *, status_code: int = 200, form: dict[str, Any] | None = None,
-    errors: dict[str, str] | None = None, preview: Any = None, saved: int | None = None,
+    errors: dict[str, str] | None = None, preview: Any = None, saved: DbId | None = None,
 ) -> Response:
     current = rules_svc.priority_weights(session)
     values = current.rules.to_json()
@@ -261,7 +262,7 @@ def playbooks_settings(user: AdminUserDep, viewer: ViewerDep, session: SessionDe
 
 @router.post("/playbooks/{playbook_id}")
 def publish_playbook(
-    playbook_id: int, user: AdminUserDep, viewer: ViewerDep, session: SessionDep, now: NowDep,
+    playbook_id: DbId, user: AdminUserDep, viewer: ViewerDep, session: SessionDep, now: NowDep,
     rules: Annotated[str, Form()], note: Annotated[str | None, Form()] = None,
 ) -> Response:
     """Publishes edited rules (JSON) as the playbook's next version, after validating them."""
@@ -285,7 +286,7 @@ def publish_playbook(
 
 def _rules_page(
     viewer: Viewer, session: Any, kind: str, *, status_code: int = 200,
-    form: dict[str, Any] | None = None, errors: dict[str, str] | None = None, saved: int | None = None,
+    form: dict[str, Any] | None = None, errors: dict[str, str] | None = None, saved: DbId | None = None,
 ) -> Response:
     current = rules_svc.current(session, kind)
     return show(viewer, "settings/rules.html", {
@@ -300,7 +301,7 @@ def _rules_page(
 
 @router.get("/stages")
 def stage_settings(
-    user: AdminUserDep, viewer: ViewerDep, session: SessionDep, saved: int | None = None,
+    user: AdminUserDep, viewer: ViewerDep, session: SessionDep, saved: DbId | None = None,
 ) -> Response:
     """The stage rules in force, how many accounts are in each stage, and a form for new rules."""
     return _rules_page(viewer, session, "stages", saved=saved)
@@ -308,7 +309,7 @@ def stage_settings(
 
 @router.get("/signals")
 def signal_settings(
-    user: AdminUserDep, viewer: ViewerDep, session: SessionDep, saved: int | None = None,
+    user: AdminUserDep, viewer: ViewerDep, session: SessionDep, saved: DbId | None = None,
 ) -> Response:
     """The signal rules in force and a form for new ones."""
     return _rules_page(viewer, session, "signals", saved=saved)

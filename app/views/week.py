@@ -13,7 +13,8 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Form
 from starlette.responses import Response
 
-from app.deps import CurrentUserDep, EditorUserDep, NowDep, SessionDep
+from app.bounds import DbId
+from app.deps import CurrentUserDep, EditorUserDep, NowDep, SessionDep, writes_on_read
 from app.errors import Conflict, InvalidInput, NotPermitted
 from app.models import REJECT_REASONS, PriorityList
 from app.scoring.priorities import FACTORS
@@ -59,7 +60,7 @@ def _owner_choice(owner: str | None, user_email: str, role: str) -> str:
     return choice or ("me" if role == "csm" else "all")
 
 
-def _owner_id(session: Any, choice: str, user_id: int | None) -> int | None:
+def _owner_id(session: Any, choice: str, user_id: DbId | None) -> int | None:
     if choice == "me":
         return user_id
     if choice == "all":
@@ -102,6 +103,7 @@ def _week_values(session: Any, viewer: Viewer, week: str, owner_choice: str) -> 
 
 
 @router.get("/week")
+@writes_on_read  # the week's first reader stores its list
 def week_page(
     user: CurrentUserDep, viewer: ViewerDep, session: SessionDep,
     week: str | None = None, owner: str | None = None,
@@ -117,7 +119,7 @@ def week_page(
 
 @router.post("/week/items/{item_id}/feedback")
 def item_feedback(
-    item_id: int, user: EditorUserDep, viewer: ViewerDep, session: SessionDep, now: NowDep,
+    item_id: DbId, user: EditorUserDep, viewer: ViewerDep, session: SessionDep, now: NowDep,
     status: Annotated[str, Form()], reason: Annotated[str | None, Form()] = None,
     text: Annotated[str | None, Form()] = None, interaction_id: Annotated[str | None, Form()] = None,
 ) -> Response:
@@ -126,7 +128,7 @@ def item_feedback(
     if user.role != "admin" and item.owner_id not in (None, user.id):
         raise NotPermitted("only the account's owner or an admin can judge this item")
     errors: dict[str, str] = {}
-    linked: int | None = None
+    linked: DbId | None = None
     if interaction_id:
         try:
             linked = int(interaction_id)

@@ -280,12 +280,13 @@ def test_suggestion_from_seats_nearly_full_and_creating_from_it(
     assert client.get(f"{BASE}/suggestions", headers=reader).json() == []
 
 
-def test_an_id_out_of_range_is_not_found_not_a_crash(
+def test_an_id_out_of_range_is_a_422_naming_it_not_a_crash(
     client: TestClient, writer: Headers, reader: Headers
 ) -> None:
     huge = 10**23
-    assert_problem(client.get(f"{BASE}/{huge}", headers=reader), 404)
-    assert_problem(
-        client.patch(f"{BASE}/{huge}", json={"stage": "qualified"}, headers={**writer, "If-Match": "*"}), 404
-    )
+    for response in (
+        client.get(f"{BASE}/{huge}", headers=reader),
+        client.patch(f"{BASE}/{huge}", json={"stage": "qualified"}, headers={**writer, "If-Match": "*"}),
+    ):
+        assert [e["field"] for e in assert_problem(response, 422)["errors"]] == ["opportunity_id"]
     assert_problem(client.delete(f"{BASE}/-1", headers={**writer, "If-Match": "*"}), 404)

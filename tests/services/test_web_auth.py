@@ -9,6 +9,7 @@ from sqlmodel import Session, select
 
 from app.models_web import LoginAttempt, WebSession
 from app.services import web_auth
+from app.services.last_used import LastUsed
 from tests.builders import AS_OF, make_user
 
 PASSWORD = "correct horse battery"
@@ -16,32 +17,34 @@ PASSWORD = "correct horse battery"
 
 def test_sign_in_and_resolve(session: Session) -> None:
     user = make_user(session)
+    seen = LastUsed()
 
     signed = web_auth.sign_in(session, email=" CSM@example.com ", password=PASSWORD, ip="1.2.3.4",
                               now=AS_OF)
 
     assert signed.user.id == user.id
-    assert web_auth.resolve(session, token=signed.token, now=AS_OF) is user
+    assert web_auth.resolve(session, last_used=seen, token=signed.token, now=AS_OF) is user
     stored = session.exec(select(WebSession)).one()
     assert stored.token_hash != signed.token and len(stored.token_hash) == 64
-    assert web_auth.resolve(session, token="not-a-token", now=AS_OF) is None
+    assert web_auth.resolve(session, last_used=seen, token="not-a-token", now=AS_OF) is None
 
 
 def test_an_idle_or_old_session_ends(session: Session) -> None:
     make_user(session)
+    seen = LastUsed()
     token = web_auth.sign_in(session, email="csm@example.com", password=PASSWORD, ip="ip",
                              now=AS_OF).token
     # Used every 7 hours, the session lives on, until its absolute limit.
     moment = AS_OF
     while moment + dt.timedelta(hours=7) - AS_OF <= web_auth.MAX_AGE:
         moment += dt.timedelta(hours=7)
-        assert web_auth.resolve(session, token=token, now=moment) is not None
+        assert web_auth.resolve(session, last_used=seen, token=token, now=moment) is not None
     too_old = AS_OF + web_auth.MAX_AGE + dt.timedelta(hours=1)
-    assert web_auth.resolve(session, token=token, now=too_old) is None
+    assert web_auth.resolve(session, last_used=seen, token=token, now=too_old) is None
 
     other = web_auth.sign_in(session, email="csm@example.com", password=PASSWORD, ip="ip",
                              now=AS_OF).token
-    assert web_auth.resolve(session, token=other, now=AS_OF + web_auth.IDLE_TIMEOUT
+    assert web_auth.resolve(session, last_used=seen, token=other, now=AS_OF + web_auth.IDLE_TIMEOUT
                             + dt.timedelta(seconds=1)) is None
 
 

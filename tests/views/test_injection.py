@@ -406,7 +406,9 @@ def hostile(
             session, week=priorities.week_of(today), tz=TZ, now=AS_OF, author=USER_EMAILS["en"]
         )
         settings = app.state.settings
-        checkins.send_checkins(session, settings=settings, now=AS_OF, days=0)
+        # The accounts are past the check-in's usual window: open it to them.
+        wide = settings.model_copy(update={"checkin_from_day": 1, "checkin_until_day": 3650})
+        checkins.send_checkins(session, settings=wide, now=AS_OF)
         digest.send_digests(session, settings=settings, now=AS_OF)
         session.commit()
         report = session.exec(select(AdoptionReport)).first()
@@ -606,7 +608,8 @@ def test_a_line_break_in_a_name_never_reaches_a_subject(
             actor="admin@example.com",
             now=AS_OF,
         )
-        assert checkins.send_checkins(session, settings=settings, now=AS_OF, days=0, language="en")
+        wide = settings.model_copy(update={"checkin_from_day": 1, "checkin_until_day": 3650})
+        assert checkins.send_checkins(session, settings=wide, now=AS_OF, language="en")
         subjects += [row.subject for row in session.exec(select(Outbox)).all()]
 
     assert all("\r" not in s and "\n" not in s for s in subjects), subjects
