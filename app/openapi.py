@@ -8,7 +8,8 @@ dependencies, once, instead of being repeated on every decorator:
 - an API key dependency (``require_*_scope``): 401 and 403;
 - the database session: 503 (a busy or unreachable database, with ``Retry-After``);
 - a path parameter: 404; a request body: 400 (malformed JSON) and 413 (``BodyLimitMiddleware``);
-- an ``If-Match`` header: 412 and 428; an ``Idempotency-Key`` header: 409.
+- an ``If-Match`` header: 412 and 428; an ``Idempotency-Key`` header: 409, and 200 beside a
+  201 (a retry with the same key answers with what the first request created).
 
 Every 4xx/5xx answer is ``application/problem+json`` with the shared ``Problem`` schema, which
 replaces FastAPI's ``HTTPValidationError``. Operation ids come from the method and the path
@@ -205,6 +206,12 @@ def refine(app: FastAPI, schema: dict[str, Any]) -> dict[str, Any]:
             responses: dict[str, Any] = operation.setdefault("responses", {})
             for code in derived.get((method, path), {422}):
                 responses.setdefault(str(code), {"description": DESCRIPTIONS[code]})
+            if 409 in derived.get((method, path), ()) and "201" in responses:
+                replay = {
+                    **responses["201"],
+                    "description": "A retry with the same Idempotency-Key: what the first request created",
+                }
+                responses.setdefault("200", replay)
             for status, response in responses.items():
                 if status.isdigit() and int(status) >= 400:
                     response["content"] = {PROBLEM_JSON: {"schema": dict(PROBLEM_REF)}}

@@ -6,7 +6,15 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Response, status
 
-from app.api.common import BODY, CONFLICT, ERRORS, NOT_FOUND, account_public, account_public_loaded
+from app.api.common import (
+    BODY,
+    CONFLICT,
+    ERRORS,
+    NOT_FOUND,
+    account_public,
+    account_public_loaded,
+    api_path,
+)
 from app.deps import NowDep, ReadKeyDep, SessionDep, SettingsDep, WriteKeyDep
 from app.pagination import PageParams, page_params
 from app.schemas import AccountCreate, AccountPublic, AccountStatus, AccountUpdate, Page, Segment
@@ -49,7 +57,7 @@ def create_account(
 ) -> AccountPublic:
     """Create an account (usage already sent for its id is attributed to it)."""
     account = svc.create_account(session, account_in=account_in, now=now, tz=settings.tz)
-    response.headers["Location"] = f"/api/v1/accounts/{account.external_id}"
+    response.headers["Location"] = api_path("accounts", account.external_id)
     return account_public_loaded(session, account)
 
 

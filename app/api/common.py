@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import quote
 
 from sqlmodel import Session
 
@@ -23,6 +24,12 @@ BODY: dict[int | str, dict[str, Any]] = {
     400: {"description": "Malformed JSON", **_PROBLEM},
     413: {"description": "Body too large", **_PROBLEM},
 }
+
+
+def api_path(*segments: str | int | None) -> str:
+    """An API URL for a ``Location`` header: each segment percent-encoded, as an account's
+    external id may hold any character (``アクメ`` → ``%E3%82%A2...``) and a header only Latin-1."""
+    return "/api/v1/" + "/".join(quote(str(s), safe="") for s in segments)
 
 
 def account_public(account: Account, owner: User | None) -> AccountPublic:

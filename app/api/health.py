@@ -240,7 +240,7 @@ def account_health_history(
     )
 
 
-@router.get("/health", response_model=BulkPage)
+@router.get("/health", response_model=BulkPage, responses=NOT_FOUND)
 def bulk_health(
     session: SessionDep, _key: ReadKeyDep,
     page: Annotated[PageParams, Depends(page_params)],
