@@ -28,6 +28,7 @@ from fastapi import FastAPI
 from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute, iter_route_contexts
 
+from app.deps import get_session
 from app.errors import PROBLEM_JSON
 
 PROBLEM_REF = {"$ref": "#/components/schemas/Problem"}
@@ -86,6 +87,7 @@ DESCRIPTIONS = {
     "`Retry-After` seconds",
 }
 
+#: The name ``app.deps.require_scope`` gives each of its dependencies.
 _SCOPE = re.compile(r"require_(\w+)_scope")
 _PARAM = re.compile(r"^\{\w+\}$")
 _VERBS = {"GET": "get", "PUT": "replace", "PATCH": "update", "DELETE": "delete", "POST": "create"}
@@ -104,7 +106,7 @@ def derived_statuses(route: Any) -> set[int]:
         name = getattr(dep.call, "__name__", "")
         if _SCOPE.fullmatch(name):
             statuses |= {401, 403}
-        if name == "get_session":
+        if dep.call is get_session:
             statuses.add(503)
         if dep.path_params:
             statuses.add(404)
