@@ -13,7 +13,7 @@ from fastapi import Depends, FastAPI
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy.engine import Engine
 
-from app import __version__, scheduler
+from app import __version__, openapi, scheduler
 from app.api import analytics as analytics_api
 from app.api import kpis as kpis_api
 from app.api import router as api_router
@@ -38,8 +38,12 @@ from app.views import router as views_router
 
 STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
 
+#: ASCII, so that generated clients get an installable package name (``banso-api-client``).
+TITLE = "Banso API"
+
 DESCRIPTION = """
-Bansō's JSON API. Authenticate with an API key: `Authorization: Bearer bsk_...`
+The JSON API of Bansō (伴走, "running alongside"), the customer success platform.
+Authenticate with an API key: `Authorization: Bearer bsk_...`
 (create one with `bansou keys create --name NAME --scope read|write|admin`).
 Scopes are ordered read < write < admin. Errors are RFC 9457 `application/problem+json`.
 Lists are `{"data": [...], "next_cursor": ...}`: pass `cursor=next_cursor` for the next page.
@@ -96,7 +100,7 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
                 app.state.engine.dispose()
 
     app = FastAPI(
-        title="Bansō", version=__version__, description=DESCRIPTION, lifespan=lifespan,
+        title=TITLE, version=__version__, description=DESCRIPTION, lifespan=lifespan,
         docs_url=None, redoc_url=None, dependencies=[Depends(refuse_nul_input)],
     )
     app.state.settings = settings
@@ -104,17 +108,19 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
     app.state.last_used = LastUsed()
     install_error_handlers(app)
     view_errors.install(app)
-    app.include_router(ops.router)
+    # Pages are not part of the API document, whichever router they come from.
+    app.include_router(ops.router, include_in_schema=False)
     # First after ops: routes are matched in order, and /v1/batch is the hottest path by far.
     app.include_router(segment.router)
-    app.include_router(views_router)
-    app.include_router(account_send.router)
-    app.include_router(report_views.answers_router)
+    app.include_router(views_router, include_in_schema=False)
+    app.include_router(account_send.router, include_in_schema=False)
+    app.include_router(report_views.answers_router, include_in_schema=False)
     app.include_router(api_router)
     app.include_router(analytics_api.router)
-    app.include_router(analytics_views.router)
+    app.include_router(analytics_views.router, include_in_schema=False)
     app.include_router(kpis_api.router)
-    app.include_router(kpis_views.router)
+    app.include_router(kpis_views.router, include_in_schema=False)
+    openapi.install(app)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(SecurityHeadersMiddleware)

@@ -188,12 +188,10 @@ def main() -> None:
     parser.add_argument("--keep", type=Path, default=None,
                         help="SQLite: keep the prepared database in this directory and reuse it")
     args = parser.parse_args()
-    with database(args.database_url, f"priorities{args.accounts}", args.keep) as url:
+    with database(args.database_url, f"priorities{args.accounts}", args.keep) as (url, reused):
         engine_name = "PostgreSQL" if url.startswith("postgresql") else "SQLite"
         print(f"weekly list benchmark: {args.accounts:,} accounts on {engine_name}", flush=True)
-        reuse = args.keep is not None and engine_name == "SQLite" and migrations.current_revision(
-            make_engine(url)) is not None
-        if not reuse:
+        if not reused:
             prepare(url, args.accounts)
         _forget_week(url)
         base = min(baseline(url) for _ in range(3))

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import importlib.util
 import json
 import os
 import resource
@@ -391,6 +392,10 @@ def main() -> None:
         rescore = [int(a) for a in args.rescore.split(",") if a]
         print(json.dumps(worker(args.worker, args.repeat, rescore)))
         return
+    if importlib.util.find_spec("duckdb") is None:
+        # Checked before the data is made (minutes), not when the DuckDB baseline first needs it.
+        sys.exit("bench/score.py compares against DuckDB, which is not installed; install the "
+                 "benchmarks' extra with:  pip install -e '.[bench]'")
     engine = "PostgreSQL" if args.database_url and "postgres" in args.database_url else "SQLite"
     print(f"Bansō scoring benchmark on {engine}: ABC preset, as of {AS_OF}, "
           f"{os.cpu_count()} CPUs, best of {args.repeat}")

@@ -64,7 +64,7 @@ def add_history(
 
 @router.post(
     "/account-history", status_code=status.HTTP_201_CREATED, response_model=HistoryBatchPublic,
-    responses=BODY,
+    responses=BODY, operation_id="account_history_import",
 )
 def import_history(
     batch_in: HistoryBatchIn, session: SessionDep, now: NowDep, key: WriteKeyDep

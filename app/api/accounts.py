@@ -13,7 +13,7 @@ from app.api.common import (
     NOT_FOUND,
     account_public,
     account_public_loaded,
-    account_url,
+    api_path,
 )
 from app.deps import NowDep, ReadKeyDep, SessionDep, SettingsDep, WriteKeyDep
 from app.pagination import PageParams, page_params
@@ -57,7 +57,7 @@ def create_account(
 ) -> AccountPublic:
     """Create an account (usage already sent for its id is attributed to it)."""
     account = svc.create_account(session, account_in=account_in, now=now, tz=settings.tz)
-    response.headers["Location"] = account_url(account.external_id)
+    response.headers["Location"] = api_path("accounts", account.external_id)
     return account_public_loaded(session, account)
 
 

@@ -26,10 +26,10 @@ BODY: dict[int | str, dict[str, Any]] = {
 }
 
 
-def account_url(external_id: str) -> str:
-    """The account's API path, its id url-encoded (``日本`` → ``%E6%97%A5%E6%9C%AC``): a raw id
-    may not even fit a header (Latin-1 only)."""
-    return "/api/v1/accounts/" + quote(external_id, safe="")
+def api_path(*segments: str | int | None) -> str:
+    """An API URL for a ``Location`` header: each segment percent-encoded, as an account's
+    external id may hold any character (``アクメ`` → ``%E3%82%A2...``) and a header only Latin-1."""
+    return "/api/v1/" + "/".join(quote(str(s), safe="") for s in segments)
 
 
 def account_public(account: Account, owner: User | None) -> AccountPublic:

@@ -6,7 +6,7 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Query, Response, status
 
-from app.api.common import BODY, CONFLICT, ERRORS, NOT_FOUND, account_url, contact_public
+from app.api.common import BODY, CONFLICT, ERRORS, NOT_FOUND, api_path, contact_public
 from app.bounds import DbId
 from app.deps import NowDep, ReadKeyDep, SessionDep, WriteKeyDep
 from app.pagination import PageParams, page_params
@@ -43,7 +43,7 @@ def create_contact(
 ) -> ContactPublic:
     """Add a contact to an account."""
     contact = svc.create_contact(session, account_id=account_id, contact_in=contact_in, now=now)
-    response.headers["Location"] = f"{account_url(account_id)}/contacts/{contact.id}"
+    response.headers["Location"] = api_path("accounts", account_id, "contacts", contact.id)
     return contact_public(contact, account_id)
 
 

@@ -150,13 +150,13 @@ class DraftIn(BaseModel):
     definition: dict[str, Any]
 
 
-class PreviewIn(BaseModel):
+class HealthPreviewIn(BaseModel):
     definition: dict[str, Any] | None = Field(
         default=None, description="Draft definition to try; default: the model's saved draft"
     )
 
 
-class PreviewPublic(BaseModel):
+class HealthPreviewPublic(BaseModel):
     as_of: dt.date
     accounts: int
     bands_before: dict[str, int]
@@ -241,7 +241,7 @@ def account_health_history(
     )
 
 
-@router.get("/health", response_model=BulkPage)
+@router.get("/health", response_model=BulkPage, responses=NOT_FOUND)
 def bulk_health(
     session: SessionDep, _key: ReadKeyDep,
     page: Annotated[PageParams, Depends(page_params)],
@@ -354,19 +354,19 @@ def delete_model(model_id: DbId, session: SessionDep, _key: AdminKeyDep) -> Resp
 
 
 @router.post(
-    "/health-models/{model_id}/preview", response_model=PreviewPublic,
+    "/health-models/{model_id}/preview", response_model=HealthPreviewPublic,
     responses={**NOT_FOUND, **BODY},
 )
 def preview(
-    model_id: DbId, preview_in: PreviewIn, session: SessionDep, settings: SettingsDep,
+    model_id: DbId, preview_in: HealthPreviewIn, session: SessionDep, settings: SettingsDep,
     now: NowDep, _key: ReadKeyDep,
-) -> PreviewPublic:
+) -> HealthPreviewPublic:
     """Score every active account with a draft, store nothing, and compare bands before/after."""
     result = svc.preview(
         session, model_id=model_id, definition=preview_in.definition,
         as_of=now.astimezone(settings.tz).date(), tz=settings.tz,
     )
-    return PreviewPublic(
+    return HealthPreviewPublic(
         as_of=result.as_of, accounts=result.accounts, bands_before=result.before,
         bands_after=result.after, moved=result.moved, biggest_changes=result.biggest_changes,
     )

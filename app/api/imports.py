@@ -52,6 +52,18 @@ class ImportReportPublic(BaseModel):
             **_PROBLEM,
         },
     },
+    # The same bytes under either type: text/csv says what it is, octet-stream is the upload
+    # that client generators know how to send.
+    openapi_extra={"requestBody": {"required": True, "content": {
+        "text/csv": {
+            "schema": {"type": "string", "contentMediaType": "text/csv",
+                       "description": "The CSV, header first"},
+            "example": "id,name,industry\nacme,Acme,saas\n",
+        },
+        "application/octet-stream": {
+            "schema": {"type": "string", "format": "binary", "description": "The CSV file"},
+        },
+    }}},
 )
 def import_csv(
     kind: svc.ImportKind,

@@ -10,7 +10,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Query, Response, status
 
-from app.api.common import BODY, CONFLICT, ERRORS, NOT_FOUND, account_url
+from app.api.common import BODY, CONFLICT, ERRORS, NOT_FOUND, api_path
 from app.bounds import DbId
 from app.deps import NowDep, ReadKeyDep, SessionDep, SettingsDep, WriteKeyDep
 from app.pagination import PageParams, page_params
@@ -82,7 +82,7 @@ def create_plan(
     plan = svc.create_plan(session, account_id=account_id, plan_in=plan_in, actor=key.name,
                            now=now)
     _tagged(response, plan)
-    response.headers["Location"] = f"{account_url(account_id)}/success-plans/{plan.id}"
+    response.headers["Location"] = api_path("accounts", account_id, "success-plans", plan.id)
     return PlanPublic.model_validate(svc.plan_view(session, plan))
 
 
@@ -100,7 +100,7 @@ def create_plan_from_template(
         start_on=body.start_on, today=now.astimezone(settings.tz).date(), actor=key.name, now=now,
     )
     _tagged(response, plan)
-    response.headers["Location"] = f"{account_url(account_id)}/success-plans/{plan.id}"
+    response.headers["Location"] = api_path("accounts", account_id, "success-plans", plan.id)
     return PlanDetail.model_validate(svc.plan_detail(session, plan))
 
 
@@ -179,8 +179,8 @@ def create_goal(
     goal = svc.create_goal(session, account_id=account_id, plan_id=plan_id, goal_in=goal_in,
                            actor=key.name, now=now)
     _tagged(response, goal)
-    response.headers["Location"] = (
-        f"{account_url(account_id)}/success-plans/{plan_id}/goals/{goal.id}"
+    response.headers["Location"] = api_path(
+        "accounts", account_id, "success-plans", plan_id, "goals", goal.id
     )
     return GoalPublic.model_validate(svc.goal_view(session, goal))
 

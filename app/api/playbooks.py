@@ -76,7 +76,10 @@ def install_default(session: SessionDep, now: NowDep, _key: AdminKeyDep) -> Play
     return playbook_public(svc.ensure_default_playbook(session, now=now))
 
 
-@router.post("/playbooks/import", response_model=PlaybookPublic, responses=BODY)
+@router.post(
+    "/playbooks/import", response_model=PlaybookPublic,
+    responses={**BODY, 201: {"model": PlaybookPublic, "description": "Created, or a new version"}},
+)
 def import_playbook(
     document: PlaybookDocument, session: SessionDep, now: NowDep, key: AdminKeyDep,
     response: Response,

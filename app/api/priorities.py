@@ -255,27 +255,27 @@ class PreviewRowPublic(BaseModel):
     after_total: float
 
 
-class PreviewPublic(BaseModel):
+class WeightsPreviewPublic(BaseModel):
     week: str
     config: dict[str, Any]
     data: list[PreviewRowPublic]
 
 
-class PreviewIn(BaseModel):
+class WeightsPreviewIn(BaseModel):
     config: dict[str, Any]
 
 
-@router.post("/rules/priorities/preview", response_model=PreviewPublic, responses=BODY)
+@router.post("/rules/priorities/preview", response_model=WeightsPreviewPublic, responses=BODY)
 def preview_weights(
-    preview_in: PreviewIn, session: SessionDep, settings: SettingsDep, now: NowDep, _key: WriteKeyDep,
+    preview_in: WeightsPreviewIn, session: SessionDep, settings: SettingsDep, now: NowDep, _key: WriteKeyDep,
     week: Week = None, owner: Owner = None,
-) -> PreviewPublic:
+) -> WeightsPreviewPublic:
     """This week's list as the given weights would rank it, beside the stored ranks (nothing saved)."""
     chosen = svc.parse_week(week, today=now.astimezone(settings.tz).date())
     owner_id = require_user_by_email(session, owner, field="owner").id if owner else None
     weights, rows = svc.preview(session, week=chosen, config_in=preview_in.config, tz=settings.tz,
                                 now=now, owner_id=owner_id)
-    return PreviewPublic(week=chosen, config=weights.to_json(), data=[
+    return WeightsPreviewPublic(week=chosen, config=weights.to_json(), data=[
         PreviewRowPublic(account_id=r.account.external_id, account_name=r.account.name,
                          owner=r.owner.email if r.owner else None, before_rank=r.before_rank,
                          after_rank=r.after_rank, before_total=r.before_total, after_total=r.after_total)

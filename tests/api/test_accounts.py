@@ -612,3 +612,12 @@ def test_pages_stay_stable_when_accounts_are_added_while_paging(
     ).json()
 
     assert ids(first["data"]) + ids(second["data"]) == ["p00", "p01", "p02", "p03"]
+
+
+def test_location_of_an_account_with_a_japanese_id_is_percent_encoded(
+    client: TestClient, writer: Headers
+) -> None:
+    response = client.post("/api/v1/accounts", headers=writer, json={"id": "アクメ/1", "name": "A"})
+
+    assert response.status_code == 201, response.text
+    assert response.headers["location"] == "/api/v1/accounts/%E3%82%A2%E3%82%AF%E3%83%A1%2F1"

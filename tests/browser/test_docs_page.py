@@ -32,7 +32,8 @@ def test_docs_render_the_accounts_api_without_leaving_the_machine(
         operation = page.locator('.opblock-summary-path[data-path="/api/v1/accounts"]').first
         operation.wait_for(state="visible", timeout=20_000)
         assert page.locator(".opblock-get").count() > 0
-        assert "Bansō" in page.locator(".info .title").inner_text()
+        assert "Banso API" in page.locator(".info .title").inner_text()
+        assert "Bansō" in page.locator(".info .description").inner_text()
     finally:
         context.close()
 
