@@ -617,7 +617,7 @@ def test_pages_stay_stable_when_accounts_are_added_while_paging(
 def test_location_of_an_account_with_a_japanese_id_is_percent_encoded(
     client: TestClient, writer: Headers
 ) -> None:
-    response = client.post("/api/v1/accounts", headers=writer, json={"id": "アクメ/1", "name": "A"})
+    response = client.post("/api/v1/accounts", headers=writer, json={"id": "アクメ 1", "name": "A"})
 
     assert response.status_code == 201, response.text
-    assert response.headers["location"] == "/api/v1/accounts/%E3%82%A2%E3%82%AF%E3%83%A1%2F1"
+    assert response.headers["location"] == "/api/v1/accounts/%E3%82%A2%E3%82%AF%E3%83%A1%201"

@@ -33,9 +33,21 @@ def _require_chromium() -> None:
     pytest.skip(message)
 
 
-@pytest.fixture(scope="session")
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The browser tests run one after the other on one worker (one Chromium at a time)."""
+    here = Path(__file__).parent
+    for item in items:
+        if here in Path(item.path).parents:
+            item.add_marker(pytest.mark.xdist_group("browser"))
+
+
+@pytest.fixture(scope="module")
 def browser() -> Iterator[object]:
-    """One headless Chromium for the session (Debian's binary; no `playwright install`)."""
+    """One headless Chromium per test module (Debian's binary; no `playwright install`).
+
+    Not one per session: while Playwright's sync API is open it leaves its event loop marked as
+    running in the thread, so any later test on the same worker that runs a loop (``asyncio.run``,
+    an ``async def`` test) would fail; a module's end closes it."""
     _require_chromium()
     from playwright.sync_api import sync_playwright
 

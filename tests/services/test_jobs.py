@@ -212,7 +212,7 @@ def _outbox(engine: Engine) -> int:
         return session.exec(select(func.count()).select_from(Outbox)).one()
 
 
-def test_the_scheduler_loop_retries_a_failed_job_when_its_backoff_ends(
+async def test_the_scheduler_loop_retries_a_failed_job_when_its_backoff_ends(
     engine: Engine, settings: Settings
 ) -> None:
     import asyncio
@@ -243,7 +243,7 @@ def test_the_scheduler_loop_retries_a_failed_job_when_its_backoff_ends(
         finally:
             loop.cancel()
 
-    failed, waiting, retried = asyncio.run(scenario())
+    failed, waiting, retried = await scenario()
 
     assert failed.next_attempt_at == AS_OF + MINUTE
     assert waiting.last_started_at == AS_OF  # not retried before the backoff ended
