@@ -20,6 +20,10 @@ ERRORS: dict[int | str, dict[str, Any]] = {
 }
 NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"description": "Not found", **_PROBLEM}}
 CONFLICT: dict[int | str, dict[str, Any]] = {409: {"description": "Already exists", **_PROBLEM}}
+#: An action the resource's state does not allow (retrying an email that has not failed).
+STATE_CONFLICT: dict[int | str, dict[str, Any]] = {
+    409: {"description": "Not allowed in the resource's current state", **_PROBLEM}
+}
 BODY: dict[int | str, dict[str, Any]] = {
     400: {"description": "Malformed JSON", **_PROBLEM},
     413: {"description": "Body too large", **_PROBLEM},

@@ -9,7 +9,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Header, Response, status
 from pydantic import BaseModel, Field
 
-from app.api.common import BODY, ERRORS, NOT_FOUND
+from app.api.common import BODY, ERRORS, NOT_FOUND, STATE_CONFLICT
 from app.bounds import DbId
 from app.deps import (
     AdminKeyDep,
@@ -148,7 +148,7 @@ def list_outbox(
             "next_cursor": None}
 
 
-@router.post("/outbox/{outbox_id}/retry", responses=NOT_FOUND)
+@router.post("/outbox/{outbox_id}/retry", responses={**NOT_FOUND, **STATE_CONFLICT})
 def retry_outbox(outbox_id: DbId, session: SessionDep, now: NowDep, _key: AdminKeyDep) -> dict[str, Any]:
     """Queue a failed email again."""
     return _outbox_view(outbox.retry(session, outbox_id=outbox_id, now=now))
