@@ -26,7 +26,8 @@ def intervention_effectiveness(
     ] = None,
     end: Annotated[dt.date | None, Query(alias="to", description="Last day (default: today)")] = None,
     window: Annotated[
-        int | None, Query(description="Days after the intervention: 30 or 60 (default: both)")
+        int | None,
+        Query(ge=1, le=366, description="Days after the intervention: 30 or 60 (default: both)"),
     ] = None,
     segment: Annotated[str | None, Query(description="enterprise, mid_market or smb")] = None,
     owner: Annotated[str | None, Query(description="The owner's email, or `none`")] = None,

@@ -198,7 +198,7 @@ def _model_public(session: Any, model: HealthModel) -> HealthModelPublic:
 @router.get("/accounts/{account_id}/health", response_model=HealthPublic, responses=NOT_FOUND)
 def account_health(
     account_id: str, session: SessionDep, settings: SettingsDep, now: NowDep, _key: ReadKeyDep,
-    model: Annotated[int | None, Query(description="Model id (default: the default model)")] = None,
+    model: Annotated[DbId | None, Query(description="Model id (default: the default model)")] = None,
 ) -> HealthPublic:
     """The current score with every measure's value, grade, weight and contribution."""
     current = svc.current_health(

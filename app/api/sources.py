@@ -171,7 +171,7 @@ def source_errors(
     "/sources/{source_id}/dead-letters", response_model=Page[DeadLetterPublic], responses=NOT_FOUND
 )
 def source_dead_letters(
-    source_id: int, session: SessionDep, _key: AdminKeyDep,
+    source_id: DbId, session: SessionDep, _key: AdminKeyDep,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> Page[DeadLetterPublic]:
     """The source's messages the applier could not store, newest first (replay them after a fix)."""
@@ -192,7 +192,7 @@ def source_dead_letters(
     "/sources/{source_id}/dead-letters/replay", response_model=Replayed, responses={**NOT_FOUND, **BODY}
 )
 def replay_dead_letters(
-    source_id: int, replay_in: ReplayIn, session: SessionDep, _key: AdminKeyDep
+    source_id: DbId, replay_in: ReplayIn, session: SessionDep, _key: AdminKeyDep
 ) -> Replayed:
     """Put the source's set-aside messages (all, or ``ids``) back in the ingestion log."""
     return Replayed(replayed=dead_letters.replay(session, ref=source_id, ids=replay_in.ids))

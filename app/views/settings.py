@@ -173,7 +173,7 @@ def revoke_source(source_id: DbId, user: AdminUserDep, viewer: ViewerDep, sessio
 
 @router.post("/sources/{source_id}/dead-letters/replay")
 def replay_dead_letters(
-    source_id: int, user: AdminUserDep, viewer: ViewerDep, session: SessionDep
+    source_id: DbId, user: AdminUserDep, viewer: ViewerDep, session: SessionDep
 ) -> Response:
     """Put a source's set-aside messages back in the ingestion log (after the fix)."""
     dead_letters_svc.replay(session, ref=source_id)
