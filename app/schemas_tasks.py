@@ -178,7 +178,7 @@ class PlaybookDocument(_Strict):
 
     name: PlaybookName
     description: Text | None = None
-    version: int | None = Field(default=None, description="Ignored on import")
+    version: DbId | None = Field(default=None, description="Ignored on import")
     rules: Rules
 
 
@@ -228,7 +228,7 @@ class TaskCreate(_Strict):
 
 
 class TaskComplete(_Strict):
-    interaction_id: int | None = Field(
+    interaction_id: DbId | None = Field(
         default=None, description="The interaction (of the same account) that did it"
     )
 

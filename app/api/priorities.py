@@ -208,7 +208,7 @@ class RulesPublic(BaseModel):
 class RulesIn(BaseModel):
     config: dict[str, Any] = Field(description="Only the values to change; the rest keep defaults")
     note: Annotated[str, Field(max_length=1000)] | None = None
-    expected_version: int | None = Field(default=None, description="409 if another version was saved")
+    expected_version: DbId | None = Field(default=None, description="409 if another version was saved")
 
 
 RuleKind = Literal["priorities", "stages", "signals"]

@@ -31,13 +31,13 @@ class ReportCreate(BaseModel):
     end: dt.date | None = Field(default=None, alias="to")
     language: str | None = Field(default=None, description="`ja` or `en` (default `ja`)")
     message: str | None = Field(default=None, description="A personal note shown above the numbers")
-    contact_ids: list[int] = Field(default_factory=list, description="Contacts to send it to")
+    contact_ids: list[DbId] = Field(default_factory=list, description="Contacts to send it to")
     emails: list[str] = Field(default_factory=list, description="Contacts' emails to send it to")
 
 
 class ScheduleCreate(BaseModel):
     cadence: str = Field(description="`monthly` or `quarterly`")
-    day_of_month: int = 1
+    day_of_month: int = Field(default=1, ge=1, le=31)
     recipients: list[str] = Field(description="Emails of the account's contacts")
     language: str | None = None
 

@@ -71,7 +71,7 @@ class DeadLetterPublic(BaseModel):
 
 
 class ReplayIn(BaseModel):
-    ids: list[int] | None = None  # omitted: every set-aside message of the source
+    ids: list[DbId] | None = None  # omitted: every set-aside message of the source
 
 
 class Replayed(BaseModel):

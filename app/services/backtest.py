@@ -18,6 +18,7 @@ from pydantic import BaseModel, Field, model_validator
 from sqlalchemy import select
 from sqlmodel import Session
 
+from app.bounds import DbId
 from app.errors import InvalidInput
 from app.models import Account
 from app.scoring.backtest import Observation, by_band, roc_auc
@@ -28,7 +29,7 @@ MAX_REFERENCE_DATES = 36
 
 
 class BacktestIn(BaseModel):
-    version: int | None = Field(default=None, description="Default: the published version")
+    version: DbId | None = Field(default=None, description="Default: the published version")
     definition: dict[str, Any] | None = Field(
         default=None, description="Backtest this definition instead (e.g. a draft)"
     )

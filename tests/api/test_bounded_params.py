@@ -11,6 +11,7 @@ from __future__ import annotations
 import typing
 from typing import Any
 
+import pytest
 from fastapi.dependencies.models import Dependant
 
 from tests.api.test_auth import SCHEMA_APP, api_routes
@@ -68,3 +69,25 @@ def test_an_out_of_range_model_or_source_id_is_a_422(client: Any, auth: Any) -> 
     assert health.json()["errors"][0]["field"] == "model"
     assert replay.status_code == 422, replay.text
     assert replay.json()["errors"][0]["field"] == "source_id"
+
+
+HUGE = 38325170172415811584
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body", "field"),
+    [
+        ("POST", "/api/v1/sources/1/dead-letters/replay", {"ids": [HUGE]}, "ids"),
+        ("POST", "/api/v1/accounts/acme/adoption-reports", {"contact_ids": [HUGE]}, "contact_ids"),
+        ("POST", "/api/v1/tasks/1/complete", {"interaction_id": HUGE}, "interaction_id"),
+        ("POST", "/api/v1/health-models/1/backtest", {"version": HUGE}, "version"),
+        ("PUT", "/api/v1/rules/stages", {"expected_version": HUGE, "rules": {}}, "expected_version"),
+    ],
+)
+def test_an_id_past_its_column_in_a_body_is_a_422_naming_it(
+    client: Any, auth: Any, method: str, path: str, body: dict[str, Any], field: str
+) -> None:
+    response = client.request(method, path, headers=auth("admin"), json=body)
+
+    assert response.status_code == 422, response.text
+    assert any(field in error["field"] for error in response.json()["errors"]), response.text
