@@ -64,19 +64,18 @@ def web_sessions_job(engine: Engine, settings: Settings, now: dt.datetime) -> Ou
 def rescore_dirty_job(engine: Engine, settings: Settings, now: dt.datetime) -> Outcome:
     """Rescore, for today, the accounts whose data changed since they were last scored."""
     today = now.astimezone(settings.tz).date()
-    with session_scope(engine) as session:
+    with session_scope(engine, writes=False) as session:
         ids = score_queue.dirty_accounts(session)
-        if not ids:
-            return {"accounts": 0, "snapshots": 0}
-        written = health.run_scoring(session, as_of=today, tz=settings.tz, now=now, account_ids=ids)
+    if not ids:
+        return {"accounts": 0, "snapshots": 0}
+    written = health.score_and_store(engine, as_of=today, tz=settings.tz, now=now, account_ids=ids)
     return {"accounts": len(ids), "snapshots": sum(written.values())}
 
 
 def score_all_job(engine: Engine, settings: Settings, now: dt.datetime) -> Outcome:
     """Score every account with every published model for today."""
     today = now.astimezone(settings.tz).date()
-    with session_scope(engine) as session:
-        written = health.run_scoring(session, as_of=today, tz=settings.tz, now=now)
+    written = health.score_and_store(engine, as_of=today, tz=settings.tz, now=now)
     return {"day": today.isoformat(), "snapshots": sum(written.values())}
 
 

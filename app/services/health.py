@@ -20,9 +20,10 @@ from zoneinfo import ZoneInfo
 import orjson
 from pydantic import ValidationError
 from sqlalchemy import func, select, update
+from sqlalchemy.engine import Engine
 from sqlmodel import Session, col
 
-from app.db import table_of
+from app.db import session_scope, table_of
 from app.errors import Conflict, FieldError, InvalidInput, NotFound
 from app.models import (
     Account,
@@ -521,6 +522,34 @@ def run_scoring(
             session, version_id=version.id, day=as_of, scored=scored, now=now
         )
     score_queue.clear(session, account_ids)
+    return written
+
+
+def score_and_store(
+    engine: Engine, *, as_of: dt.date, tz: ZoneInfo, now: dt.datetime,
+    account_ids: list[int] | None = None,
+) -> dict[str, int]:
+    """``run_scoring`` for the scheduled jobs, in two transactions: scores are computed on a read
+    snapshot (on SQLite no write lock is held while computing, so ingestion and requests go on),
+    then stored in one short write transaction. Only the dirty marks the snapshot read are
+    cleared: an account changed meanwhile stays marked and is scored again next time."""
+    computed: list[tuple[str, int, list[Scored]]] = []
+    with session_scope(engine, writes=False) as session:
+        seen = score_queue.marks(session, account_ids)
+        for model in list_models(session):
+            version = published_version(session, model.id or 0)
+            if version is None:
+                continue
+            assert version.id is not None
+            spec = parse_definition(version.definition)
+            scored = score_accounts(session, spec=spec, as_of=as_of, tz=tz, account_ids=account_ids)
+            computed.append((model.name, version.id, scored))
+    with session_scope(engine) as session:
+        written = {
+            name: write_snapshots(session, version_id=version_id, day=as_of, scored=scored, now=now)
+            for name, version_id, scored in computed
+        }
+        score_queue.clear_seen(session, seen)
     return written
 
 

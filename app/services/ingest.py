@@ -1105,7 +1105,8 @@ def add_usage(session: Session, usage: list[UsageRow], received_at: dt.datetime)
         session,
         f"INSERT INTO {SCORE_DIRTY.name} (account_id, since)",
         [(a, received) for a in sorted(latest)],
-        "ON CONFLICT (account_id) DO NOTHING",
+        # The latest change's time: a scoring run clears only the marks it read.
+        "ON CONFLICT (account_id) DO UPDATE SET since = excluded.since",
     )
     # Presence bits mirror "count > 0" (account-days, events) and active-user rows, so only what
     # just became active can lack its bit: a user's second event of the day needs no presence

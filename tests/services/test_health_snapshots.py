@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 import datetime as dt
+import sqlite3
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import orjson
 import pytest
+from sqlalchemy.engine import Engine, make_url
 from sqlmodel import Session, select
 
 from app.models import ScoreSnapshot
-from app.services import health
+from app.services import health, score_queue
 from app.services.ingest import UsageRow, add_usage
 from tests.builders import AS_OF, make_account, make_interaction
+from tests.conftest import ENGINE
 
 TZ = ZoneInfo("Asia/Tokyo")
 TODAY = dt.date(2026, 11, 23)
@@ -58,3 +62,48 @@ def test_written_snapshots_hold_what_was_scored(session: Session, accounts: int)
             assert orjson.dumps(rebuilt) == orjson.dumps(s.explanation)
             assert row.day == TODAY and row.computed_at == written_at
     assert len({s.result.score for s in scored}) > 1
+
+
+def test_scheduled_scoring_computes_without_the_write_lock_and_keeps_marks_made_meanwhile(
+    session: Session, engine: Engine, db_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The jobs score on a read snapshot and store in a short write transaction: while scores
+    are computed another writer is not kept waiting (SQLite: not even for a moment), and an
+    account whose data changes meanwhile stays marked, so its change is scored next time."""
+    accounts = [make_account(session, id=f"acct-{i}", name=f"Account {i}") for i in range(3)]
+    ids = [a.id for a in accounts if a.id is not None]
+    health.adopt_preset(session, preset="abc", now=AS_OF)
+    score_queue.mark_dirty(session, ids, AS_OF)
+    session.commit()
+    real = health.score_accounts
+    wrote_meanwhile: list[bool] = []
+
+    def computing(*args: Any, **kwargs: Any) -> Any:
+        if not wrote_meanwhile:  # another writer changes account 0 while scores are computed
+            if ENGINE == "sqlite":
+                path = make_url(db_url).database
+                other = sqlite3.connect(str(path), timeout=0, isolation_level=None)
+                try:
+                    other.execute("BEGIN IMMEDIATE")  # fails at once if the lock were held
+                    other.execute(
+                        "UPDATE score_dirty SET since = ? WHERE account_id = ?",
+                        ("2026-11-23 10:00:00.000000", ids[0]),
+                    )
+                    other.execute("COMMIT")
+                finally:
+                    other.close()
+            else:
+                with Session(engine) as other_session:
+                    score_queue.mark_dirty(other_session, [ids[0]], AS_OF + dt.timedelta(hours=1))
+                    other_session.commit()
+            wrote_meanwhile.append(True)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(health, "score_accounts", computing)
+
+    written = health.score_and_store(engine, as_of=TODAY, tz=TZ, now=AS_OF)
+
+    assert wrote_meanwhile and sum(written.values()) == 3
+    with Session(engine) as check:
+        assert score_queue.dirty_accounts(check) == [ids[0]]
+        assert len(check.exec(select(ScoreSnapshot)).all()) == 3
