@@ -93,16 +93,16 @@ _PARAM = re.compile(r"^\{\w+\}$")
 _VERBS = {"GET": "get", "PUT": "replace", "PATCH": "update", "DELETE": "delete", "POST": "create"}
 
 
-def _walk(dependant: Dependant) -> Iterator[Dependant]:
+def walk_dependants(dependant: Dependant) -> Iterator[Dependant]:
     yield dependant
     for sub in dependant.dependencies:
-        yield from _walk(sub)
+        yield from walk_dependants(sub)
 
 
 def derived_statuses(route: Any) -> set[int]:
     """The error statuses a route can answer because of its dependencies and parameters."""
     statuses = {422}
-    for dep in _walk(route.dependant):
+    for dep in walk_dependants(route.dependant):
         name = getattr(dep.call, "__name__", "")
         if _SCOPE.fullmatch(name):
             statuses |= {401, 403}

@@ -12,19 +12,13 @@ import typing
 from typing import Any
 
 import pytest
-from fastapi.dependencies.models import Dependant
 
+from app.openapi import walk_dependants
 from tests.api.test_auth import SCHEMA_APP, api_routes
 
 
 def _is_int(annotation: Any) -> bool:
     return annotation is int or any(_is_int(a) for a in typing.get_args(annotation))
-
-
-def _walk(dependant: Dependant) -> typing.Iterator[Dependant]:
-    yield dependant
-    for sub in dependant.dependencies:
-        yield from _walk(sub)
 
 
 def _has_upper_bound(metadata: Any) -> bool:
@@ -40,7 +34,7 @@ def _bounded(annotation: Any, metadata: Any) -> bool:
 
 def _unbounded(route: Any) -> list[str]:
     found = []
-    for dependant in _walk(route.dependant):
+    for dependant in walk_dependants(route.dependant):
         for param in dependant.path_params + dependant.query_params:
             info = param.field_info
             if not _is_int(info.annotation):

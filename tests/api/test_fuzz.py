@@ -14,8 +14,7 @@ from __future__ import annotations
 import collections
 import datetime as dt
 import os
-import re
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -46,50 +45,14 @@ CHECKS = [
 ]
 MAX_EXAMPLES = 5
 
-# -- 5xx that are known and being fixed elsewhere ----------------------------------------------
-# Remove an entry (and then this whole list) once its fix is merged: the test then holds the API
-# to it. Each entry recognises the *request*; it only excuses a 5xx answer to it, never a schema
-# violation or an undocumented 4xx.
-
-_DATE = re.compile(r"^(\d{4,})-\d\d-\d\d")
-
-
-def _values(node: Any) -> Iterator[Any]:
-    if isinstance(node, dict):
-        for key, value in node.items():
-            yield key
-            yield from _values(value)
-    elif isinstance(node, list | tuple):
-        for value in node:
-            yield from _values(value)
-    else:
-        yield node
-
-
-def _inputs(case: Any) -> list[Any]:
-    parts = (case.path_parameters, case.query, case.headers, case.body)
-    return [v for part in parts if part is not None for v in _values(part)]
-
-
-#: Known 5xx: name → does this request trigger it? Empty: every 5xx fails the test. (While a
-#: fix is under way elsewhere, its case may be excused here by name, never by status alone.)
-KNOWN_SERVER_ERRORS: dict[str, Callable[[Any], bool]] = {}
-#: SQLite's "database is locked" is answered 503 (documented), so it needs no entry.
-
+#: Requests made, printed at the end of the module (shown with ``-s``).
 SEEN: collections.Counter[str] = collections.Counter()
 
 
 @pytest.fixture(scope="module", autouse=True)
 def fuzz_figures() -> Iterator[None]:
-    """Prints the requests made and the known failures excused (shown with ``-s``)."""
     yield
     print(f"\nfuzz figures: {dict(SEEN)}")
-
-
-def known_server_error(case: Any, status: int) -> str | None:
-    if status < 500:
-        return None
-    return next((name for name, hit in KNOWN_SERVER_ERRORS.items() if hit(case)), None)
 
 
 # -- the app under test ----------------------------------------------------------------------
@@ -144,16 +107,7 @@ schema.config.phases.coverage.enabled = os.environ.get("BANSOU_FUZZ_COVERAGE") =
 def test_api(case: Any, fuzz_app: FastAPI) -> None:
     headers = {"Authorization": f"Bearer {fuzz_app.state.fuzz_key}"}
     SEEN["requests"] += 1
-    try:
-        response = case.call(headers=headers, app=fuzz_app)
-    except Exception:  # the in-process client re-raises what the app did not handle (a 500)
-        known = known_server_error(case, 500)
-        if known is None:
-            raise
-        SEEN[known] += 1
-        return
-    known = known_server_error(case, response.status_code)
-    if known is not None:
-        SEEN[known] += 1
-        return
+    # Every 5xx fails: the in-process client re-raises what the app did not handle, and
+    # ``not_a_server_error`` catches a 5xx answered as a response.
+    response = case.call(headers=headers, app=fuzz_app)
     case.validate_response(response, checks=CHECKS, headers=headers)

@@ -126,11 +126,6 @@ def test_every_route_needs_a_role_or_is_listed(method: str, path: str, needs: st
         )
 
 
-#: 500s this matrix found that are not about authorization, excused by route while their fix is
-#: under way (empty: every 5xx fails).
-KNOWN_PAGE_ERRORS: frozenset[tuple[str, str]] = frozenset()
-
-
 # -- the requests ----------------------------------------------------------------------------
 
 #: Path parameter values: rows that exist where it is cheap, otherwise ids that do not (a 404
@@ -213,8 +208,6 @@ def test_authorization_matrix(
             response = browsers[who].send(method, path)
             statuses.add(response.status_code)
 
-            if (method, path) in KNOWN_PAGE_ERRORS and response.status_code >= 500:
-                continue
             assert response.status_code < 500, response.text[:500]
             if (method, path) in CREDENTIAL_FORMS:
                 continue
