@@ -215,3 +215,14 @@ def test_a_generated_client_installs_and_parses_problems(
     assert isinstance(missing.parsed, Problem)
     assert missing.parsed.status == 404
     assert missing.parsed.type_ == "urn:bansou:problem:not-found"
+
+
+def test_the_document_is_the_recorded_contract() -> None:
+    """The whole document equals the one recorded in ``tests/fixtures/openapi.json``.
+
+    A change to the public contract is deliberate: regenerate the file with
+    ``python -m tests.api.record_openapi`` and review its diff with the change.
+    """
+    recorded = json.loads((Path(__file__).parent.parent / "fixtures" / "openapi.json").read_text())
+
+    assert json.loads(json.dumps(SCHEMA)) == recorded
