@@ -74,8 +74,8 @@ class Settings(BaseSettings):
     @field_validator("smtp_url")
     @classmethod
     def _smtp_scheme(cls, value: str) -> str:
+        from app.email.mailer import SmtpConfig  # the scheduler's own parse: no second rule
         from app.errors import InvalidInput
-        from app.services.mailer import SmtpConfig  # the scheduler's own parse: no second rule
 
         text = value.strip()
         try:

@@ -19,7 +19,16 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, DateTime, Integer, SmallInteger, String, Table, event
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    DateTime,
+    Integer,
+    SmallInteger,
+    String,
+    Table,
+    event,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Dialect, Engine
@@ -176,3 +185,12 @@ def dialect_insert(session: Session, table: Table) -> Any:
     """An INSERT that understands ``ON CONFLICT`` on the session's engine (SQLite or PostgreSQL)."""
     dialect = session.get_bind().dialect.name
     return (postgresql.insert if dialect == "postgresql" else sqlite.insert)(table)
+
+
+#: 64-bit ids where rows may number in the billions; SQLite only autoincrements INTEGER.
+BigIntPK = BigInteger().with_variant(Integer(), "sqlite")
+
+
+def one_of(column: str, values: tuple[str, ...]) -> str:
+    """A CHECK constraint's SQL: ``column`` holds one of ``values``."""
+    return f"{column} IN ({', '.join(repr(v) for v in values)})"

@@ -10,12 +10,13 @@ from fastapi import BackgroundTasks, Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlmodel import Session
 
+from app.auth import api_keys, web_auth
+from app.auth.last_used import LastUsed
 from app.config import Settings
 from app.db import open_session, utcnow
+from app.email import outbox
 from app.errors import NotAuthenticated, NotPermitted
 from app.models import ApiKey, User
-from app.services import api_keys, outbox, web_auth
-from app.services.last_used import LastUsed
 
 #: Requests that only read (RFC 9110 safe methods): their unit of work refuses writes.
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
@@ -117,7 +118,7 @@ AdminKeyDep = Annotated[ApiKey, Depends(require_scope("admin"))]
 
 # -- signed-in browser users (the HTML views) ---------------------------------------------------
 
-#: The cookie holding a browser's session token (``app.services.web_auth``).
+#: The cookie holding a browser's session token (``app.auth.web_auth``).
 SESSION_COOKIE = "bansou_session"
 
 

@@ -18,6 +18,7 @@ from app.api import analytics as analytics_api
 from app.api import kpis as kpis_api
 from app.api import router as api_router
 from app.api import segment
+from app.auth.last_used import LastUsed
 from app.config import Settings, load_settings
 from app.db import make_engine, utcnow
 from app.errors import install_error_handlers
@@ -27,7 +28,6 @@ from app.middleware import (
     RequestContextMiddleware,
     SecurityHeadersMiddleware,
 )
-from app.services.last_used import LastUsed
 from app.validation import refuse_nul_input
 from app.views import account_send, ops
 from app.views import analytics as analytics_views

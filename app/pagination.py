@@ -10,9 +10,10 @@ import base64
 import binascii
 import json
 from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import Annotated, Any, Generic, TypeVar
 
 from fastapi import Query
+from pydantic import BaseModel
 
 from app.errors import InvalidInput
 
@@ -59,3 +60,11 @@ def page_params(
     cursor: Annotated[str | None, Query(description="`next_cursor` of the previous page")] = None,
 ) -> PageParams:
     return PageParams(limit=limit, cursor=cursor or None)
+
+
+T = TypeVar("T")
+
+
+class Page(BaseModel, Generic[T]):
+    data: list[T]
+    next_cursor: str | None = None

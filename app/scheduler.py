@@ -7,7 +7,7 @@ so exactly one process runs it; on SQLite (one machine) the lock is not needed. 
 likewise runs in one process at a time (``ingest.apply_log`` locks the log).
 
 Each job returns what it did as counts; its start, finish, outcome or error, failures in a row
-and next turn are recorded in ``job_run`` (``app.services.jobs``) by the process that ran it. That
+and next turn are recorded in ``job_run`` (``app.jobs.service``) by the process that ran it. That
 row is the schedule every process shares: a failed job is retried with exponential backoff
 instead of waiting a whole period, and a job that ran in one process is not run again by another
 before its turn.
@@ -28,12 +28,19 @@ from dataclasses import dataclass
 from sqlalchemy import text
 from sqlalchemy.engine import Engine
 
+from app.auth.last_used import FLUSH_EVERY, LastUsed
 from app.config import Settings
 from app.db import session_scope, utcnow
-from app.models_jobs import JobRun
-from app.services import dead_letters, health, ingest, jobs, lifecycle, plans, priorities, score_queue
-from app.services.jobs import Outcome
-from app.services.last_used import FLUSH_EVERY, LastUsed
+from app.health import score_queue
+from app.health import service as health
+from app.ingest import dead_letters
+from app.ingest import service as ingest
+from app.jobs import service as jobs
+from app.jobs.service import Outcome
+from app.lifecycle import run as lifecycle
+from app.models import JobRun
+from app.plans import service as plans
+from app.priorities import service as priorities
 
 log = logging.getLogger("bansou.scheduler")
 
@@ -54,7 +61,7 @@ def purge_job(engine: Engine, settings: Settings, now: dt.datetime) -> Outcome:
 
 def web_sessions_job(engine: Engine, settings: Settings, now: dt.datetime) -> Outcome:
     """Forget ended browser sessions and failed sign-ins older than the throttling window."""
-    from app.services import web_auth
+    from app.auth import web_auth
 
     with session_scope(engine) as session:
         ended = web_auth.purge_expired(session, now=now)
@@ -195,7 +202,7 @@ async def run_last_used_flusher(
 
 def outbox_job(engine: Engine, settings: Settings, now: dt.datetime) -> Outcome:
     """Deliver due emails over SMTP (none configured: they wait in the outbox)."""
-    from app.services import outbox
+    from app.email import outbox
 
     r = outbox.send_due(engine, settings=settings, now=now, clock=utcnow)
     return {"claimed": r.claimed, "sent": r.sent, "retrying": r.retrying, "failed": r.failed,
@@ -205,7 +212,9 @@ def outbox_job(engine: Engine, settings: Settings, now: dt.datetime) -> Outcome:
 def reports_job(engine: Engine, settings: Settings, now: dt.datetime) -> Outcome:
     """Scheduled adoption reports, tech-touch check-ins and Monday digests that are due (each
     at most once: a retry finds the ones already queued by their dedupe keys)."""
-    from app.services import checkins, digest, reports
+    from app.priorities import digest
+    from app.reports import checkins
+    from app.reports import service as reports
 
     with session_scope(engine) as session:
         made = reports.run_schedules(session, settings=settings, now=now)

@@ -18,8 +18,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute
 from pydantic import ValidationError
 
-from app.bounds import NUL_MESSAGE, nul_paths
 from app.errors import FieldError
+from app.types import NUL_MESSAGE, nul_paths
 
 
 @dataclass(frozen=True)

@@ -3,7 +3,7 @@
 One plain ``GROUP BY`` query per measure over the rows in its window, written once and run on
 three engines: the application's database (SQLite or PostgreSQL, the same tables Bansō reads)
 and DuckDB over the same rows exported to Parquet. Each returns ``{account_id: {key: value}}``
-with the values ``app.services.health_values`` must produce, so the benchmark also checks that
+with the values ``app.health.values`` must produce, so the benchmark also checks that
 the optimised code computes exactly what the naive queries do.
 """
 

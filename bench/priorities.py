@@ -31,8 +31,10 @@ from sqlmodel import Session
 
 from app import migrations
 from app.db import make_engine
-from app.services import features as features_svc
-from app.services import health, presence, priorities
+from app.health import service as health
+from app.priorities import service as priorities
+from app.usage import features as features_svc
+from app.usage import presence
 from bench.score import database
 from bench.usage_data import FEATURES, Shape, load
 

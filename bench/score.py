@@ -53,10 +53,11 @@ from sqlmodel import Session
 
 from app import migrations
 from app.db import make_engine
-from app.services import features as features_svc
-from app.services import health, presence
-from app.services.health_values import compute_values, load_accounts
-from app.services.ingest import UsageRow, add_usage
+from app.health import service as health
+from app.health.values import compute_values, load_accounts
+from app.ingest.service import UsageRow, add_usage
+from app.usage import features as features_svc
+from app.usage import presence
 from bench import baselines
 from bench.usage_data import FEATURES, Shape, load
 

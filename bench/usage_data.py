@@ -5,7 +5,7 @@ straight into the rollup tables that ingestion maintains (``usage_daily``,
 ``usage_account_day``, ``usage_active_user``) rather than through ``add_usage``: 4.5 million
 rows through the ORM would take longer than the benchmark itself; the usage rows are even made
 by SQL inside the database. The rollups derived from those tables (presence bitmaps) are then
-built by ``app.services.presence.rebuild``, the same SQL the migration that added them runs.
+built by ``app.usage.presence.rebuild``, the same SQL the migration that added them runs.
 
 Per account: 3–20 users, active on 70–100 % of days; an active day has 4–8 distinct events
 (≈ 5 per account-day on average, so 10,000 accounts × 90 days ≈ 4.5 M ``usage_daily`` rows)

@@ -32,14 +32,14 @@ from fastapi.testclient import TestClient
 from sqlmodel import Session, col, func, select
 
 from app import migrations
+from app.accounts import portfolio as portfolio_svc
+from app.auth import users as users_svc
+from app.auth.security import hash_password
 from app.config import Settings
 from app.db import make_engine
+from app.demo import service as demo_svc
 from app.main import create_app
 from app.models import Account, HealthModel, Task
-from app.security import hash_password
-from app.services import demo as demo_svc
-from app.services import portfolio as portfolio_svc
-from app.services import users as users_svc
 
 NOW = dt.datetime(2026, 11, 23, 1, 0, tzinfo=dt.UTC)  # Monday 10:00 in Tokyo
 EMAIL = "bench-admin@bansou.example"

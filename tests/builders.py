@@ -7,9 +7,10 @@ from typing import Any
 
 from sqlmodel import Session
 
+from app.accounts import service as accounts
+from app.accounts.schemas import AccountCreate, ContactCreate
+from app.auth import users
 from app.models import Account, Contact, User
-from app.schemas import AccountCreate, ContactCreate
-from app.services import accounts, users
 
 AS_OF = dt.datetime(2026, 11, 23, 9, 0, tzinfo=dt.UTC)
 

@@ -24,10 +24,10 @@ from sqlalchemy.pool import NullPool
 from sqlmodel import Session, SQLModel
 
 from app import migrations
+from app.auth import api_keys
 from app.config import Settings
 from app.db import make_engine
 from app.main import create_app
-from app.services import api_keys
 
 PG_URL = os.environ.get("BANSOU_TEST_DATABASE_URL", "")
 ENGINE = "postgresql" if PG_URL.startswith("postgresql") else "sqlite"

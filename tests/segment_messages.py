@@ -8,7 +8,7 @@ from typing import Any, Protocol
 from fastapi import FastAPI
 
 from app import scheduler
-from app.services import ingest
+from app.ingest import service as ingest
 
 Headers = dict[str, str]
 

@@ -24,7 +24,7 @@ SESSION_QUERY_METHODS = frozenset({"exec", "execute", "query", "scalar", "scalar
 
 @dataclass(frozen=True)
 class Import:
-    module: str  # absolute module imported from, e.g. "sqlmodel" or "app.services.accounts"
+    module: str  # absolute module imported from, e.g. "sqlmodel" or "app.accounts.service"
     name: str | None  # the name imported from it (``from m import name``), or None
     line: int
 

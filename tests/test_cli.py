@@ -14,10 +14,10 @@ from sqlmodel import Session, select
 from typer.testing import CliRunner, Result
 
 from app import migrations
+from app.auth.security import verify_password
 from app.cli import cli
 from app.db import make_engine
 from app.models import Account, ApiKey, Contact, User
-from app.security import verify_password
 from tests.conftest import DatabaseFactory
 
 KEY_LINE = re.compile(r"bsk_[0-9a-f]{8}_[A-Za-z0-9_-]{40,}")
@@ -327,7 +327,7 @@ def test_jobs_shows_the_last_error_and_the_failures_in_a_row(db_url: str, engine
 
 
 def test_jobs_run_runs_one_now_and_records_it(db_url: str, engine: Engine) -> None:
-    from app.services import jobs
+    from app.jobs import service as jobs
 
     result = ok(run(db_url, "jobs", "run", "web-sessions"))
 

@@ -35,7 +35,7 @@ _BITS = Template(
 
 def _backfill(dialect: str) -> list[str]:
     """The rows the new tables hold for the rollups already stored (as
-    ``app.services.presence.rebuild_statements``, which a migration must not import)."""
+    ``app.usage.presence.rebuild_statements``, which a migration must not import)."""
     if dialect == "postgresql":
         number, one, agg = "(day - DATE '1970-01-01')", "CAST(1 AS BIGINT)", "bit_or"
     else:

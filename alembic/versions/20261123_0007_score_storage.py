@@ -90,8 +90,8 @@ def upgrade() -> None:
 def downgrade() -> None:
     # The explanation is the scoring core's function of the definition and the values; a frozen
     # copy of the core here would give back a different explanation from the one served.
+    from app.health.spec import ModelSpec, to_model_def
     from app.scoring.health import explain_group, row_inputs, score
-    from app.services.health_spec import ModelSpec, to_model_def
 
     with op.batch_alter_table("score_snapshot", schema=None) as batch_op:
         batch_op.add_column(sa.Column("groups", JSON_TYPE, nullable=True))

@@ -6,19 +6,13 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, status
 
+from app.accounts import history as svc
+from app.accounts.schemas import HistoryBatchIn, HistoryBatchPublic, HistoryEventIn, HistoryEventPublic
+from app.accounts.service import get_account
 from app.api.common import BODY, ERRORS, NOT_FOUND
 from app.deps import NowDep, ReadKeyDep, SessionDep, WriteKeyDep
 from app.models import AccountHistory
-from app.pagination import PageParams, page_params
-from app.schemas import Page
-from app.schemas_tasks import (
-    HistoryBatchIn,
-    HistoryBatchPublic,
-    HistoryEventIn,
-    HistoryEventPublic,
-)
-from app.services import account_history as svc
-from app.services.accounts import get_account
+from app.pagination import Page, PageParams, page_params
 from app.validation import NO_TAGS, route_class
 
 router = APIRouter(tags=["account history"], responses=ERRORS, route_class=route_class(NO_TAGS))

@@ -10,7 +10,7 @@ from pydantic import BaseModel
 
 from app.api.common import ERRORS, NOT_FOUND
 from app.deps import NowDep, ReadKeyDep, SessionDep, SettingsDep
-from app.services import usage_read
+from app.usage import read as usage_read
 
 router = APIRouter(tags=["usage"], responses=ERRORS)
 

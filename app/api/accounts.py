@@ -6,6 +6,8 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Response, status
 
+from app.accounts import service as svc
+from app.accounts.schemas import AccountCreate, AccountPublic, AccountUpdate
 from app.api.common import (
     BODY,
     CONFLICT,
@@ -16,9 +18,8 @@ from app.api.common import (
     api_path,
 )
 from app.deps import NowDep, ReadKeyDep, SessionDep, SettingsDep, WriteKeyDep
-from app.pagination import PageParams, page_params
-from app.schemas import AccountCreate, AccountPublic, AccountStatus, AccountUpdate, Page, Segment
-from app.services import accounts as svc
+from app.pagination import Page, PageParams, page_params
+from app.types import AccountStatus, Segment
 
 router = APIRouter(prefix="/accounts", tags=["accounts"], responses=ERRORS)
 

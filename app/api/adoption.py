@@ -9,7 +9,7 @@ from fastapi import APIRouter, Query
 
 from app.api.common import ERRORS, NOT_FOUND
 from app.deps import NowDep, ReadKeyDep, SessionDep, SettingsDep
-from app.services import adoption as svc
+from app.reports import adoption as svc
 
 router = APIRouter(tags=["adoption"], responses=ERRORS)
 

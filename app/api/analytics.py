@@ -7,9 +7,9 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 
+from app.analytics import interventions as svc
 from app.api.common import ERRORS
 from app.deps import NowDep, ReadKeyDep, SessionDep, SettingsDep
-from app.services import interventions as svc
 
 router = APIRouter(prefix="/api/v1/analytics", tags=["analytics"], responses=ERRORS)
 

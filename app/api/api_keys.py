@@ -5,12 +5,13 @@ from __future__ import annotations
 from fastapi import APIRouter, status
 
 from app.api.common import BODY, ERRORS, NOT_FOUND
-from app.bounds import DbId
+from app.auth import api_keys as svc
+from app.auth.last_used import LastUsed
+from app.auth.schemas import ApiKeyCreate, ApiKeyCreated, ApiKeyPublic
 from app.deps import AdminKeyDep, LastUsedDep, NowDep, SessionDep
 from app.models import ApiKey
-from app.schemas import ApiKeyCreate, ApiKeyCreated, ApiKeyPublic, Page
-from app.services import api_keys as svc
-from app.services.last_used import LastUsed
+from app.pagination import Page
+from app.types import DbId
 
 router = APIRouter(prefix="/api-keys", tags=["api keys"], responses=ERRORS)
 

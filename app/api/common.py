@@ -7,9 +7,9 @@ from urllib.parse import quote
 
 from sqlmodel import Session
 
+from app.accounts.schemas import AccountPublic, ContactPublic
+from app.accounts.service import account_owner
 from app.models import Account, Contact, User
-from app.schemas import AccountPublic, ContactPublic
-from app.services.accounts import account_owner
 
 _PROBLEM: dict[str, Any] = {"content": {"application/problem+json": {}}}
 

@@ -6,12 +6,12 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Query, Response, status
 
+from app.accounts import service as svc
+from app.accounts.schemas import ContactCreate, ContactPublic, ContactUpdate
 from app.api.common import BODY, CONFLICT, ERRORS, NOT_FOUND, api_path, contact_public
-from app.bounds import DbId
 from app.deps import NowDep, ReadKeyDep, SessionDep, WriteKeyDep
-from app.pagination import PageParams, page_params
-from app.schemas import ContactCreate, ContactPublic, ContactStatus, ContactUpdate, Page
-from app.services import accounts as svc
+from app.pagination import Page, PageParams, page_params
+from app.types import ContactStatus, DbId
 
 router = APIRouter(prefix="/accounts/{account_id}/contacts", tags=["contacts"], responses=ERRORS)
 

@@ -11,8 +11,8 @@ from pydantic import BaseModel, Field, StringConstraints
 from app.api.common import BODY, CONFLICT, ERRORS, NOT_FOUND
 from app.deps import AdminKeyDep, NowDep, ReadKeyDep, SessionDep, SettingsDep
 from app.models import Feature
-from app.schemas import Page
-from app.services import features as svc
+from app.pagination import Page
+from app.usage import features as svc
 
 router = APIRouter(tags=["features"], responses=ERRORS)
 

@@ -9,13 +9,13 @@ from fastapi import APIRouter, Depends, Query, Response, status
 from pydantic import BaseModel, Field, StringConstraints
 
 from app.api.common import BODY, CONFLICT, ERRORS, NOT_FOUND
-from app.bounds import DbId
 from app.deps import AdminKeyDep, NowDep, ReadKeyDep, SessionDep, SettingsDep, WriteKeyDep
+from app.health import backtest as backtest_svc
+from app.health import service as svc
 from app.models import HealthModel, HealthModelVersion
 from app.pagination import Cursor, PageParams, decode_cursor, encode_cursor, page_params
 from app.scoring.presets import PRESETS
-from app.services import backtest as backtest_svc
-from app.services import health as svc
+from app.types import DbId
 
 router = APIRouter(tags=["health"], responses=ERRORS)
 

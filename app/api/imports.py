@@ -16,7 +16,7 @@ from pydantic import BaseModel, Field
 from app.api.common import BODY, ERRORS
 from app.deps import AdminKeyDep, NowDep, SessionDep, SettingsDep
 from app.errors import InvalidInput
-from app.services import csv_import as svc
+from app.imports import service as svc
 
 router = APIRouter(prefix="/imports", tags=["imports"], responses=ERRORS)
 

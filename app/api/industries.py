@@ -7,17 +7,11 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Response, status
 
+from app.accounts import industries as svc
+from app.accounts.schemas import IndustryList, IndustryPublic, OverrideIn, OverridePublic, TierConfigModel
 from app.api.common import BODY, ERRORS, NOT_FOUND
 from app.deps import AdminKeyDep, NowDep, ReadKeyDep, SessionDep, SettingsDep
-from app.schemas_tasks import (
-    IndustryList,
-    IndustryPublic,
-    OverrideIn,
-    OverridePublic,
-    TierConfigModel,
-)
 from app.scoring.tiers import IndustryTier, TierConfig, TierCut
-from app.services import industries as svc
 from app.validation import NO_TAGS, route_class
 
 router = APIRouter(tags=["industries"], responses=ERRORS, route_class=route_class(NO_TAGS))

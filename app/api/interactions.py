@@ -7,11 +7,9 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body, Depends, Header, Query, Response, status
 
 from app.api.common import BODY, ERRORS, NOT_FOUND
-from app.bounds import DbId
 from app.deps import NowDep, ReadKeyDep, SessionDep, SettingsDep, WriteKeyDep
-from app.pagination import PageParams, page_params
-from app.schemas import Page
-from app.schemas_interactions import (
+from app.interactions import service as svc
+from app.interactions.schemas import (
     REQUEST_TAGS,
     InteractionBatchIn,
     InteractionBatchPublic,
@@ -19,7 +17,8 @@ from app.schemas_interactions import (
     InteractionPublic,
     InteractionRequest,
 )
-from app.services import interactions as svc
+from app.pagination import Page, PageParams, page_params
+from app.types import DbId
 from app.validation import route_class
 
 router = APIRouter(tags=["interactions"], responses=ERRORS, route_class=route_class(REQUEST_TAGS))

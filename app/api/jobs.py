@@ -9,9 +9,9 @@ from pydantic import BaseModel, Field
 
 from app.api.common import ERRORS
 from app.deps import AdminKeyDep, SessionDep
+from app.jobs import service as svc
+from app.pagination import Page
 from app.scheduler import default_jobs
-from app.schemas import Page
-from app.services import jobs as svc
 
 router = APIRouter(tags=["jobs"], responses=ERRORS)
 

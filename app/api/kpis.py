@@ -8,10 +8,10 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Query
 from pydantic import BaseModel, Field
 
+from app.analytics import kpis as svc
 from app.api.common import ERRORS
 from app.deps import NowDep, ReadKeyDep, SessionDep, SettingsDep
 from app.scoring import kpis as calc
-from app.services import kpis as svc
 
 router = APIRouter(prefix="/api/v1", tags=["kpis"], responses=ERRORS)
 

@@ -15,18 +15,12 @@ from fastapi import APIRouter, Depends, Header, Query, Response, status
 from pydantic import BaseModel, Field
 
 from app.api.common import BODY, CONFLICT, ERRORS, NOT_FOUND
-from app.bounds import DbId
 from app.deps import NowDep, ReadKeyDep, SessionDep, SettingsDep, WriteKeyDep
-from app.models_expansion import (
-    Kind,
-    OpportunityCreate,
-    OpportunityPublic,
-    OpportunityUpdate,
-)
-from app.pagination import PageParams, page_params
-from app.schemas import Money, Page
+from app.expansion import service as svc
+from app.expansion.schemas import Kind, OpportunityCreate, OpportunityPublic, OpportunityUpdate
+from app.pagination import Page, PageParams, page_params
 from app.scoring import expansion as pure
-from app.services import expansion as svc
+from app.types import DbId, Money
 
 router = APIRouter(tags=["expansion"], responses=ERRORS)
 

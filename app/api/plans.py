@@ -11,11 +11,10 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Header, Query, Response, status
 
 from app.api.common import BODY, CONFLICT, ERRORS, NOT_FOUND, api_path
-from app.bounds import DbId
 from app.deps import NowDep, ReadKeyDep, SessionDep, SettingsDep, WriteKeyDep
-from app.pagination import PageParams, page_params
-from app.schemas import Page
-from app.schemas_plans import (
+from app.pagination import Page, PageParams, page_params
+from app.plans import service as svc
+from app.plans.schemas import (
     AuditEntry,
     FromTemplate,
     GoalCreate,
@@ -35,8 +34,8 @@ from app.schemas_plans import (
     TemplatePublic,
     TemplateStep,
 )
-from app.services import plans as svc
-from app.services.plans_templates import PlanTemplate
+from app.plans.templates import PlanTemplate
+from app.types import DbId
 
 router = APIRouter(tags=["success plans"], responses=ERRORS)
 

@@ -8,9 +8,9 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Response, status
 
 from app.api.common import BODY, CONFLICT, ERRORS, NOT_FOUND
-from app.bounds import DbId
 from app.deps import AdminKeyDep, NowDep, ReadKeyDep, SessionDep
-from app.schemas_tasks import (
+from app.lifecycle import playbooks as svc
+from app.lifecycle.schemas import (
     ActionPublic,
     PlaybookActive,
     PlaybookCreate,
@@ -21,7 +21,7 @@ from app.schemas_tasks import (
     RuleModel,
 )
 from app.scoring.playbooks import ACTIONS, Rule, rule_from_dict
-from app.services import playbooks as svc
+from app.types import DbId
 from app.validation import NO_TAGS, route_class
 
 router = APIRouter(tags=["playbooks"], responses=ERRORS, route_class=route_class(NO_TAGS))

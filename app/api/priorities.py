@@ -9,7 +9,7 @@ from fastapi import APIRouter, Query
 from pydantic import BaseModel, Field
 
 from app.api.common import BODY, CONFLICT, ERRORS, NOT_FOUND
-from app.bounds import DbId
+from app.auth.users import require_user_by_email
 from app.deps import (
     AdminKeyDep,
     NowDep,
@@ -19,10 +19,10 @@ from app.deps import (
     WriteKeyDep,
     writes_on_read,
 )
+from app.lifecycle import rules
 from app.models import ApiKey, PriorityList
-from app.services import priorities as svc
-from app.services import rules
-from app.services.users import require_user_by_email
+from app.priorities import service as svc
+from app.types import DbId
 
 router = APIRouter(tags=["priorities"], responses=ERRORS)
 

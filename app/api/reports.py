@@ -10,7 +10,6 @@ from fastapi import APIRouter, Header, Response, status
 from pydantic import BaseModel, Field
 
 from app.api.common import BODY, ERRORS, NOT_FOUND, STATE_CONFLICT
-from app.bounds import DbId
 from app.deps import (
     AdminKeyDep,
     NowDep,
@@ -20,8 +19,11 @@ from app.deps import (
     SettingsDep,
     WriteKeyDep,
 )
-from app.models_reports import Outbox
-from app.services import checkins, outbox, reports
+from app.email import outbox
+from app.models import Outbox
+from app.reports import checkins
+from app.reports import service as reports
+from app.types import DbId
 
 router = APIRouter(tags=["adoption reports"], responses=ERRORS)
 

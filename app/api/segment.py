@@ -26,9 +26,9 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.exc import OperationalError
 
 from app.errors import BansouError, InvalidInput, NotAuthenticated, PayloadTooLarge, problem
-from app.services import ingest
-from app.services.ingest_writer import Job, LogWriter, Overloaded
-from app.services.segment import MAX_BATCH_BYTES, loads_body, parse_time
+from app.ingest import service as ingest
+from app.ingest.segment import MAX_BATCH_BYTES, loads_body, parse_time
+from app.ingest.writer import Job, LogWriter, Overloaded
 
 router = APIRouter(tags=["segment"])
 

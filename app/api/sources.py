@@ -9,12 +9,13 @@ from fastapi import APIRouter, Query, status
 from pydantic import BaseModel, StringConstraints
 
 from app.api.common import BODY, CONFLICT, ERRORS, NOT_FOUND
-from app.bounds import DbId
 from app.deps import AdminKeyDep, NowDep, SessionDep
+from app.ingest import dead_letters
+from app.ingest import service as ingest
+from app.ingest import sources as svc
 from app.models import Source
-from app.schemas import Page
-from app.services import dead_letters, ingest
-from app.services import sources as svc
+from app.pagination import Page
+from app.types import DbId
 
 router = APIRouter(tags=["sources"], responses=ERRORS)
 

@@ -9,13 +9,13 @@ from fastapi import APIRouter, Depends, Query, status
 from pydantic import BaseModel, Field
 
 from app.api.common import BODY, ERRORS, NOT_FOUND
-from app.bounds import DbId
+from app.auth.users import require_user_by_email
 from app.deps import AdminKeyDep, NowDep, ReadKeyDep, SessionDep, SettingsDep, WriteKeyDep
+from app.lifecycle import run as lifecycle
+from app.lifecycle import stages as svc
 from app.models import AccountSignal, AccountStage, StageChange
 from app.pagination import Cursor, PageParams, decode_cursor, encode_cursor, page_params
-from app.services import lifecycle
-from app.services import stages as svc
-from app.services.users import require_user_by_email
+from app.types import DbId
 
 router = APIRouter(tags=["stages and signals"], responses=ERRORS)
 Owner = Annotated[str | None, Query(description="A CSM's email")]

@@ -7,13 +7,10 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query, Response, status
 
 from app.api.common import BODY, CONFLICT, ERRORS, NOT_FOUND
-from app.bounds import DbId
 from app.deps import NowDep, ReadKeyDep, SessionDep, SettingsDep, WriteKeyDep
 from app.errors import InvalidInput
-from app.models import TASK_STATUSES
-from app.pagination import PageParams, page_params
-from app.schemas import Page
-from app.schemas_tasks import (
+from app.lifecycle import tasks as svc
+from app.lifecycle.schemas import (
     TaskComplete,
     TaskCreate,
     TaskDismiss,
@@ -22,7 +19,9 @@ from app.schemas_tasks import (
     TaskReassign,
     TaskSnooze,
 )
-from app.services import tasks as svc
+from app.models import TASK_STATUSES
+from app.pagination import Page, PageParams, page_params
+from app.types import DbId
 from app.validation import NO_TAGS, route_class
 
 router = APIRouter(tags=["tasks"], responses=ERRORS, route_class=route_class(NO_TAGS))

@@ -9,7 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from app.api.common import BODY, ERRORS
 from app.deps import NowDep, SessionDep, WriteKeyDep
-from app.services import usage as svc
+from app.usage import aggregates as svc
 from app.validation import NO_TAGS, route_class
 
 router = APIRouter(prefix="/usage", tags=["usage"], responses=ERRORS, route_class=route_class(NO_TAGS))

@@ -5,9 +5,10 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from app.api.common import ERRORS
+from app.auth import users as svc
+from app.auth.schemas import UserPublic
 from app.deps import ReadKeyDep, SessionDep
-from app.schemas import Page, UserPublic
-from app.services import users as svc
+from app.pagination import Page
 
 router = APIRouter(prefix="/users", tags=["users"], responses=ERRORS)
 

@@ -11,15 +11,15 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Form
 from starlette.responses import Response
 
-from app.bounds import DbId
+from app.accounts import service as accounts_svc
+from app.accounts.industries import industry_tiers
 from app.deps import EditorUserDep, NowDep, SessionDep
 from app.errors import Conflict, InvalidInput, NotFound
+from app.lifecycle import stages as stages_svc
+from app.lifecycle import tasks as tasks_svc
 from app.models import AccountStage
 from app.pagination import PageParams
-from app.services import accounts as accounts_svc
-from app.services import stages as stages_svc
-from app.services import tasks as tasks_svc
-from app.services.industries import industry_tiers
+from app.types import DbId
 from app.views import htmx
 from app.views.labels import N_
 from app.views.page import Viewer, ViewerDep, account_url, show

@@ -7,9 +7,9 @@ import uuid
 from decimal import Decimal
 from typing import Any
 
-from app.models_expansion import LOST_REASONS, OPPORTUNITY_KINDS
+from app.expansion import service as svc
+from app.models import LOST_REASONS, OPPORTUNITY_KINDS
 from app.scoring import expansion as pure
-from app.services import expansion as svc
 from app.views.page import Viewer
 from app.views.pipeline import labels
 

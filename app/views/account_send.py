@@ -20,13 +20,13 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Form
 from starlette.responses import Response
 
-from app.bounds import DbId
+from app.accounts import service as accounts_svc
 from app.deps import EditorUserDep, NowDep, OutboxKickDep, SessionDep
 from app.errors import InvalidInput, NotFound
 from app.i18n import LANGUAGE_NAMES
-from app.models_reports import CADENCES
-from app.services import accounts as accounts_svc
-from app.services import reports as reports_svc
+from app.models import CADENCES
+from app.reports import service as reports_svc
+from app.types import DbId
 from app.views import htmx
 from app.views.outbox import PREVIEW_CSP
 from app.views.page import Viewer, ViewerDep, account_url, show, verify_csrf

@@ -14,14 +14,14 @@ from fastapi import APIRouter, Form
 from pydantic import TypeAdapter, ValidationError
 from starlette.responses import Response
 
+from app.accounts import service as accounts_svc
+from app.accounts import timeline as timeline_svc
 from app.deps import CurrentUserDep, EditorUserDep, NowDep, SessionDep
 from app.errors import InvalidInput, NotFound
+from app.health import service as health_svc
+from app.interactions import service as interactions_svc
+from app.interactions.schemas import InteractionIn
 from app.pagination import PageParams
-from app.schemas_interactions import InteractionIn
-from app.services import accounts as accounts_svc
-from app.services import health as health_svc
-from app.services import interactions as interactions_svc
-from app.services import timeline as timeline_svc
 from app.views import htmx
 from app.views.account_lifecycle import lifecycle_context
 from app.views.account_lifecycle import router as lifecycle_router

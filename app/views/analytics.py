@@ -15,13 +15,13 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query
 from starlette.responses import Response
 
+from app.accounts import portfolio as portfolio_svc
+from app.analytics import interventions as svc
 from app.deps import CurrentUserDep, SessionDep
 from app.errors import InvalidInput, NotFound
 from app.models import SEGMENTS
 from app.scoring.interventions import Effect
 from app.scoring.playbooks import ACTIONS
-from app.services import interventions as svc
-from app.services import portfolio as portfolio_svc
 from app.views import htmx
 from app.views.downloads import csv_response
 from app.views.page import Viewer, ViewerDep, show, url_with

@@ -8,10 +8,10 @@ from urllib.parse import urlsplit
 from fastapi import APIRouter, Form, Request
 from starlette.responses import Response
 
+from app.auth import web_auth
 from app.deps import SESSION_COOKIE, CurrentUserDep, NowDep, SessionDep
 from app.errors import InvalidInput
 from app.i18n import LANGUAGES
-from app.services import web_auth
 from app.views import htmx
 from app.views.page import LANGUAGE_COOKIE, ViewerDep, secure_cookies, show
 

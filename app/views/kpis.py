@@ -15,13 +15,13 @@ from typing import Any
 from fastapi import APIRouter, Depends, Query
 from starlette.responses import Response
 
+from app.accounts import portfolio as portfolio_svc
+from app.analytics import kpis as svc
 from app.deps import CurrentUserDep, SessionDep
 from app.errors import InvalidInput
 from app.i18n import L10n
 from app.models import SEGMENTS
 from app.scoring import kpis as calc
-from app.services import kpis as svc
-from app.services import portfolio as portfolio_svc
 from app.views import htmx
 from app.views.downloads import csv_response
 from app.views.page import Viewer, ViewerDep, show, url_with, verify_csrf

@@ -7,8 +7,8 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, JSONResponse
 
+from app.ops import JobsCheck, jobs_check, readiness
 from app.scheduler import default_jobs
-from app.services.ops import JobsCheck, jobs_check, readiness
 from app.views.templating import templates
 
 router = APIRouter(include_in_schema=False)

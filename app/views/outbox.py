@@ -9,13 +9,14 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Form
 from starlette.responses import RedirectResponse, Response
 
-from app.bounds import DbId
 from app.deps import AdminUserDep, NowDep, SessionDep
+from app.email import mailer
+from app.email import outbox as svc
 from app.errors import InvalidInput
 from app.i18n import LANGUAGE_NAMES
-from app.models_reports import OUTBOX_STATES
-from app.services import checkins, mailer
-from app.services import outbox as svc
+from app.models import OUTBOX_STATES
+from app.reports import checkins
+from app.types import DbId
 from app.views import htmx
 from app.views.page import Viewer, ViewerDep, show
 

@@ -18,16 +18,16 @@ from fastapi import APIRouter, Form
 from sqlmodel import Session
 from starlette.responses import Response
 
-from app.bounds import DbId
+from app.accounts import portfolio as portfolio_svc
+from app.accounts import service as accounts_svc
+from app.auth.users import get_user_by_email
 from app.deps import CurrentUserDep, EditorUserDep, NowDep, SessionDep
 from app.errors import InvalidInput, PreconditionFailed
-from app.models import SEGMENTS
-from app.models_expansion import LOST_REASONS, OPPORTUNITY_KINDS, OpportunityCreate
+from app.expansion import service as svc
+from app.expansion.schemas import OpportunityCreate
+from app.models import LOST_REASONS, OPPORTUNITY_KINDS, SEGMENTS
 from app.scoring import expansion as pure
-from app.services import accounts as accounts_svc
-from app.services import expansion as svc
-from app.services import portfolio as portfolio_svc
-from app.services.users import get_user_by_email
+from app.types import DbId
 from app.views import htmx
 from app.views.downloads import csv_response
 from app.views.labels import N_

@@ -13,14 +13,14 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Form
 from starlette.responses import Response
 
-from app.bounds import DbId
+from app.accounts import portfolio as portfolio_svc
+from app.accounts import service as accounts_svc
 from app.deps import EditorUserDep, NowDep, SessionDep
 from app.errors import InvalidInput, PreconditionFailed
-from app.models_plans import GOAL_STATUSES
-from app.schemas_plans import GoalCreate, PlanCreate, StepCreate
-from app.services import accounts as accounts_svc
-from app.services import plans as plans_svc
-from app.services import portfolio as portfolio_svc
+from app.models import GOAL_STATUSES
+from app.plans import service as plans_svc
+from app.plans.schemas import GoalCreate, PlanCreate, StepCreate
+from app.types import DbId
 from app.views import htmx
 from app.views.page import Viewer, ViewerDep, account_url, show
 

@@ -15,9 +15,9 @@ from fastapi import APIRouter
 from sqlmodel import Session
 from starlette.responses import Response
 
+from app.accounts import portfolio as portfolio_svc
 from app.deps import CurrentUserDep, NowDep, SessionDep
 from app.models import SEGMENTS, STAGE_NAMES
-from app.services import portfolio as portfolio_svc
 from app.views import htmx
 from app.views.charts import sparkline
 from app.views.page import Viewer, ViewerDep, show, url_with

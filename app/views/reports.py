@@ -23,7 +23,8 @@ from app.config import Settings
 from app.deps import NowDep, OptionalUserDep, SessionDep, SettingsDep, writes_on_read
 from app.errors import BansouError
 from app.i18n import L10n, negotiate
-from app.services import checkins, reports
+from app.reports import checkins
+from app.reports import service as reports
 from app.views.templating import render
 
 router = APIRouter()

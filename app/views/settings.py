@@ -11,18 +11,18 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Form
 from starlette.responses import Response
 
-from app.bounds import DbId
+from app.auth import api_keys as keys_svc
+from app.auth import users as users_svc
+from app.auth import web_auth
+from app.auth.last_used import LastUsed
 from app.deps import AdminUserDep, NowDep, SessionDep
 from app.errors import Conflict, InvalidInput
+from app.health import service as health_svc
+from app.ingest import dead_letters as dead_letters_svc
+from app.ingest import sources as sources_svc
 from app.models import API_SCOPES, USER_ROLES
-from app.services import api_keys as keys_svc
-from app.services import dead_letters as dead_letters_svc
-from app.services import features as features_svc
-from app.services import health as health_svc
-from app.services import sources as sources_svc
-from app.services import users as users_svc
-from app.services import web_auth
-from app.services.last_used import LastUsed
+from app.types import DbId
+from app.usage import features as features_svc
 from app.views import htmx
 from app.views.page import Viewer, ViewerDep, show
 from app.views.settings_health import router as health_router

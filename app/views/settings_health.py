@@ -5,7 +5,7 @@ The editor's form carries the definition it started from (``base``, JSON) and a 
 number an admin tunes; ``apply_form`` lays the fields over the base. Structural changes (a new
 measure, another data source) go through the JSON box, which loads a definition into the editor.
 Nothing is stored until "Publish": then the definition becomes the model's draft and is published
-at once, the previous version retired (``app.services.health``).
+at once, the previous version retired (``app.health.service``).
 """
 
 from __future__ import annotations
@@ -18,10 +18,10 @@ from typing import Any
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
-from app.bounds import DbId
 from app.deps import AdminUserDep, NowDep, SessionDep
 from app.errors import Conflict, InvalidInput
-from app.services import health as health_svc
+from app.health import service as health_svc
+from app.types import DbId
 from app.views import htmx
 from app.views.labels import N_
 from app.views.page import Viewer, ViewerDep, show

@@ -10,8 +10,8 @@ from fastapi import APIRouter
 from starlette.responses import Response
 
 from app.deps import AdminUserDep, SessionDep
+from app.jobs import service as svc
 from app.scheduler import default_jobs
-from app.services import jobs as svc
 from app.views.labels import N_
 from app.views.page import Viewer, ViewerDep, show
 from app.views.settings import SECTIONS

@@ -14,17 +14,17 @@ from fastapi import APIRouter, Form, Request
 from pydantic import TypeAdapter, ValidationError
 from starlette.responses import Response
 
-from app.bounds import DbId
+from app.accounts import industries as industries_svc
 from app.deps import AdminUserDep, NowDep, SessionDep
 from app.errors import Conflict, InvalidInput
-from app.schemas_tasks import Rules
+from app.lifecycle import playbooks as playbooks_svc
+from app.lifecycle import rules as rules_svc
+from app.lifecycle import stages as stages_svc
+from app.lifecycle.schemas import Rules
+from app.priorities import service as priorities_svc
 from app.scoring.playbooks import ACTIONS, rule_from_dict
 from app.scoring.priorities import PriorityWeights
-from app.services import industries as industries_svc
-from app.services import playbooks as playbooks_svc
-from app.services import priorities as priorities_svc
-from app.services import rules as rules_svc
-from app.services import stages as stages_svc
+from app.types import DbId
 from app.views import htmx
 from app.views.labels import N_
 from app.views.page import Viewer, ViewerDep, show

@@ -13,14 +13,14 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Form
 from starlette.responses import Response
 
-from app.bounds import DbId
+from app.accounts.portfolio import owners as list_owners
 from app.deps import CurrentUserDep, EditorUserDep, NowDep, SessionDep, writes_on_read
 from app.errors import Conflict, InvalidInput, NotPermitted
 from app.models import REJECT_REASONS, PriorityList
+from app.priorities import service as svc
 from app.scoring.priorities import FACTORS
 from app.scoring.signals import SIGNAL_KINDS
-from app.services import priorities as svc
-from app.services.portfolio import owners as list_owners
+from app.types import DbId
 from app.views import htmx
 from app.views.labels import N_
 from app.views.page import Viewer, ViewerDep, show, url_with

@@ -22,11 +22,11 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
 from app import scheduler
+from app.auth import api_keys
+from app.auth.security import token_prefix
 from app.config import Settings
 from app.main import create_app
 from app.models import ApiKey
-from app.security import token_prefix
-from app.services import api_keys
 from tests.builders import AS_OF, make_account, make_contact, make_user
 from tests.helpers import Headers, assert_problem
 

@@ -50,7 +50,7 @@ def test_every_whole_number_parameter_has_an_upper_bound() -> None:
         for path, route in api_routes(SCHEMA_APP)
         for name in _unbounded(route)
     ]
-    assert unbounded == [], "use app.bounds.DbId (or Query(le=...)):\n" + "\n".join(unbounded)
+    assert unbounded == [], "use app.types.DbId (or Query(le=...)):\n" + "\n".join(unbounded)
 
 
 def test_an_out_of_range_model_or_source_id_is_a_422(client: Any, auth: Any) -> None:

@@ -30,9 +30,9 @@ from schemathesis.specs.openapi.checks import (
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
+from app.auth import api_keys
 from app.config import Settings
 from app.main import create_app
-from app.services import api_keys
 from tests.builders import make_account
 from tests.conftest import AS_OF
 from tests.views.data import load_book

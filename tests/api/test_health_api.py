@@ -6,8 +6,8 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlmodel import Session
 
-from app.services import features as features_svc
-from app.services.ingest import UsageRow, add_usage
+from app.ingest.service import UsageRow, add_usage
+from app.usage import features as features_svc
 from tests.builders import AS_OF, make_account, make_contact, make_interaction, make_user
 
 TODAY = AS_OF.date()
@@ -93,7 +93,7 @@ def test_abc_health_explains_every_point(client: TestClient, auth, book) -> None
 
 
 def test_history_bulk_and_version_marks(client: TestClient, auth, book, app, session) -> None:
-    from app.services import health
+    from app.health import service as health
 
     admin = auth("admin")
     model = _adopt(client, admin, "minimal")
@@ -202,8 +202,8 @@ def test_key_feature_status_and_sentiment(client: TestClient, auth, book, sessio
 def test_new_interactions_and_pushed_usage_queue_the_account_for_rescoring(
     client: TestClient, auth, session: Session, engine, settings
 ) -> None:
+    from app.health import score_queue
     from app.scheduler import rescore_dirty_job
-    from app.services import score_queue
 
     account = make_account(session, id="acme", licensed_seats=5)
     session.commit()
@@ -243,7 +243,7 @@ def test_a_stored_score_is_served_exactly_as_computed(
 ) -> None:
     """Snapshots keep the values, and the explanation is rebuilt when read: the response from
     a snapshot is the response computed live, to the byte."""
-    from app.services import health
+    from app.health import service as health
 
     _adopt(client, auth("admin"), preset)
     live = {name: client.get(f"/api/v1/accounts/{name}/health", headers=auth("read"))

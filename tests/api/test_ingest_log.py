@@ -28,9 +28,10 @@ from typer.testing import CliRunner, Result
 from app import scheduler
 from app.cli import cli
 from app.db import session_scope
+from app.ingest import service as ingest
+from app.ingest import writer as ingest_writer
+from app.ingest.writer import Job, LogWriter
 from app.models import Event, IngestBatch, UsageDaily
-from app.services import ingest, ingest_writer
-from app.services.ingest_writer import Job, LogWriter
 from tests.conftest import AS_OF
 from tests.helpers import Headers, assert_problem
 from tests.segment_messages import WHEN, basic, drain, group, track, usage_on

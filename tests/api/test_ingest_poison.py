@@ -23,8 +23,9 @@ from typer.testing import CliRunner
 
 from app import scheduler
 from app.cli import cli
-from app.services import ingest, segment
-from app.services.segment import MAX_SEATS
+from app.ingest import segment
+from app.ingest import service as ingest
+from app.ingest.segment import MAX_SEATS
 from tests.conftest import ENGINE
 from tests.helpers import Headers
 from tests.segment_messages import basic, drain, group, identify, track, usage_on

@@ -10,9 +10,9 @@ from fastapi.testclient import TestClient
 from sqlalchemy.engine import Engine
 
 from app.config import Settings
+from app.jobs.service import Outcome
 from app.main import create_app
 from app.scheduler import Job, default_jobs, run_job_once
-from app.services.jobs import Outcome
 from tests.conftest import AS_OF
 from tests.helpers import assert_problem
 

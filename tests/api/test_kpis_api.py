@@ -12,10 +12,10 @@ from fastapi.testclient import TestClient
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
+from app.accounts import history as account_history
+from app.accounts.history import HistoryEventIn
 from app.models import Interaction
 from app.scoring.kpis import DEFINITIONS, KPI_KEYS
-from app.services import account_history
-from app.services.account_history import HistoryEventIn
 from tests.builders import AS_OF, make_account
 from tests.helpers import assert_problem, error_fields
 

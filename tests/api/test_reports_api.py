@@ -13,10 +13,20 @@ from sqlmodel import Session, select
 
 from app.config import Settings
 from app.db import session_scope
-from app.models import Contact, Interaction, UsageAccountDay, UsageActiveUser, UsageDaily
-from app.models_reports import AdoptionReport, Checkin, Outbox
-from app.models_tasks import Task
-from app.services import checkins, features, reports
+from app.models import (
+    AdoptionReport,
+    Checkin,
+    Contact,
+    Interaction,
+    Outbox,
+    Task,
+    UsageAccountDay,
+    UsageActiveUser,
+    UsageDaily,
+)
+from app.reports import checkins
+from app.reports import service as reports
+from app.usage import features
 from tests.builders import AS_OF, make_account, make_contact, make_interaction
 
 Headers = dict[str, str]
@@ -257,7 +267,7 @@ def test_checkin_templates_and_outbox_api(
     assert client.get("/api/v1/email-templates/nope/en", headers=auth("read")).status_code == 404
 
     with session_scope(engine) as session:
-        from app.services import outbox
+        from app.email import outbox
 
         row = outbox.enqueue(session, kind="other", to="a@b.example", subject="s", text="t",
                              html=None, mail_from="x@example.com", now=AS_OF)
@@ -284,7 +294,7 @@ def test_a_schedule_whose_recipient_left_is_skipped(engine: Engine, settings: Se
         reports.create_schedule(session, account_id="acme", cadence="monthly", day_of_month=3,
                                 recipients=["yui@acme.example"], language="en", now=AS_OF)
     with session_scope(engine) as session:
-        from app.services import accounts
+        from app.accounts import service as accounts
 
         ken = session.exec(select(Contact).where(Contact.email == "ken@acme.example")).one()
         accounts.delete_contact(session, account_id="acme", contact_id=ken.id or 0, now=AS_OF)

@@ -17,10 +17,10 @@ from sqlalchemy.exc import OperationalError
 
 from app.api import segment as segment_api
 from app.config import Settings
+from app.ingest import service as ingest
+from app.ingest.segment import MAX_BATCH_BYTES, MAX_MESSAGE_BYTES
+from app.ingest.writer import LogWriter
 from app.main import create_app
-from app.services import ingest
-from app.services.ingest_writer import LogWriter
-from app.services.segment import MAX_BATCH_BYTES, MAX_MESSAGE_BYTES
 from tests import segment_messages
 from tests.conftest import AS_OF
 from tests.helpers import Headers, assert_problem
@@ -902,7 +902,7 @@ def test_presence_bits_after_ingestion_match_a_rebuild_from_the_rollups(
     # exactly what recomputing them from the rollups gives.
     from sqlalchemy import text
 
-    from app.services import presence
+    from app.usage import presence
 
     early = [track("p1", "u3"), track("p2", "u3", "Export", ts="2026-10-02T01:00:00Z")]
     ok(post_batch(client, src.key, early))  # pending until u3's group call

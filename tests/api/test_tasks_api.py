@@ -10,8 +10,8 @@ from fastapi.testclient import TestClient
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
+from app.lifecycle import tasks as tasks_svc
 from app.scoring.playbooks import AccountFacts
-from app.services import tasks as tasks_svc
 from tests.builders import make_interaction, make_user
 from tests.conftest import AS_OF
 from tests.helpers import assert_problem, error_fields, walk
@@ -88,7 +88,7 @@ def test_complete_links_an_interaction_of_the_same_account_only(
     _account(client, writer)
     _account(client, writer, id="other")
     task = _task(client, writer)
-    from app.services.accounts import get_account
+    from app.accounts.service import get_account
 
     with Session(engine) as s:
         make_interaction(s, account=get_account(s, "acme"), type="meeting", occurred_at=AS_OF)

@@ -10,9 +10,9 @@ from sqlmodel import Session, select
 
 from app.config import Settings
 from app.db import session_scope
-from app.models import UsageAccountDay, UsageActiveUser, UsageDaily
-from app.models_reports import Outbox
-from app.services import features, reports
+from app.models import Outbox, UsageAccountDay, UsageActiveUser, UsageDaily
+from app.reports import service as reports
+from app.usage import features
 from tests.builders import AS_OF, make_account, make_contact
 
 

@@ -11,9 +11,9 @@ from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import DBAPIError
 from sqlmodel import select
 
+from app.auth import api_keys
 from app.db import open_session, session_scope
 from app.models import ApiKey
-from app.services import api_keys
 from tests.conftest import AS_OF, ENGINE
 
 sqlite_only = pytest.mark.skipif(ENGINE != "sqlite", reason="SQLite's database-wide write lock")

@@ -24,8 +24,8 @@ from sqlalchemy.engine import Engine
 
 from app.config import Settings
 from app.db import session_scope
+from app.email import outbox
 from app.main import create_app
-from app.services import outbox
 from tests.api.test_reports_api import seed
 from tests.builders import AS_OF
 from tests.integration.test_smtp_outbox import NOW, Catcher, free_port, queue, smtp, smtp_settings, state
@@ -231,7 +231,7 @@ SENDER = """
 import datetime as dt, sys
 from app.config import Settings
 from app.db import make_engine
-from app.services import outbox
+from app.email import outbox
 settings = Settings(env="test", database_url=sys.argv[1], secret_key="test-secret-key-0123456789",
                     smtp_url=sys.argv[2], mail_from="Bansō <bansou@example.com>")
 outbox.send_due(make_engine(sys.argv[1]), settings=settings,

@@ -19,9 +19,9 @@ from sqlmodel import Session, select
 
 from app import migrations
 from app.db import make_engine
+from app.health import service as health
+from app.ingest.service import UsageRow, add_usage
 from app.models import ScoreSnapshot
-from app.services import health
-from app.services.ingest import UsageRow, add_usage
 from tests.builders import AS_OF, make_account, make_interaction
 from tests.conftest import DatabaseFactory
 

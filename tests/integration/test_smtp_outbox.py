@@ -17,8 +17,8 @@ from sqlmodel import Session
 
 from app.config import Settings
 from app.db import session_scope
-from app.models_reports import Outbox
-from app.services import outbox
+from app.email import outbox
+from app.models import Outbox
 
 NOW = dt.datetime(2026, 11, 23, 9, 0, tzinfo=dt.UTC)
 FROM = "Bansō <bansou@example.com>"

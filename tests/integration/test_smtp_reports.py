@@ -15,9 +15,10 @@ from sqlmodel import Session, select
 
 from app.config import Settings
 from app.db import session_scope
-from app.models import Interaction
-from app.models_reports import Outbox
-from app.services import checkins, outbox, reports
+from app.email import outbox
+from app.models import Interaction, Outbox
+from app.reports import checkins
+from app.reports import service as reports
 from tests.api.test_reports_api import CHECKIN_AT, seed
 from tests.builders import AS_OF
 from tests.integration.test_smtp_outbox import Catcher, free_port

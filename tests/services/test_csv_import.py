@@ -13,16 +13,9 @@ import pytest
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, func, select
 
-from app.models import (
-    Account,
-    Contact,
-    Interaction,
-    InteractionContact,
-    UsageAccountDay,
-    UsageDaily,
-)
-from app.services import csv_import
-from app.services.csv_import import ImportReport
+from app.imports import service as csv_import
+from app.imports.service import ImportReport
+from app.models import Account, Contact, Interaction, InteractionContact, UsageAccountDay, UsageDaily
 from tests.builders import AS_OF, make_account, make_contact, make_user
 
 ACCOUNTS = """\

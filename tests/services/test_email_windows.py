@@ -11,8 +11,10 @@ from sqlmodel import Session, select
 
 from app.config import Settings
 from app.db import session_scope
-from app.models_reports import AdoptionReport, Checkin, Outbox
-from app.services import checkins, digest, reports
+from app.models import AdoptionReport, Checkin, Outbox
+from app.priorities import digest
+from app.reports import checkins
+from app.reports import service as reports
 from tests.builders import AS_OF, make_account, make_contact, make_user
 
 TODAY = dt.date(2026, 11, 23)  # AS_OF in Tokyo (18:00, a Monday)

@@ -12,12 +12,13 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlmodel import Session
 
+from app.accounts import history as account_history
+from app.demo import expansion as demo_expansion
 from app.errors import Conflict, InvalidInput, NotFound, PreconditionFailed, PreconditionRequired
-from app.models_expansion import OpportunityCreate
-from app.services import account_history, demo_expansion
-from app.services import expansion as svc
-from app.services import usage as usage_svc
-from app.services.ingest import UsageRow, add_usage
+from app.expansion import service as svc
+from app.expansion.schemas import OpportunityCreate
+from app.ingest.service import UsageRow, add_usage
+from app.usage import aggregates as usage_svc
 from tests.builders import AS_OF, make_account, make_user
 
 TODAY = dt.date(2026, 11, 23)  # AS_OF in Asia/Tokyo

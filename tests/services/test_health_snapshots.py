@@ -12,9 +12,10 @@ import pytest
 from sqlalchemy.engine import Engine, make_url
 from sqlmodel import Session, select
 
+from app.health import score_queue
+from app.health import service as health
+from app.ingest.service import UsageRow, add_usage
 from app.models import ScoreSnapshot
-from app.services import health, score_queue
-from app.services.ingest import UsageRow, add_usage
 from tests.builders import AS_OF, make_account, make_interaction
 from tests.conftest import ENGINE
 

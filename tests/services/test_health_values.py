@@ -15,13 +15,13 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlmodel import Session
 
+from app.health import values as health_values
+from app.health.spec import ModelSpec
+from app.health.values import Values, compute_values, load_accounts
+from app.ingest.service import UsageRow, add_usage
 from app.models import Account, Contact, SentimentRating
-from app.services import features as features_svc
-from app.services import health_values
-from app.services import usage as usage_svc
-from app.services.health_spec import ModelSpec
-from app.services.health_values import Values, compute_values, load_accounts
-from app.services.ingest import UsageRow, add_usage
+from app.usage import aggregates as usage_svc
+from app.usage import features as features_svc
 from tests.builders import AS_OF, make_account, make_contact, make_interaction, make_user
 
 TZ = ZoneInfo("Asia/Tokyo")

@@ -13,8 +13,9 @@ from hypothesis import strategies as st
 from sqlmodel import Session
 
 from app.errors import NotAuthenticated
-from app.services import ingest, sources
-from app.services.segment import MAX_MESSAGE_BYTES, Rejected, check_message, parse_message
+from app.ingest import service as ingest
+from app.ingest import sources
+from app.ingest.segment import MAX_MESSAGE_BYTES, Rejected, check_message, parse_message
 
 AS_OF = dt.datetime(2026, 11, 23, 9, 0, tzinfo=dt.UTC)
 SENT = dt.datetime(2026, 11, 23, 8, 59, tzinfo=dt.UTC)

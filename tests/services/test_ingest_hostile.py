@@ -23,8 +23,9 @@ from sqlmodel import Session
 
 from app.config import Settings
 from app.db import session_scope, table_of
+from app.ingest import service as ingest
+from app.ingest import sources
 from app.models import Event, IngestBatch
-from app.services import ingest, sources
 from tests.conftest import AS_OF
 
 WHEN = "2026-11-23T01:00:00Z"

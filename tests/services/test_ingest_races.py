@@ -20,8 +20,9 @@ from sqlalchemy.exc import OperationalError
 from sqlmodel import Session, func, select
 
 from app.db import session_scope
+from app.ingest import service as ingest
+from app.ingest import sources
 from app.models import Account, Contact, Event, UsageAccountDay
-from app.services import ingest, sources
 from tests.builders import AS_OF
 
 TOKYO = ZoneInfo("Asia/Tokyo")

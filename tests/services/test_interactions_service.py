@@ -10,9 +10,9 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, func, select
 
 from app.errors import Conflict
+from app.interactions import service as interactions
+from app.interactions.schemas import AnyInteractionIn, InteractionIn
 from app.models import Interaction
-from app.schemas_interactions import AnyInteractionIn, InteractionIn
-from app.services import interactions
 from tests.builders import AS_OF, make_account
 
 _ADAPTER: TypeAdapter[AnyInteractionIn] = TypeAdapter(InteractionIn)

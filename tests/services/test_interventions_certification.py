@@ -14,13 +14,13 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlmodel import Session
 
-from app.schemas_interactions import CertificationIn
-from app.services import accounts as accounts_svc
-from app.services import adoption as adoption_svc
-from app.services import interactions as interactions_svc
-from app.services import reports as reports_svc
-from app.services.health_spec import ModelSpec
-from app.services.health_values import compute_values, load_accounts
+from app.accounts import service as accounts_svc
+from app.health.spec import ModelSpec
+from app.health.values import compute_values, load_accounts
+from app.interactions import service as interactions_svc
+from app.interactions.schemas import CertificationIn
+from app.reports import adoption as adoption_svc
+from app.reports import service as reports_svc
 from tests.builders import AS_OF, make_account, make_contact
 
 TZ = ZoneInfo("Asia/Tokyo")
@@ -153,7 +153,7 @@ def test_adoption_report_has_the_certification_line(session: Session, book: None
 
 
 def test_a_published_model_scores_with_the_source(session: Session, book: None) -> None:
-    from app.services import health as health_svc
+    from app.health import service as health_svc
 
     definition = _spec({"type": "certification", "metric": "certified_users", "max_level": 2}).model_dump(
         mode="json"

@@ -16,10 +16,10 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlmodel import Session
 
+from app.analytics import interventions as svc
 from app.errors import InvalidInput
+from app.health import service as health_svc
 from app.models import Account, ScoreSnapshot, Task
-from app.services import health as health_svc
-from app.services import interventions as svc
 from tests.builders import AS_OF, make_account, make_interaction, make_user
 
 TZ = ZoneInfo("Asia/Tokyo")

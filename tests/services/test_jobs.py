@@ -12,11 +12,11 @@ from sqlalchemy.exc import OperationalError
 from sqlmodel import Session, select
 
 from app.config import Settings
-from app.models import Outbox
-from app.models_jobs import JobRun
+from app.jobs import service as jobs
+from app.jobs.service import Outcome
+from app.models import JobRun, Outbox
+from app.priorities import digest
 from app.scheduler import Job, find_job, reports_job, run_job_once
-from app.services import digest, jobs
-from app.services.jobs import Outcome
 from tests.builders import AS_OF, make_account, make_contact
 
 MINUTE = dt.timedelta(minutes=1)

@@ -9,19 +9,12 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlmodel import Session
 
+from app.accounts import history as account_history
+from app.accounts.history import HistoryEventIn
+from app.analytics import kpis as svc
 from app.errors import InvalidInput
-from app.models import (
-    Interaction,
-    PriorityItem,
-    PriorityList,
-    ScoreSnapshot,
-    Task,
-)
-from app.models_reports import Checkin
-from app.services import account_history
-from app.services import health as health_svc
-from app.services import kpis as svc
-from app.services.account_history import HistoryEventIn
+from app.health import service as health_svc
+from app.models import Checkin, Interaction, PriorityItem, PriorityList, ScoreSnapshot, Task
 from tests.builders import make_account, make_user
 
 TOKYO = ZoneInfo("Asia/Tokyo")
@@ -236,7 +229,7 @@ def test_filters(
 
 
 def test_tier_filter(session: Session, book: dict[str, int]) -> None:
-    from app.services import industries
+    from app.accounts import industries
 
     industries.set_override(session, industry="retail", tier=4, reason="test", actor="t", now=NOW)
     report = svc.team_kpis(session, query=_query(tier="4"), today=TODAY, tz=TOKYO)
@@ -281,7 +274,7 @@ def test_parse_query_defaults_and_ranges() -> None:
 
 
 def test_the_demo_gives_every_kpi_a_value(session: Session) -> None:
-    from app.services import demo
+    from app.demo import service as demo
 
     demo.load_demo(session, seed=7, accounts=10, now=NOW, tz=TOKYO)
     report = svc.team_kpis(session, query=_query("2026-Q4"), today=TODAY, tz=TOKYO)

@@ -9,8 +9,8 @@ from sqlmodel import Session, select
 
 from app.config import Settings
 from app.db import session_scope
-from app.models_reports import Outbox
-from app.services import digest
+from app.models import Outbox
+from app.priorities import digest
 from tests.builders import AS_OF, make_account, make_user
 
 

@@ -9,14 +9,14 @@ import pytest
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
+from app.contention import Busy
 from app.errors import Conflict, InvalidInput, PreconditionFailed
-from app.models import Account, Interaction
-from app.models_plans import PlanAudit, PlanEvent, PlanGoal, PlanGoalProgress, SuccessPlan
-from app.schemas_plans import GoalCreate, PlanCreate
-from app.services import features, ingest
-from app.services import plans as svc
-from app.services.contention import Busy
-from app.services.ingest import UsageRow
+from app.ingest import service as ingest
+from app.ingest.service import UsageRow
+from app.models import Account, Interaction, PlanAudit, PlanEvent, PlanGoal, PlanGoalProgress, SuccessPlan
+from app.plans import service as svc
+from app.plans.schemas import GoalCreate, PlanCreate
+from app.usage import features
 from tests.builders import make_account, make_user
 
 AS_OF = dt.datetime(2026, 11, 23, 9, 0, tzinfo=dt.UTC)
@@ -383,7 +383,7 @@ def test_if_match_names_a_version_of_this_resource(header: str | None, expected:
 def test_demo_plans_come_in_varied_states(session: Session) -> None:
     from zoneinfo import ZoneInfo
 
-    from app.services import demo
+    from app.demo import service as demo
 
     tz = ZoneInfo("Asia/Tokyo")
     # The demo loads its plans (through plans_demo.load_demo_plans) after usage and scores.

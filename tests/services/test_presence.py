@@ -8,9 +8,9 @@ import pytest
 from sqlalchemy import select
 from sqlmodel import Session
 
-from app.services import presence
-from app.services import usage as usage_svc
-from app.services.ingest import UsageRow, add_usage
+from app.ingest.service import UsageRow, add_usage
+from app.usage import aggregates as usage_svc
+from app.usage import presence
 from tests.builders import AS_OF, make_account
 
 #: Day 20,799 is the last of block 649 (20,768 … 20,799): its bit is bit 63, the sign bit.

@@ -9,8 +9,9 @@ import pytest
 from sqlmodel import Session, select
 
 from app.errors import Conflict, InvalidInput
+from app.lifecycle import rules, stages
 from app.models import AccountSignal, AccountStage, Interaction, PriorityItem, StageChange
-from app.services import priorities, rules, stages
+from app.priorities import service as priorities
 from tests.builders import AS_OF, make_account, make_contact, make_interaction, make_user
 
 TZ = ZoneInfo("Asia/Tokyo")
@@ -302,8 +303,8 @@ def test_preview_changes_nothing(session: Session) -> None:
 
 
 def test_the_daily_run_turns_stages_and_signals_into_tasks_once(session: Session) -> None:
+    from app.lifecycle import run as lifecycle
     from app.models import Task
-    from app.services import lifecycle
 
     make_account(
         session,

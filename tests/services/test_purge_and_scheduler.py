@@ -5,9 +5,11 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
 from app.config import Settings
+from app.ingest import service as ingest
+from app.ingest import sources
+from app.jobs import service as jobs
 from app.models import Event, UsageDaily
 from app.scheduler import Job, default_jobs, run_job_once
-from app.services import ingest, jobs, sources
 from tests.builders import AS_OF, make_account
 
 

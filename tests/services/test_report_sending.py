@@ -10,8 +10,8 @@ from sqlmodel import Session, select
 from app.config import ConfigError, Settings, load_settings
 from app.db import session_scope
 from app.errors import InvalidInput
-from app.models_reports import AdoptionReport, Outbox
-from app.services import reports
+from app.models import AdoptionReport, Outbox
+from app.reports import service as reports
 from tests.builders import AS_OF, make_account, make_contact
 
 

@@ -8,11 +8,14 @@ from typing import Any
 
 from sqlmodel import Session, col, select
 
+from app.accounts import history as account_history
+from app.accounts import industries
+from app.accounts import service as accounts
+from app.accounts.schemas import AccountUpdate
+from app.lifecycle import playbooks, tasks
 from app.models import AccountHistory, Task
-from app.schemas import AccountUpdate
 from app.scoring.playbooks import AccountFacts, Conditions, Rule
 from app.scoring.tiers import TierConfig
-from app.services import account_history, accounts, industries, playbooks, tasks
 from tests.builders import AS_OF, make_account, make_user
 
 TODAY = AS_OF.date()
@@ -259,7 +262,7 @@ def test_snoozed_tasks_count_as_open_and_wake_up(session: Session) -> None:
 
 
 def test_demo_history_gives_industries_different_tiers(session: Session) -> None:
-    from app.services import demo
+    from app.demo import service as demo
 
     demo.load_demo(session, seed=42, accounts=300, now=AS_OF, activity=False)
 

@@ -7,9 +7,9 @@ import datetime as dt
 import pytest
 from sqlmodel import Session, select
 
-from app.models_web import LoginAttempt, WebSession
-from app.services import web_auth
-from app.services.last_used import LastUsed
+from app.auth import web_auth
+from app.auth.last_used import LastUsed
+from app.models import LoginAttempt, WebSession
 from tests.builders import AS_OF, make_user
 
 PASSWORD = "correct horse battery"

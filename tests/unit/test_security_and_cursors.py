@@ -7,16 +7,9 @@ import json
 
 import pytest
 
+from app.auth.security import digest, digest_matches, hash_password, new_token, token_prefix, verify_password
 from app.errors import InvalidInput
 from app.pagination import Cursor, decode_cursor, encode_cursor
-from app.security import (
-    digest,
-    digest_matches,
-    hash_password,
-    new_token,
-    token_prefix,
-    verify_password,
-)
 
 # -- passwords ---------------------------------------------------------------------------------
 

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from app.services.segment import (
+from app.ingest.segment import (
     MAX_FUTURE,
     MAX_MESSAGE_BYTES,
     MAX_SEATS,
@@ -506,8 +506,8 @@ def messages(draw: st.DrawFn) -> Any:
 def test_the_request_paths_shortcut_never_accepts_what_the_checks_reject(raw: Any) -> None:
     """Messages of the usual shape skip the full checks (``usual_fields``): whatever the
     shortcut lets through, the full checks accept too, and they extract the same fields."""
-    from app.services.ingest import check_batch
-    from app.services.segment import _examine, check_message, usual_fields
+    from app.ingest.segment import _examine, check_message, usual_fields
+    from app.ingest.service import check_batch
 
     if isinstance(raw, dict):
         try:
@@ -529,7 +529,7 @@ def test_the_request_paths_shortcut_never_accepts_what_the_checks_reject(raw: An
 
 
 def test_the_shortcut_takes_the_sdks_usual_messages() -> None:
-    from app.services.segment import usual_fields
+    from app.ingest.segment import usual_fields
 
     usual = [
         track(timestamp="2026-11-23T08:00:00.123Z", context={"groupId": "acme"}),

@@ -16,13 +16,13 @@ from zoneinfo import ZoneInfo
 from pydantic import TypeAdapter
 from sqlmodel import Session
 
+from app.auth.security import hash_password
+from app.health import service as health_svc
+from app.interactions import service as interactions_svc
+from app.interactions.schemas import InteractionIn
 from app.models import User
-from app.schemas_interactions import InteractionIn
-from app.schemas_plans import GoalCreate, PlanCreate, StepCreate
-from app.security import hash_password
-from app.services import health as health_svc
-from app.services import interactions as interactions_svc
-from app.services import plans as plans_svc
+from app.plans import service as plans_svc
+from app.plans.schemas import GoalCreate, PlanCreate, StepCreate
 from tests.builders import make_account, make_contact
 
 AS_OF = dt.datetime(2026, 11, 23, 9, 0, tzinfo=dt.UTC)

@@ -9,9 +9,9 @@ import datetime as dt
 
 from sqlmodel import Session, select
 
+from app.accounts import industries as industries_svc
+from app.lifecycle import tasks as tasks_svc
 from app.models import Account, AccountSignal, AccountStage
-from app.services import industries as industries_svc
-from app.services import tasks as tasks_svc
 from tests.views.data import AS_OF, CSM, TZ
 
 TODAY = AS_OF.astimezone(TZ).date()

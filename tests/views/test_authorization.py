@@ -22,12 +22,11 @@ from fastapi.testclient import TestClient
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
+from app.auth.security import digest
 from app.config import Settings
 from app.deps import SESSION_COOKIE
 from app.main import create_app
-from app.models import User
-from app.models_web import WebSession
-from app.security import digest
+from app.models import User, WebSession
 from app.views.page import CSRF_COOKIE, csrf_token
 from tests.builders import AS_OF, make_account, make_user
 

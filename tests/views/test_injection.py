@@ -30,12 +30,17 @@ from markupsafe import Markup, escape
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
+from app.auth import users
+from app.email import mailer
+from app.health import service as health
 from app.i18n import L10n
-from app.models import HealthModel
-from app.models_reports import AdoptionReport, Checkin, Outbox
+from app.models import AdoptionReport, Checkin, HealthModel, Outbox
+from app.priorities import digest
+from app.priorities import service as priorities
 from app.rendering import TEMPLATES_DIR, env
-from app.services import checkins, digest, health, mailer, priorities, reports, users
-from app.services.reports import preview_report
+from app.reports import checkins
+from app.reports import service as reports
+from app.reports.service import preview_report
 from app.views.settings import SECTIONS
 from tests.segment_messages import basic, drain, group
 from tests.views.conftest import HTML, sign_in

@@ -6,7 +6,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy.engine import Engine
 
 from app.db import session_scope
-from app.services import outbox
+from app.email import outbox
 from tests.builders import AS_OF
 from tests.views.conftest import HTML, csrf
 

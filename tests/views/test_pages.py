@@ -11,9 +11,9 @@ from fastapi.testclient import TestClient
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
-from app.models_plans import PlanGoal
-from app.services import interactions as interactions_svc
-from app.services import plans as plans_svc
+from app.interactions import service as interactions_svc
+from app.models import PlanGoal
+from app.plans import service as plans_svc
 from app.views.page import CSRF_COOKIE
 from tests.views.conftest import HTML, HX, csrf, sign_in
 from tests.views.data import CSM, OTHER_CSM, PASSWORD, Book
@@ -268,7 +268,7 @@ def test_the_timeline_filters_and_loads_more(csm: TestClient, engine: Engine) ->
     with Session(engine) as session:
         from pydantic import TypeAdapter
 
-        from app.schemas_interactions import InteractionIn
+        from app.interactions.schemas import InteractionIn
 
         adapter: TypeAdapter[InteractionIn] = TypeAdapter(InteractionIn)
         for n in range(25):
@@ -548,8 +548,8 @@ def test_sign_in_page_for_a_signed_in_user_goes_on(csm: TestClient) -> None:
 
 
 def test_a_deactivated_user_is_signed_out(csm: TestClient, admin: TestClient, engine: Engine) -> None:
+    from app.auth.users import get_user_by_email
     from app.models import User
-    from app.services.users import get_user_by_email
 
     with Session(engine) as session:
         user = get_user_by_email(session, CSM)

@@ -14,9 +14,10 @@ from fastapi.testclient import TestClient
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
-from app.models_expansion import Opportunity, OpportunityCreate
-from app.services import expansion as svc
-from app.services import usage as usage_svc
+from app.expansion import service as svc
+from app.expansion.schemas import OpportunityCreate
+from app.models import Opportunity
+from app.usage import aggregates as usage_svc
 from tests.views.conftest import HTML, HX, csrf
 from tests.views.data import AS_OF, CSM, OTHER_CSM, Book
 

@@ -11,9 +11,8 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
 from app.config import Settings
-from app.models import Interaction
-from app.models_reports import AdoptionReport, EmailTemplate, Outbox, ReportSchedule
-from app.services import outbox
+from app.email import outbox
+from app.models import AdoptionReport, EmailTemplate, Interaction, Outbox, ReportSchedule
 from tests.integration.test_smtp_outbox import Catcher, queue, smtp, smtp_settings
 from tests.views.conftest import HTML, HX, csrf
 from tests.views.data import Book

@@ -7,8 +7,10 @@ from fastapi.testclient import TestClient
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
-from app.services import api_keys, dead_letters, ingest, sources
-from app.services.users import get_user_by_email
+from app.auth import api_keys
+from app.auth.users import get_user_by_email
+from app.ingest import dead_letters, sources
+from app.ingest import service as ingest
 from tests.conftest import AS_OF
 from tests.views.conftest import HTML, HX, csrf, sign_in
 from tests.views.data import VIEWER

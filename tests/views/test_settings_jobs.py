@@ -9,8 +9,8 @@ from fastapi.testclient import TestClient
 from sqlalchemy.engine import Engine
 
 from app.config import Settings
+from app.jobs.service import Outcome
 from app.scheduler import Job, default_jobs, run_job_once
-from app.services.jobs import Outcome
 from tests.views.conftest import HTML, HX, csrf
 from tests.views.data import AS_OF
 

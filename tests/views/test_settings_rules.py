@@ -85,7 +85,7 @@ def test_playbook_rules_are_validated_before_publishing(
     from sqlalchemy.engine import Engine
     from sqlmodel import Session
 
-    from app.services import playbooks
+    from app.lifecycle import playbooks
 
     assert isinstance(engine, Engine)
     with Session(engine) as session:

@@ -11,10 +11,10 @@ from fastapi.testclient import TestClient
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
+from app.accounts import portfolio as portfolio_svc
+from app.accounts import timeline as timeline_svc
 from app.models import Account, HealthModelVersion, Task
-from app.services import plans as plans_svc
-from app.services import portfolio as portfolio_svc
-from app.services import timeline as timeline_svc
+from app.plans import service as plans_svc
 from app.views.account_lifecycle import signal_facts
 from app.views.settings_health import apply_form
 from tests.views.conftest import HTML, HX, csrf

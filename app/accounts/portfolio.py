@@ -1,0 +1,350 @@
+"""What the CSM pages read: the portfolio table and heatmap, next meetings, who changed a goal.
+
+The portfolio is read a page at a time: one query for the page's accounts (with their owner,
+lifecycle stage and latest stored score under the default model's published version), one for the
+count and ARR of every matching account, and one each for the page's score history (sparklines),
+scheduled meetings and open tasks: a fixed number of queries however many accounts, and the rows
+rendered are at most a page, so the page stays fast on a large book.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import and_, case, func, or_
+from sqlmodel import Session, col, select
+
+from app.accounts.industries import industry_tiers
+from app.health import service as health_svc
+from app.health.spec import to_model_def
+from app.models import (
+    SEGMENTS,
+    STAGE_NAMES,
+    Account,
+    AccountStage,
+    HealthModelVersion,
+    Interaction,
+    PlanAudit,
+    ScoreSnapshot,
+    Task,
+    User,
+)
+from app.scoring.health import band, grade_value, measure_order
+
+BANDS = ("good", "normal", "bad")
+SORTS = ("name", "-name", "score", "-score", "arr", "-arr", "renewal", "-renewal")
+#: The sparkline shows the last 26 weeks of stored scores (the demo stores one a week).
+SPARK_DAYS = 182
+#: Meetings scheduled longer ago than this are not looked at for "next meeting".
+SCHEDULE_LOOKBACK = dt.timedelta(days=120)
+#: Rows per page of the table and the heatmap: a CSM's own book fits on one page; "all accounts"
+#: on a 300-account book is six pages instead of one slow one.
+PAGE_SIZE = 50
+TIERS = (1, 2, 3, 4)
+
+
+@dataclass(frozen=True)
+class PortfolioFilters:
+    """``owner``: a user's email, ``"none"`` (unowned) or None (everyone's)."""
+
+    owner: str | None = None
+    band: str | None = None
+    segment: str | None = None
+    search: str | None = None
+    sort: str = "name"
+    stage: str | None = None
+    tier: int | None = None
+    page: int = 1  # 1-based
+
+
+@dataclass(frozen=True)
+class PortfolioRow:
+    account: Account
+    owner: User | None
+    score: float | None
+    band: str | None
+    trend: list[float]  # oldest first
+    next_meeting: dt.datetime | None
+    stage: str | None = None
+    tier: int | None = None
+    is_target: bool = False
+    open_tasks: int = 0
+    overdue_tasks: int = 0
+    #: Each measure's grade (good / normal / bad; None: no data or stale), in the definition's
+    #: order of groups and measures; filled for the heatmap only.
+    grades: list[str | None] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Portfolio:
+    rows: list[PortfolioRow]
+    day: dt.date | None  # the day of the scores shown
+    model_name: str | None
+    scale_max: float
+    measures: list[tuple[str, str, str]]  # (group name, measure key, measure name) for the heatmap
+    total: int = 0  # accounts matching the filters, on every page
+    total_arr: Any = None  # their ARR, when they share one currency
+    currency: str | None = None
+    page: int = 1
+    pages: int = 1
+    page_size: int = PAGE_SIZE
+
+    @property
+    def first(self) -> int:
+        """The 1-based position of the page's first row (0 when nothing matches)."""
+        return (self.page - 1) * self.page_size + 1 if self.rows else 0
+
+    @property
+    def last(self) -> int:
+        return (self.page - 1) * self.page_size + len(self.rows)
+
+
+def _whole(value: str | None, choices: Sequence[int]) -> int | None:
+    try:
+        number = int(value or "")
+    except ValueError:
+        return None
+    return number if number in choices else None
+
+
+def parse_filters(
+    *, owner: str | None, band: str | None, segment: str | None, search: str | None, sort: str | None,
+    stage: str | None = None, tier: str | None = None, page: str | None = None,
+) -> PortfolioFilters:
+    """Filters from a query string; unknown values are dropped (a stale shared link still opens)."""
+    try:
+        number = max(1, int(page or "1"))
+    except ValueError:
+        number = 1
+    return PortfolioFilters(
+        owner=(owner or "").strip().lower() or None,
+        band=band if band in BANDS else None,
+        segment=segment if segment in SEGMENTS else None,
+        search=(search or "").strip()[:100] or None,
+        sort=sort if sort in SORTS else "name",
+        stage=stage if stage in STAGE_NAMES else None,
+        tier=_whole(tier, TIERS),
+        page=min(number, 10_000),
+    )
+
+
+def _score_source(session: Session) -> tuple[Any, HealthModelVersion | None, dt.date | None, float]:
+    model = health_svc.default_model(session)
+    if model is None or model.id is None:
+        return None, None, None, 100.0
+    version = health_svc.published_version(session, model.id)
+    if version is None or version.id is None:
+        return model, None, None, 100.0
+    day = health_svc.latest_day(session, version.id)
+    scale = float(version.definition.get("scale_max", 100.0) or 100.0)
+    return model, version, day, scale
+
+
+def load_portfolio(
+    session: Session, *, filters: PortfolioFilters, now: dt.datetime, with_groups: bool = False,
+    page_size: int | None = None, today: dt.date | None = None,
+) -> Portfolio:
+    """One page of the accounts matching the filters (deleted and churned ones left out), sorted,
+    with their latest score, band, stage, industry tier, a half-year score trend, open tasks and
+    next scheduled meeting; plus how many accounts match in all and their ARR."""
+    page_size = page_size or PAGE_SIZE
+    model, version, day, scale = _score_source(session)
+    tiers = industry_tiers(session, as_of=now)
+    snap = ScoreSnapshot
+    columns: list[Any] = [Account, User, col(snap.score), col(snap.band), col(AccountStage.stage)]
+    if with_groups:
+        columns += [col(snap.measure_values), col(snap.stale_mask)]
+    joined = and_(
+        col(snap.account_id) == col(Account.id),
+        col(snap.model_version_id) == (version.id if version else -1),
+        col(snap.day) == (day or dt.date.min),
+    )
+    conditions: list[Any] = [col(Account.status) == "active"]
+    if filters.owner == "none":
+        conditions.append(col(Account.owner_id).is_(None))
+    elif filters.owner:
+        conditions.append(col(User.email) == filters.owner)
+    if filters.band:
+        conditions.append(col(snap.band) == filters.band)
+    if filters.segment:
+        conditions.append(col(Account.segment) == filters.segment)
+    if filters.stage:
+        conditions.append(col(AccountStage.stage) == filters.stage)
+    if filters.tier is not None:
+        industries = sorted(name for name, t in tiers.items() if t.tier == filters.tier)
+        conditions.append(col(Account.industry).in_(industries))
+    if filters.search:
+        needle = f"%{filters.search.lower()}%"
+        conditions.append(or_(
+            func.lower(col(Account.name)).like(needle),
+            func.lower(col(Account.external_id)).like(needle),
+            func.lower(func.coalesce(col(Account.industry), "")).like(needle),
+        ))
+
+    def joins(query: Any) -> Any:
+        return (
+            query.join(User, col(User.id) == col(Account.owner_id), isouter=True)
+            .join(snap, joined, isouter=True)
+            .join(AccountStage, col(AccountStage.account_id) == col(Account.id), isouter=True)
+            .where(*conditions)
+        )
+
+    total, currencies, arr = session.exec(joins(
+        select(func.count(), func.count(func.distinct(col(Account.currency))),
+               func.sum(col(Account.arr))).select_from(Account)
+    )).one()
+    pages = max(1, -(-int(total) // page_size))
+    number = min(filters.page, pages)
+    key = filters.sort.lstrip("-")
+    descending = filters.sort.startswith("-")
+    order: Any = {
+        "name": col(Account.name), "score": col(snap.score), "arr": col(Account.arr),
+        "renewal": col(Account.renewal_on),
+    }[key]
+    # Accounts without a score or renewal date go last whichever way the column is sorted.
+    query = joins(select(*columns).select_from(Account)).order_by(
+        order.is_(None), order.desc() if descending else order.asc(), col(Account.id)
+    ).offset((number - 1) * page_size).limit(page_size)
+    found = session.exec(query).all()
+    ids = [r[0].id for r in found]
+    trends = _trends(session, model, ids, day) if model is not None and day else {}
+    meetings = next_meetings(session, account_ids=ids, now=now)
+    tasks = open_tasks(session, account_ids=ids, today=today or now.date())
+    grader = _Grader(version.definition) if with_groups and version is not None else None
+    rows = []
+    for r in found:
+        tier = tiers.get(r[0].industry or "")
+        task_count, overdue = tasks.get(r[0].id, (0, 0))
+        rows.append(PortfolioRow(
+            account=r[0], owner=r[1], score=r[2], band=r[3], trend=trends.get(r[0].id, []),
+            next_meeting=meetings.get(r[0].id), stage=r[4],
+            tier=tier.tier if tier is not None else None,
+            is_target=bool(tier is not None and tier.is_target),
+            open_tasks=task_count, overdue_tasks=overdue,
+            grades=grader.grades(r[5], r[6]) if grader is not None and r[5] is not None else [],
+        ))
+    measures: list[tuple[str, str, str]] = []
+    if version is not None:
+        for group in version.definition.get("groups", []):
+            for measure in group.get("measures", []):
+                measures.append((group.get("name", group.get("key", "")), measure["key"],
+                                 measure.get("name", measure["key"])))
+    currency = rows[0].account.currency if rows and currencies == 1 else None
+    return Portfolio(
+        rows, day, model.name if model is not None else None, scale, measures,
+        total=int(total), total_arr=arr if currency is not None else None, currency=currency,
+        page=number, pages=pages, page_size=page_size,
+    )
+
+
+def open_tasks(
+    session: Session, *, account_ids: Sequence[int | None], today: dt.date
+) -> dict[int, tuple[int, int]]:
+    """Per account: how many tasks are open, and how many of them are past their due date."""
+    if not account_ids:
+        return {}
+    overdue = func.sum(case((col(Task.due_on) < today, 1), else_=0))
+    rows = session.exec(
+        select(col(Task.account_id), func.count(), overdue)
+        .where(col(Task.status) == "open", col(Task.account_id).in_(list(account_ids)))
+        .group_by(col(Task.account_id))
+    ).all()
+    return {account_id: (int(n), int(late or 0)) for account_id, n, late in rows}
+
+
+class _Grader:
+    """Grades stored measure values the way the scorer does (``grade_value``, else the band of
+    the value's fraction), without rescoring whole accounts: the heatmap needs only the grades,
+    and for 300 accounts a full rescoring costs more than the rest of the page."""
+
+    def __init__(self, definition: dict[str, Any]) -> None:
+        self.model = to_model_def(health_svc.parse_definition(definition))
+        self.measures = measure_order(self.model)
+
+    def grades(self, values: Sequence[float | None], stale: int) -> list[str | None]:
+        out: list[str | None] = []
+        for i, (measure, value) in enumerate(zip(self.measures, values, strict=False)):
+            if value is None or stale >> i & 1:
+                out.append("bad" if measure.missing == "bad" else None)
+                continue
+            fraction, _, label = grade_value(measure, value)
+            out.append(label or band(self.model, fraction * self.model.scale_max))
+        return out
+
+
+def _trends(
+    session: Session, model: Any, account_ids: Sequence[int | None], day: dt.date
+) -> dict[int, list[float]]:
+    if not account_ids:
+        return {}
+    version_ids = [v.id for v in health_svc.versions(session, model.id)]
+    rows = session.exec(
+        select(col(ScoreSnapshot.account_id), col(ScoreSnapshot.day), col(ScoreSnapshot.score))
+        .where(col(ScoreSnapshot.model_version_id).in_(version_ids),
+               col(ScoreSnapshot.account_id).in_(list(account_ids)),
+               col(ScoreSnapshot.day) > day - dt.timedelta(days=SPARK_DAYS),
+               col(ScoreSnapshot.day) <= day)
+        .order_by(col(ScoreSnapshot.account_id), col(ScoreSnapshot.day),
+                  col(ScoreSnapshot.model_version_id))
+    ).all()
+    by_day: dict[int, dict[dt.date, float]] = defaultdict(dict)
+    for account_id, when, score in rows:
+        if score is not None:
+            by_day[account_id][when] = score  # a later version wins on the same day
+    return {a: [s for _, s in sorted(days.items())] for a, days in by_day.items()}
+
+
+def next_meetings(
+    session: Session, *, account_ids: Sequence[int | None], now: dt.datetime
+) -> dict[int, dt.datetime]:
+    """Each account's soonest meeting still ahead (from ``meeting_scheduled`` interactions)."""
+    if not account_ids:
+        return {}
+    rows = session.exec(
+        select(col(Interaction.account_id), col(Interaction.data))
+        .where(col(Interaction.type) == "meeting_scheduled",
+               col(Interaction.account_id).in_(list(account_ids)),
+               col(Interaction.occurred_at) >= now - SCHEDULE_LOOKBACK)
+    ).all()
+    wanted = set(account_ids)
+    out: dict[int, dt.datetime] = {}
+    for account_id, data in rows:
+        if account_id not in wanted:
+            continue
+        try:
+            when = dt.datetime.fromisoformat(str((data or {}).get("scheduled_for", "")))
+        except ValueError:
+            continue
+        if when.tzinfo is None or when <= now:
+            continue
+        if account_id not in out or when < out[account_id]:
+            out[account_id] = when
+    return out
+
+
+def owners(session: Session) -> list[User]:
+    """Users who may own accounts (active admins and CSMs), by name."""
+    return list(session.exec(
+        select(User).where(col(User.is_active).is_(True), col(User.role).in_(("admin", "csm")))
+        .order_by(col(User.name))
+    ).all())
+
+
+def last_change(session: Session, *, entity: str, entity_id: int) -> PlanAudit | None:
+    """The latest recorded change to a plan, goal or step (who made it and when)."""
+    return session.exec(
+        select(PlanAudit).where(PlanAudit.entity_type == entity, PlanAudit.entity_id == entity_id)
+        .order_by(col(PlanAudit.id).desc()).limit(1)
+    ).first()
+
+
+def user_names(session: Session, emails: Sequence[str]) -> dict[str, str]:
+    """Display names for these emails (users only; unknown emails are left out)."""
+    if not emails:
+        return {}
+    rows = session.exec(select(User.email, User.name).where(col(User.email).in_(list(emails)))).all()
+    return dict(rows)

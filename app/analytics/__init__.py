@@ -1,0 +1,1 @@
+"""Team KPIs and intervention effectiveness."""

@@ -1,0 +1,1 @@
+"""Who may do what: users, browser sessions, API keys and secrets."""

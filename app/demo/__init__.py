@@ -1,0 +1,1 @@
+"""Deterministic demo data, written through the services so it is always valid."""

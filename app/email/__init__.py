@@ -1,0 +1,1 @@
+"""Email: the outbox written with the action that causes it, and SMTP delivery."""

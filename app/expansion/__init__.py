@@ -1,0 +1,1 @@
+"""Expansion opportunities: the upsell pipeline and its suggestions."""

@@ -1,0 +1,1 @@
+"""Health models (versions, publishing), measure values, scores and their queue, backtests."""

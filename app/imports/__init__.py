@@ -1,0 +1,1 @@
+"""CSV import of accounts, contacts, interactions and daily usage aggregates."""

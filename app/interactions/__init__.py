@@ -1,0 +1,1 @@
+"""Interactions: meetings, emails, tickets, NPS answers, attendance and the rest, recorded once."""

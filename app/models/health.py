@@ -1,0 +1,123 @@
+"""Database tables. Alembic migrations under ``alembic/versions`` are the only way these change.
+
+Conventions: singular snake_case table names, ``*_at`` for UTC timestamps, ``*_on`` for dates,
+integer surrogate keys inside the database, and each account's ``external_id`` (the Segment
+``groupId``) as its public identity.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from sqlalchemy import (
+    CheckConstraint,
+    Column,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+)
+from sqlmodel import Field, SQLModel
+
+from app.db import JSONType, UTCDateTime, one_of, utcnow
+
+MODEL_STATES = ("draft", "published", "retired")
+
+
+class HealthModel(SQLModel, table=True):
+    """A named health model; its formulas live in versions, one of them published at a time."""
+
+    __tablename__ = "health_model"
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(sa_column=Column(String(100), nullable=False, unique=True))
+    description: str | None = Field(default=None, sa_column=Column(String(1000)))
+    preset: str | None = Field(default=None, sa_column=Column(String(32)))
+    is_default: bool = Field(default=False)
+    created_at: dt.datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, nullable=False)
+    updated_at: dt.datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, nullable=False)
+
+
+class HealthModelVersion(SQLModel, table=True):
+    """One version of a model's definition (groups, measures, grading); published ones are frozen."""
+
+    __tablename__ = "health_model_version"
+    __table_args__ = (
+        CheckConstraint(one_of("state", MODEL_STATES), name="state"),
+        Index("uq_health_model_version", "model_id", "version", unique=True),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    model_id: int = Field(
+        sa_column=Column(Integer, ForeignKey("health_model.id", ondelete="CASCADE"), nullable=False)
+    )
+    version: int = Field(nullable=False)
+    state: str = Field(default="draft", sa_column=Column(String(16), nullable=False))
+    definition: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSONType, nullable=False))
+    created_at: dt.datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, nullable=False)
+    published_at: dt.datetime | None = Field(default=None, sa_type=UTCDateTime, nullable=True)
+
+
+class ScoreSnapshot(SQLModel, table=True):
+    """An account's score on a day under one model version, with what explains it.
+
+    The explanation (every measure's grade, points, weight, contribution, next step) is a pure
+    function of the version's definition and the measures' raw values, so a snapshot keeps only
+    the values (``measure_values``, in the definition's order of groups and measures) and which
+    of them were stale (``stale_mask``, bit i for measure i); readers rebuild the rest.
+    """
+
+    __tablename__ = "score_snapshot"
+    __table_args__ = (Index("ix_score_snapshot_version_day", "model_version_id", "day"),)
+
+    account_id: int = Field(
+        sa_column=Column(Integer, ForeignKey("account.id", ondelete="CASCADE"), primary_key=True)
+    )
+    model_version_id: int = Field(
+        sa_column=Column(Integer, ForeignKey("health_model_version.id", ondelete="CASCADE"), primary_key=True)
+    )
+    day: dt.date = Field(primary_key=True)
+    score: float | None = Field(default=None)
+    band: str | None = Field(default=None, sa_column=Column(String(8)))
+    status: str | None = Field(default=None, sa_column=Column(String(16)))
+    measure_values: list[float | None] = Field(
+        default_factory=list, sa_column=Column(JSONType, nullable=False)
+    )
+    stale_mask: int = Field(default=0, nullable=False)
+    computed_at: dt.datetime = Field(sa_type=UTCDateTime, nullable=False)
+
+
+class SentimentRating(SQLModel, table=True):
+    """A CSM's manual health rating (1–5) with a comment; it expires and resets on owner change."""
+
+    __tablename__ = "sentiment_rating"
+    __table_args__ = (
+        CheckConstraint("rating BETWEEN 1 AND 5", name="rating"),
+        Index("ix_sentiment_rating_account_created", "account_id", "created_at"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    account_id: int = Field(
+        sa_column=Column(Integer, ForeignKey("account.id", ondelete="CASCADE"), nullable=False)
+    )
+    rating: int = Field(nullable=False)
+    comment: str | None = Field(default=None, sa_column=Column(Text))
+    author_user_id: int | None = Field(
+        default=None, sa_column=Column(Integer, ForeignKey("user.id", ondelete="SET NULL"))
+    )
+    #: The account's owner when the rating was given; a new owner starts from no rating.
+    owner_id: int | None = Field(default=None)
+    created_at: dt.datetime = Field(sa_type=UTCDateTime, nullable=False)
+
+
+class ScoreDirty(SQLModel, table=True):
+    """Accounts whose data changed since they were last scored (ingestion marks them)."""
+
+    __tablename__ = "score_dirty"
+
+    account_id: int = Field(
+        sa_column=Column(Integer, ForeignKey("account.id", ondelete="CASCADE"), primary_key=True)
+    )
+    since: dt.datetime = Field(sa_type=UTCDateTime, nullable=False)

@@ -1,0 +1,1 @@
+"""Success plans: plans, goals, steps, progress, their history, and the shipped templates."""

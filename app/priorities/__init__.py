@@ -1,0 +1,1 @@
+"""The weekly action list per CSM, its feedback, and the Monday digest."""

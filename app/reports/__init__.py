@@ -1,0 +1,1 @@
+"""Adoption summaries, the reports emailed to customers, report schedules and tech-touch check-ins."""

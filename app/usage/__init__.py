@@ -1,0 +1,3 @@
+"""Product usage as stored: daily rollups, presence, aggregates pushed from a warehouse, the
+feature catalog.
+"""
