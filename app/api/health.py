@@ -6,175 +6,37 @@ import datetime as dt
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Response, status
-from pydantic import BaseModel, Field, StringConstraints
 
 from app.api.common import BODY, CONFLICT, ERRORS, NOT_FOUND
 from app.deps import AdminKeyDep, NowDep, ReadKeyDep, SessionDep, SettingsDep, WriteKeyDep
 from app.health import backtest as backtest_svc
 from app.health import service as svc
+from app.health.schemas import (
+    BacktestIn,
+    BacktestPublic,
+    BulkItem,
+    BulkPage,
+    DraftIn,
+    GroupPublic,
+    HealthModelCreate,
+    HealthModelPublic,
+    HealthPreviewIn,
+    HealthPreviewPublic,
+    HealthPublic,
+    HistoryPointPublic,
+    HistoryPublic,
+    ModelRef,
+    Scale,
+    SentimentIn,
+    SentimentPublic,
+    VersionMark,
+    VersionPublic,
+)
 from app.models import HealthModel, HealthModelVersion
 from app.pagination import Cursor, PageParams, decode_cursor, encode_cursor, page_params
-from app.scoring.presets import PRESETS
 from app.types import DbId
 
 router = APIRouter(tags=["health"], responses=ERRORS)
-
-
-class ModelRef(BaseModel):
-    id: int
-    name: str
-    version: int
-
-
-class Scale(BaseModel):
-    min: float = 0
-    max: float
-
-
-class NextStepPublic(BaseModel):
-    target: str
-    value_needed: float
-    change: float
-
-
-class MeasurePublic(BaseModel):
-    key: str
-    name: str
-    value: float | None
-    window_days: int | None
-    status: Literal["ok", "missing", "stale"]
-    grade: str | None
-    points: float | None
-    weight: float
-    contribution: float
-    included: bool
-    next_step: NextStepPublic | None
-    value_change_7d: float | None = None
-    value_change_30d: float | None = None
-    contribution_change_7d: float | None = None
-    contribution_change_30d: float | None = None
-
-
-class GroupPublic(BaseModel):
-    key: str
-    name: str
-    mode: str
-    score: float | None
-    weight: float
-    contribution: float
-    worst: str | None
-    measures: list[MeasurePublic]
-
-
-class HealthPublic(BaseModel):
-    account_id: str
-    as_of: dt.date
-    model: ModelRef
-    score: float | None
-    scale: Scale
-    band: str | None
-    status: str | None = Field(description="Key-feature status ([normal]/[1bad]/...) if the model has it")
-    change_7d: float | None
-    change_30d: float | None
-    live: bool = Field(description="Computed on request because no stored snapshot existed")
-    groups: list[GroupPublic]
-
-
-class HistoryPointPublic(BaseModel):
-    day: dt.date
-    score: float | None
-    band: str | None
-    status: str | None
-    model_version: int
-
-
-class VersionMark(BaseModel):
-    version: int
-    published_at: dt.datetime
-
-
-class HistoryPublic(BaseModel):
-    account_id: str
-    model: ModelRef
-    data: list[HistoryPointPublic]
-    versions: list[VersionMark] = Field(description="When each version was published (chart marks)")
-
-
-class BulkItem(BaseModel):
-    account_id: str
-    name: str
-    owner: str | None
-    as_of: dt.date
-    score: float | None
-    band: str | None
-    status: str | None
-
-
-class BulkPage(BaseModel):
-    model: ModelRef
-    as_of: dt.date | None
-    data: list[BulkItem]
-    next_cursor: str | None
-
-
-class VersionPublic(BaseModel):
-    version: int
-    state: str
-    created_at: dt.datetime
-    published_at: dt.datetime | None
-    definition: dict[str, Any]
-
-
-class HealthModelPublic(BaseModel):
-    id: int
-    name: str
-    description: str | None
-    preset: str | None
-    is_default: bool
-    published_version: int | None
-    draft_version: int | None
-    versions: list[VersionPublic]
-
-
-class HealthModelCreate(BaseModel):
-    name: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)] | None = None
-    preset: Literal["abc", "adoption", "key_features", "minimal"] | None = Field(
-        default=None, description=f"Adopt a shipped preset ({', '.join(PRESETS)}), published at once"
-    )
-    definition: dict[str, Any] | None = None
-    description: Annotated[str, StringConstraints(max_length=1000)] | None = None
-    publish: bool = False
-
-
-class DraftIn(BaseModel):
-    definition: dict[str, Any]
-
-
-class HealthPreviewIn(BaseModel):
-    definition: dict[str, Any] | None = Field(
-        default=None, description="Draft definition to try; default: the model's saved draft"
-    )
-
-
-class HealthPreviewPublic(BaseModel):
-    as_of: dt.date
-    accounts: int
-    bands_before: dict[str, int]
-    bands_after: dict[str, int]
-    moved: dict[str, int]
-    biggest_changes: list[dict[str, Any]]
-
-
-class SentimentIn(BaseModel):
-    rating: int = Field(ge=1, le=5)
-    comment: Annotated[str, StringConstraints(max_length=4000)] | None = None
-
-
-class SentimentPublic(BaseModel):
-    id: int
-    rating: int
-    comment: str | None
-    created_at: dt.datetime
 
 
 def _ref(model: HealthModel, version: HealthModelVersion) -> ModelRef:
@@ -373,13 +235,13 @@ def preview(
 
 
 @router.post(
-    "/health-models/{model_id}/backtest", response_model=backtest_svc.BacktestPublic,
+    "/health-models/{model_id}/backtest", response_model=BacktestPublic,
     responses={**NOT_FOUND, **BODY},
 )
 def backtest(
-    model_id: DbId, backtest_in: backtest_svc.BacktestIn, session: SessionDep,
+    model_id: DbId, backtest_in: BacktestIn, session: SessionDep,
     settings: SettingsDep, now: NowDep, _key: ReadKeyDep,
-) -> backtest_svc.BacktestPublic:
+) -> BacktestPublic:
     """How well the model's past scores separated accounts that later churned from those that
     renewed: ROC AUC overall and per measure, churn rate and lift by band."""
     return backtest_svc.run_backtest(

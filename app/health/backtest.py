@@ -11,66 +11,19 @@ kept).
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
 from zoneinfo import ZoneInfo
 
-from pydantic import BaseModel, Field, model_validator
 from sqlalchemy import select
 from sqlmodel import Session
 
 from app.errors import InvalidInput
 from app.health import service as health
+from app.health.schemas import BacktestIn, BacktestPublic, BandRow, MeasureAuc
 from app.health.values import compute_values, load_accounts
 from app.models import Account
 from app.scoring.backtest import Observation, by_band, roc_auc
-from app.types import DbId
 
 MAX_REFERENCE_DATES = 36
-
-
-class BacktestIn(BaseModel):
-    version: DbId | None = Field(default=None, description="Default: the published version")
-    definition: dict[str, Any] | None = Field(
-        default=None, description="Backtest this definition instead (e.g. a draft)"
-    )
-    start: dt.date | None = Field(default=None, description="First reference date")
-    end: dt.date | None = Field(default=None, description="Last reference date (default: today − horizon)")
-    step_days: int = Field(default=30, ge=1, le=365)
-    horizon_days: int = Field(default=180, ge=7, le=730)
-
-    @model_validator(mode="after")
-    def _order(self) -> BacktestIn:
-        if self.start and self.end and self.start > self.end:
-            raise ValueError("start must not be after end")
-        return self
-
-
-class MeasureAuc(BaseModel):
-    key: str
-    name: str
-    auc: float | None
-    observations: int
-
-
-class BandRow(BaseModel):
-    band: str
-    accounts: int
-    churned: int
-    churn_rate: float | None
-    lift: float | None
-
-
-class BacktestPublic(BaseModel):
-    model_id: int
-    version: int | None
-    reference_dates: list[dt.date]
-    horizon_days: int
-    observations: int
-    churned: int
-    auc: float | None = Field(description="P(an account that stayed scored higher than one that churned)")
-    measures: list[MeasureAuc]
-    bands: list[BandRow]
-    summary: str
 
 
 def run_backtest(

@@ -1,0 +1,213 @@
+"""Request and response bodies for health scores, health models, sentiment and backtests."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, Field, StringConstraints, model_validator
+
+from app.scoring.presets import PRESETS
+from app.types import DbId
+
+
+class ModelRef(BaseModel):
+    id: int
+    name: str
+    version: int
+
+
+class Scale(BaseModel):
+    min: float = 0
+    max: float
+
+
+class NextStepPublic(BaseModel):
+    target: str
+    value_needed: float
+    change: float
+
+
+class MeasurePublic(BaseModel):
+    key: str
+    name: str
+    value: float | None
+    window_days: int | None
+    status: Literal["ok", "missing", "stale"]
+    grade: str | None
+    points: float | None
+    weight: float
+    contribution: float
+    included: bool
+    next_step: NextStepPublic | None
+    value_change_7d: float | None = None
+    value_change_30d: float | None = None
+    contribution_change_7d: float | None = None
+    contribution_change_30d: float | None = None
+
+
+class GroupPublic(BaseModel):
+    key: str
+    name: str
+    mode: str
+    score: float | None
+    weight: float
+    contribution: float
+    worst: str | None
+    measures: list[MeasurePublic]
+
+
+class HealthPublic(BaseModel):
+    account_id: str
+    as_of: dt.date
+    model: ModelRef
+    score: float | None
+    scale: Scale
+    band: str | None
+    status: str | None = Field(description="Key-feature status ([normal]/[1bad]/...) if the model has it")
+    change_7d: float | None
+    change_30d: float | None
+    live: bool = Field(description="Computed on request because no stored snapshot existed")
+    groups: list[GroupPublic]
+
+
+class HistoryPointPublic(BaseModel):
+    day: dt.date
+    score: float | None
+    band: str | None
+    status: str | None
+    model_version: int
+
+
+class VersionMark(BaseModel):
+    version: int
+    published_at: dt.datetime
+
+
+class HistoryPublic(BaseModel):
+    account_id: str
+    model: ModelRef
+    data: list[HistoryPointPublic]
+    versions: list[VersionMark] = Field(description="When each version was published (chart marks)")
+
+
+class BulkItem(BaseModel):
+    account_id: str
+    name: str
+    owner: str | None
+    as_of: dt.date
+    score: float | None
+    band: str | None
+    status: str | None
+
+
+class BulkPage(BaseModel):
+    model: ModelRef
+    as_of: dt.date | None
+    data: list[BulkItem]
+    next_cursor: str | None
+
+
+class VersionPublic(BaseModel):
+    version: int
+    state: str
+    created_at: dt.datetime
+    published_at: dt.datetime | None
+    definition: dict[str, Any]
+
+
+class HealthModelPublic(BaseModel):
+    id: int
+    name: str
+    description: str | None
+    preset: str | None
+    is_default: bool
+    published_version: int | None
+    draft_version: int | None
+    versions: list[VersionPublic]
+
+
+class HealthModelCreate(BaseModel):
+    name: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)] | None = None
+    preset: Literal["abc", "adoption", "key_features", "minimal"] | None = Field(
+        default=None, description=f"Adopt a shipped preset ({', '.join(PRESETS)}), published at once"
+    )
+    definition: dict[str, Any] | None = None
+    description: Annotated[str, StringConstraints(max_length=1000)] | None = None
+    publish: bool = False
+
+
+class DraftIn(BaseModel):
+    definition: dict[str, Any]
+
+
+class HealthPreviewIn(BaseModel):
+    definition: dict[str, Any] | None = Field(
+        default=None, description="Draft definition to try; default: the model's saved draft"
+    )
+
+
+class HealthPreviewPublic(BaseModel):
+    as_of: dt.date
+    accounts: int
+    bands_before: dict[str, int]
+    bands_after: dict[str, int]
+    moved: dict[str, int]
+    biggest_changes: list[dict[str, Any]]
+
+
+class SentimentIn(BaseModel):
+    rating: int = Field(ge=1, le=5)
+    comment: Annotated[str, StringConstraints(max_length=4000)] | None = None
+
+
+class SentimentPublic(BaseModel):
+    id: int
+    rating: int
+    comment: str | None
+    created_at: dt.datetime
+
+
+class BacktestIn(BaseModel):
+    version: DbId | None = Field(default=None, description="Default: the published version")
+    definition: dict[str, Any] | None = Field(
+        default=None, description="Backtest this definition instead (e.g. a draft)"
+    )
+    start: dt.date | None = Field(default=None, description="First reference date")
+    end: dt.date | None = Field(default=None, description="Last reference date (default: today − horizon)")
+    step_days: int = Field(default=30, ge=1, le=365)
+    horizon_days: int = Field(default=180, ge=7, le=730)
+
+    @model_validator(mode="after")
+    def _order(self) -> BacktestIn:
+        if self.start and self.end and self.start > self.end:
+            raise ValueError("start must not be after end")
+        return self
+
+
+class MeasureAuc(BaseModel):
+    key: str
+    name: str
+    auc: float | None
+    observations: int
+
+
+class BandRow(BaseModel):
+    band: str
+    accounts: int
+    churned: int
+    churn_rate: float | None
+    lift: float | None
+
+
+class BacktestPublic(BaseModel):
+    model_id: int
+    version: int | None
+    reference_dates: list[dt.date]
+    horizon_days: int
+    observations: int
+    churned: int
+    auc: float | None = Field(description="P(an account that stayed scored higher than one that churned)")
+    measures: list[MeasureAuc]
+    bands: list[BandRow]
+    summary: str
