@@ -6,7 +6,6 @@ import datetime as dt
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query
-from pydantic import BaseModel, Field
 
 from app.api.common import BODY, CONFLICT, ERRORS, NOT_FOUND
 from app.auth.users import require_user_by_email
@@ -22,6 +21,21 @@ from app.deps import (
 from app.lifecycle import rules
 from app.models import ApiKey, PriorityList
 from app.priorities import service as svc
+from app.priorities.schemas import (
+    FactorFeedbackPublic,
+    FactorPublic,
+    FeedbackIn,
+    FeedbackReportPublic,
+    ItemPublic,
+    ListPublic,
+    PreviewRowPublic,
+    RulesIn,
+    RulesPublic,
+    Suppressed,
+    Verdict,
+    WeightsPreviewIn,
+    WeightsPreviewPublic,
+)
 from app.types import DbId
 
 router = APIRouter(tags=["priorities"], responses=ERRORS)
@@ -32,53 +46,6 @@ Owner = Annotated[str | None, Query(description="A CSM's email (default: every C
 
 def _author(key: ApiKey) -> str:
     return f"api-key:{key.name}"
-
-
-class FactorPublic(BaseModel):
-    factor: str
-    raw: Any = Field(description="The value the points come from (score, months, motivation, …)")
-    weight: float
-    points: float
-
-
-class Suppressed(BaseModel):
-    reason: Literal["meeting_scheduled", "recent_touch"]
-    on: dt.date
-
-
-class Verdict(BaseModel):
-    reason: str | None
-    text: str | None
-    interaction_id: DbId | None
-    at: dt.datetime | None
-    by: str | None
-
-
-class ItemPublic(BaseModel):
-    id: int
-    account_id: str
-    account_name: str
-    owner: str | None
-    rank: int | None
-    total: float = Field(description="The sum of the factors' points")
-    factors: list[FactorPublic]
-    score: float | None
-    band: str | None
-    stage: str | None
-    signals: list[str]
-    suppressed: Suppressed | None
-    status: Literal["open", "done", "not_actionable"]
-    feedback: Verdict | None
-
-
-class ListPublic(BaseModel):
-    week: str
-    as_of: dt.datetime = Field(description="Monday 00:00 in the team's time zone")
-    computed_at: dt.datetime
-    weights_version: int
-    data: list[ItemPublic]
-    suppressed: list[ItemPublic]
-    next_cursor: str | None = None
 
 
 def item_public(view: svc.ItemView) -> ItemPublic:
@@ -131,13 +98,6 @@ def recompute(
     return _list_public(view.stored, view)
 
 
-class FeedbackIn(BaseModel):
-    status: Literal["done", "not_actionable", "open"] = Field(description="`open` takes a verdict back")
-    interaction_id: DbId | None = Field(default=None, description="With `done`: the interaction that did it")
-    reason: Literal["talked_offline", "no_churn_risk", "waiting_on_customer", "other"] | None = None
-    text: Annotated[str, Field(max_length=2000)] | None = None
-
-
 @router.post("/priorities/items/{item_id}/feedback", response_model=ItemPublic,
              responses={**NOT_FOUND, **BODY, **CONFLICT})
 def give_feedback(
@@ -149,26 +109,6 @@ def give_feedback(
         reason=feedback_in.reason, text=feedback_in.text, author=_author(key), now=now,
     )
     return item_public(svc.item_view(session, item))
-
-
-class FactorFeedbackPublic(BaseModel):
-    factor: str
-    led: int = Field(description="Items where this factor gave the most points")
-    rejected: int
-    rejection_rate: float | None
-    mean_points_rejected: float | None
-    mean_points_done: float | None
-
-
-class FeedbackReportPublic(BaseModel):
-    from_week: str
-    to_week: str
-    lists: int
-    items: int
-    done: int
-    rejected: int
-    reasons: dict[str, int]
-    factors: list[FactorFeedbackPublic]
 
 
 @router.get("/priorities/feedback-report", response_model=FeedbackReportPublic)
@@ -194,21 +134,6 @@ def feedback_report(
 
 
 # -- weights and rules ---------------------------------------------------------------------------
-
-
-class RulesPublic(BaseModel):
-    kind: str
-    version: int = Field(description="0: the built-in defaults (nothing saved yet)")
-    config: dict[str, Any]
-    author: str | None
-    created_at: dt.datetime | None
-    note: str | None
-
-
-class RulesIn(BaseModel):
-    config: dict[str, Any] = Field(description="Only the values to change; the rest keep defaults")
-    note: Annotated[str, Field(max_length=1000)] | None = None
-    expected_version: DbId | None = Field(default=None, description="409 if another version was saved")
 
 
 RuleKind = Literal["priorities", "stages", "signals"]
@@ -243,26 +168,6 @@ def save_rules(
     saved = rules.save(session, kind=kind, config_in=rules_in.config, author=_author(key),
                        note=rules_in.note, now=now, expected_version=rules_in.expected_version)
     return _rules_public(saved)
-
-
-class PreviewRowPublic(BaseModel):
-    account_id: str
-    account_name: str
-    owner: str | None
-    before_rank: int | None
-    after_rank: int | None
-    before_total: float | None
-    after_total: float
-
-
-class WeightsPreviewPublic(BaseModel):
-    week: str
-    config: dict[str, Any]
-    data: list[PreviewRowPublic]
-
-
-class WeightsPreviewIn(BaseModel):
-    config: dict[str, Any]
 
 
 @router.post("/rules/priorities/preview", response_model=WeightsPreviewPublic, responses=BODY)
