@@ -2,47 +2,32 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, status
-from pydantic import BaseModel, Field
 
 from app.api.common import BODY, ERRORS, NOT_FOUND
 from app.auth.users import require_user_by_email
 from app.deps import AdminKeyDep, NowDep, ReadKeyDep, SessionDep, SettingsDep, WriteKeyDep
 from app.lifecycle import run as lifecycle
 from app.lifecycle import stages as svc
+from app.lifecycle.schemas import (
+    ChampionRatingIn,
+    ChampionRatingPublic,
+    IndicatorPublic,
+    RunPublic,
+    SignalList,
+    SignalPublic,
+    StageChangePublic,
+    StageList,
+    StagePublic,
+    StageRow,
+)
 from app.models import AccountSignal, AccountStage, StageChange
 from app.pagination import Cursor, PageParams, decode_cursor, encode_cursor, page_params
-from app.types import DbId
 
 router = APIRouter(tags=["stages and signals"], responses=ERRORS)
 Owner = Annotated[str | None, Query(description="A CSM's email")]
-
-
-class IndicatorPublic(BaseModel):
-    key: str = Field(description="star_user | champion | community")
-    met: bool
-    value: int | None
-    threshold: int
-    source: str
-
-
-class StageChangePublic(BaseModel):
-    previous: str | None
-    stage: str
-    changed_on: dt.date
-
-
-class StagePublic(BaseModel):
-    account_id: str
-    stage: str | None = Field(description="success | growth | rescue | mogura; null until computed")
-    since_on: dt.date | None
-    computed_on: dt.date | None
-    champion_motivation: int | None
-    indicators: list[IndicatorPublic]
-    history: list[StageChangePublic]
 
 
 def _stage_public(external_id: str, stage: AccountStage | None, history: list[StageChange]) -> StagePublic:
@@ -62,20 +47,6 @@ def account_stage(account_id: str, session: SessionDep, _key: ReadKeyDep) -> Sta
     """The account's lifecycle stage, the three indicators behind it and its transitions."""
     view = svc.account_stage(session, account_id=account_id)
     return _stage_public(view.account.external_id, view.stage, view.history)
-
-
-class StageRow(BaseModel):
-    account_id: str
-    name: str
-    owner_id: DbId | None
-    stage: str
-    since_on: dt.date
-
-
-class StageList(BaseModel):
-    data: list[StageRow]
-    next_cursor: str | None
-    counts: dict[str, int] = Field(description="Active accounts per stage (for the owner, if given)")
 
 
 @router.get("/stages", response_model=StageList)
@@ -98,35 +69,11 @@ def list_stages(
     )
 
 
-class RunPublic(BaseModel):
-    day: dt.date
-    accounts: int
-    stage_changes: int
-    signals_fired: int
-    signals_cleared: int
-    tasks_created: int
-    tasks_closed: int
-    tasks_reopened: int
-
-
 @router.post("/stages/recompute", response_model=RunPublic)
 def recompute(session: SessionDep, settings: SettingsDep, now: NowDep, _key: AdminKeyDep) -> RunPublic:
     """Computes every account's stage and signals, and the playbook tasks, now (also run daily)."""
     result = lifecycle.run_daily(session, now=now, tz=settings.tz)
     return RunPublic.model_validate(result, from_attributes=True)
-
-
-class ChampionRatingIn(BaseModel):
-    rating: int = Field(ge=1, le=5, description="The champion's motivation, 1 (none) to 5 (driving it)")
-    comment: Annotated[str, Field(max_length=5000)] | None = None
-
-
-class ChampionRatingPublic(BaseModel):
-    account_id: str
-    rating: int
-    comment: str | None
-    author: str
-    created_at: dt.datetime
 
 
 @router.post("/accounts/{account_id}/champion-rating", status_code=status.HTTP_201_CREATED,
@@ -139,25 +86,6 @@ def rate_champion(
                             comment=rating_in.comment, user=None, author=f"api-key:{key.name}", now=now)
     return ChampionRatingPublic(account_id=account_id, rating=row.rating, comment=row.comment,
                                 author=row.author, created_at=row.created_at)
-
-
-class SignalPublic(BaseModel):
-    id: int
-    account_id: str
-    account_name: str
-    kind: str
-    severity: str
-    active: bool
-    first_on: dt.date
-    last_on: dt.date
-    cleared_on: dt.date | None
-    fired_data: dict[str, Any] = Field(description="The facts that fired it")
-    data: dict[str, Any] = Field(description="The latest facts while it stays active")
-
-
-class SignalList(BaseModel):
-    data: list[SignalPublic]
-    next_cursor: str | None
 
 
 def _signal_public(s: AccountSignal, external_id: str, name: str) -> SignalPublic:

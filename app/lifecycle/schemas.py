@@ -1,4 +1,4 @@
-"""Request and response bodies for account history, industry tiers, playbooks and tasks."""
+"""Request and response bodies for account history, industry tiers, playbooks, tasks, stages and signals."""
 
 from __future__ import annotations
 
@@ -200,3 +200,84 @@ class TaskPublic(BaseModel):
     created_by: str
     created_at: dt.datetime
     updated_at: dt.datetime
+
+
+class IndicatorPublic(BaseModel):
+    key: str = Field(description="star_user | champion | community")
+    met: bool
+    value: int | None
+    threshold: int
+    source: str
+
+
+class StageChangePublic(BaseModel):
+    previous: str | None
+    stage: str
+    changed_on: dt.date
+
+
+class StagePublic(BaseModel):
+    account_id: str
+    stage: str | None = Field(description="success | growth | rescue | mogura; null until computed")
+    since_on: dt.date | None
+    computed_on: dt.date | None
+    champion_motivation: int | None
+    indicators: list[IndicatorPublic]
+    history: list[StageChangePublic]
+
+
+class StageRow(BaseModel):
+    account_id: str
+    name: str
+    owner_id: DbId | None
+    stage: str
+    since_on: dt.date
+
+
+class StageList(BaseModel):
+    data: list[StageRow]
+    next_cursor: str | None
+    counts: dict[str, int] = Field(description="Active accounts per stage (for the owner, if given)")
+
+
+class RunPublic(BaseModel):
+    day: dt.date
+    accounts: int
+    stage_changes: int
+    signals_fired: int
+    signals_cleared: int
+    tasks_created: int
+    tasks_closed: int
+    tasks_reopened: int
+
+
+class ChampionRatingIn(BaseModel):
+    rating: int = Field(ge=1, le=5, description="The champion's motivation, 1 (none) to 5 (driving it)")
+    comment: Annotated[str, Field(max_length=5000)] | None = None
+
+
+class ChampionRatingPublic(BaseModel):
+    account_id: str
+    rating: int
+    comment: str | None
+    author: str
+    created_at: dt.datetime
+
+
+class SignalPublic(BaseModel):
+    id: int
+    account_id: str
+    account_name: str
+    kind: str
+    severity: str
+    active: bool
+    first_on: dt.date
+    last_on: dt.date
+    cleared_on: dt.date | None
+    fired_data: dict[str, Any] = Field(description="The facts that fired it")
+    data: dict[str, Any] = Field(description="The latest facts while it stays active")
+
+
+class SignalList(BaseModel):
+    data: list[SignalPublic]
+    next_cursor: str | None
