@@ -6,29 +6,13 @@ import datetime as dt
 from typing import Annotated
 
 from fastapi import APIRouter, Query
-from pydantic import BaseModel
 
 from app.api.common import ERRORS, NOT_FOUND
 from app.deps import NowDep, ReadKeyDep, SessionDep, SettingsDep
 from app.usage import read as usage_read
+from app.usage.schemas import AccountUsagePublic, UsageDayPublic
 
 router = APIRouter(tags=["usage"], responses=ERRORS)
-
-
-class UsageDayPublic(BaseModel):
-    day: dt.date
-    active_users: int
-    event_count: int
-    events: dict[str, int]
-    distinct_users: dict[str, int]
-
-
-class AccountUsagePublic(BaseModel):
-    account_id: str
-    start: dt.date
-    end: dt.date
-    last_event_at: dt.datetime | None
-    data: list[UsageDayPublic]
 
 
 @router.get(

@@ -6,65 +6,21 @@ import datetime as dt
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Response, status
-from pydantic import BaseModel, Field, StringConstraints
 
 from app.api.common import BODY, CONFLICT, ERRORS, NOT_FOUND
 from app.deps import AdminKeyDep, NowDep, ReadKeyDep, SessionDep, SettingsDep
 from app.models import Feature
 from app.pagination import Page
 from app.usage import features as svc
+from app.usage.schemas import (
+    AccountFeaturesPublic,
+    FeatureCreate,
+    FeaturePublic,
+    FeatureUpdate,
+    FeatureUsagePublic,
+)
 
 router = APIRouter(tags=["features"], responses=ERRORS)
-
-Pattern = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=255)]
-
-
-class FeatureCreate(BaseModel):
-    key: Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_.-]{0,99}$")]
-    name: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
-    patterns: Annotated[list[Pattern], Field(min_length=1, max_length=200)] = Field(
-        description="Event names, or shell-style patterns such as `report.*`"
-    )
-    is_key: bool = False
-    description: Annotated[str, StringConstraints(max_length=1000)] | None = None
-
-
-class FeatureUpdate(BaseModel):
-    name: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)] | None = None
-    patterns: Annotated[list[Pattern], Field(min_length=1, max_length=200)] | None = None
-    is_key: bool | None = None
-    description: Annotated[str, StringConstraints(max_length=1000)] | None = None
-
-
-class FeaturePublic(BaseModel):
-    key: str
-    name: str
-    patterns: list[str]
-    is_key: bool
-    description: str | None
-    created_at: dt.datetime
-    updated_at: dt.datetime
-
-
-class FeatureUsagePublic(BaseModel):
-    key: str | None = Field(description="null for events mapped to no feature")
-    name: str
-    is_key: bool
-    used: bool
-    event_count: int
-    active_days: int
-    max_daily_users: int
-    events: dict[str, int]
-
-
-class AccountFeaturesPublic(BaseModel):
-    account_id: str
-    start: dt.date
-    end: dt.date
-    key_features_used: int
-    key_features_total: int
-    data: list[FeatureUsagePublic]
-
 
 def _public(feature: Feature) -> FeaturePublic:
     return FeaturePublic.model_validate(feature, from_attributes=True)

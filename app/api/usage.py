@@ -5,31 +5,14 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body
-from pydantic import BaseModel, ConfigDict, Field
 
 from app.api.common import BODY, ERRORS
 from app.deps import NowDep, SessionDep, WriteKeyDep
 from app.usage import aggregates as svc
+from app.usage.schemas import UsageAggregatesIn, UsageAggregatesResult
 from app.validation import NO_TAGS, route_class
 
 router = APIRouter(prefix="/usage", tags=["usage"], responses=ERRORS, route_class=route_class(NO_TAGS))
-
-#: Rows per request; larger pushes are split (or sent as CSV through `bansou import usage`).
-MAX_ROWS = 10_000
-
-
-class UsageAggregatesIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    data: list[svc.DailyAggregateIn] = Field(min_length=1, max_length=MAX_ROWS)
-
-
-class UsageAggregatesResult(BaseModel):
-    rows: int = Field(description="Rows received")
-    created: int = Field(description="(account, day, event) keys stored for the first time")
-    replaced: int = Field(description="Keys whose earlier values were replaced")
-    account_days: int = Field(description="(account, day) totals recomputed")
-
 
 _BUSY: dict[int | str, dict[str, Any]] = {
     503: {

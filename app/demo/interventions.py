@@ -15,7 +15,7 @@ from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from app.usage.aggregates import DailyAggregateIn
+from app.usage.schemas import DailyAggregateIn
 
 #: Interaction types that lift usage afterwards.
 LIFTING_TYPES = frozenset({"training", "webinar"})

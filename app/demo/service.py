@@ -38,6 +38,7 @@ from app.models import Account, StageChange
 from app.priorities import service as priorities
 from app.usage import aggregates as usage_svc
 from app.usage import features as features_svc
+from app.usage.schemas import DailyAggregateIn
 
 INDUSTRIES = (
     "manufacturing", "retail", "it_services", "finance", "healthcare", "logistics",
@@ -232,7 +233,7 @@ def _load_activity(
         )
     source, _ = sources_svc.create_source(session, name="demo-product", now=now)
     adapter: TypeAdapter[Any] = TypeAdapter(list[InteractionIn])
-    aggregates: list[usage_svc.DailyAggregateIn] = []
+    aggregates: list[DailyAggregateIn] = []
     messages: list[dict[str, Any]] = []
     interactions: list[dict[str, Any]] = []
     for plan, segment, owner in plans:
@@ -241,7 +242,7 @@ def _load_activity(
         rows = demo_activity.daily_usage(rng, plan, kind, features, history_start, today, today)
         for row in rows:
             if row.day < today:
-                aggregates.append(usage_svc.DailyAggregateIn(
+                aggregates.append(DailyAggregateIn(
                     account_id=row.account_id, day=row.day, event=row.event, count=row.count,
                     distinct_users=row.distinct_users, active_users=row.active_users,
                 ))

@@ -38,6 +38,7 @@ from app.interactions import service as interactions
 from app.interactions.schemas import ITEM_TAGS, TYPE_FIELDS, InteractionIn, _InteractionBase
 from app.models import Contact
 from app.usage import aggregates as usage
+from app.usage.schemas import DailyAggregateIn
 from app.validation import NO_TAGS, UnionTags, field_errors
 
 ImportKind = Literal["accounts", "contacts", "interactions", "usage"]
@@ -57,7 +58,7 @@ _FIELDS: dict[str, frozenset[str]] = {
     "interactions": (
         frozenset(_InteractionBase.model_fields) | TYPE_FIELDS | {"type"}
     ),
-    "usage": frozenset(usage.DailyAggregateIn.model_fields),
+    "usage": frozenset(DailyAggregateIn.model_fields),
 }
 _REQUIRED: dict[str, tuple[str, ...]] = {
     "accounts": ("id", "name"),
@@ -480,9 +481,9 @@ def _import_usage(
     session: Session, chunk: list[_Row], columns: _Columns, report: ImportReport, now: dt.datetime,
     tz: ZoneInfo | None,
 ) -> None:
-    good: list[tuple[_Row, usage.DailyAggregateIn]] = []
+    good: list[tuple[_Row, DailyAggregateIn]] = []
     for row in chunk:
-        aggregate = _validate(usage.DailyAggregateIn, row, columns, report)
+        aggregate = _validate(DailyAggregateIn, row, columns, report)
         if aggregate is not None:
             good.append((row, aggregate))
     while good:

@@ -20,9 +20,8 @@ import datetime as dt
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationInfo, field_validator
 from sqlalchemy import ColumnElement, Table, and_, func, or_, select
 from sqlmodel import Session
 
@@ -31,39 +30,12 @@ from app.db import dialect_insert, table_of
 from app.errors import FieldError, InvalidInput
 from app.health import score_queue
 from app.models import Account, UsageAccountDay, UsageActiveUser, UsageDaily
-from app.types import ExternalId
 from app.usage import presence
+from app.usage.schemas import MAX_COUNT, DailyAggregateIn
 
-#: Largest count a 32-bit integer column holds.
-MAX_COUNT = 2_147_483_647
 #: A day may be this far past the request clock's UTC date (time zones ahead of UTC).
 FUTURE_SLACK = dt.timedelta(days=1)
 _CHUNK = 500
-
-Count = Annotated[int, Field(ge=0, le=MAX_COUNT)]
-
-
-class DailyAggregateIn(BaseModel):
-    """One event's totals for an account and day."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    account_id: ExternalId = Field(description="The account's external id")
-    day: dt.date
-    event: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=255)]
-    count: Count = Field(description="How many times the event happened that day")
-    distinct_users: Count = Field(description="How many different users did it that day")
-    active_users: Count | None = Field(
-        default=None, description="Distinct active users of the account that day (any event)"
-    )
-
-    @field_validator("distinct_users")
-    @classmethod
-    def _not_more_users_than_events(cls, value: int, info: ValidationInfo) -> int:
-        count = info.data.get("count")
-        if count is not None and value > count:
-            raise ValueError("must not exceed count (each user did the event at least once)")
-        return value
 
 
 @dataclass(frozen=True)

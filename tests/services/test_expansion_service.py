@@ -19,6 +19,7 @@ from app.expansion import service as svc
 from app.expansion.schemas import OpportunityCreate
 from app.ingest.service import UsageRow, add_usage
 from app.usage import aggregates as usage_svc
+from app.usage.schemas import DailyAggregateIn
 from tests.builders import AS_OF, make_account, make_user
 
 TODAY = dt.date(2026, 11, 23)  # AS_OF in Asia/Tokyo
@@ -43,7 +44,7 @@ def _push_events(session: Session, account: str, day_offset: int, count: int) ->
     usage_svc.replace_daily_aggregates(
         session,
         rows=[
-            usage_svc.DailyAggregateIn(
+            DailyAggregateIn(
                 account_id=account, day=_day(day_offset), event="report.viewed", count=count, distinct_users=1
             )
         ],

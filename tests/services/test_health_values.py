@@ -22,6 +22,7 @@ from app.ingest.service import UsageRow, add_usage
 from app.models import Account, Contact, SentimentRating
 from app.usage import aggregates as usage_svc
 from app.usage import features as features_svc
+from app.usage.schemas import DailyAggregateIn
 from tests.builders import AS_OF, make_account, make_contact, make_interaction, make_user
 
 TZ = ZoneInfo("Asia/Tokyo")
@@ -48,7 +49,7 @@ def _raw(session: Session, account_id: int, events: list[tuple[int, str, str, in
 
 def _push(session: Session, rows: list[dict[str, Any]]) -> None:
     usage_svc.replace_daily_aggregates(
-        session, rows=[usage_svc.DailyAggregateIn(**r) for r in rows], now=AS_OF
+        session, rows=[DailyAggregateIn(**r) for r in rows], now=AS_OF
     )
 
 

@@ -11,6 +11,7 @@ from sqlmodel import Session
 from app.ingest.service import UsageRow, add_usage
 from app.usage import aggregates as usage_svc
 from app.usage import presence
+from app.usage.schemas import DailyAggregateIn
 from tests.builders import AS_OF, make_account
 
 #: Day 20,799 is the last of block 649 (20,768 … 20,799): its bit is bit 63, the sign bit.
@@ -72,14 +73,14 @@ def test_rollups_kept_at_write_time_equal_a_rebuild(session: Session) -> None:
     add_usage(session, rows[:5], AS_OF)  # the same events again (not new messages: a test)
     later = AS_OF + dt.timedelta(days=30)
     usage_svc.replace_daily_aggregates(session, now=later, rows=[
-        usage_svc.DailyAggregateIn(account_id="a", day=BLOCK_END, event="Other", count=0,
-                                   distinct_users=0),
-        usage_svc.DailyAggregateIn(account_id="a", day=BLOCK_END, event="report.created",
-                                   count=0, distinct_users=0),
-        usage_svc.DailyAggregateIn(account_id="b", day=BLOCK_END, event="pushed.only", count=9,
-                                   distinct_users=4, active_users=7),
-        usage_svc.DailyAggregateIn(account_id="b", day=days[2], event="Other", count=1,
-                                   distinct_users=1, active_users=1),
+        DailyAggregateIn(account_id="a", day=BLOCK_END, event="Other", count=0,
+                         distinct_users=0),
+        DailyAggregateIn(account_id="a", day=BLOCK_END, event="report.created",
+                         count=0, distinct_users=0),
+        DailyAggregateIn(account_id="b", day=BLOCK_END, event="pushed.only", count=9,
+                         distinct_users=4, active_users=7),
+        DailyAggregateIn(account_id="b", day=days[2], event="Other", count=1,
+                         distinct_users=1, active_users=1),
     ])
     session.flush()
     kept = _stored(session)

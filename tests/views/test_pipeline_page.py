@@ -18,6 +18,7 @@ from app.expansion import service as svc
 from app.expansion.schemas import OpportunityCreate
 from app.models import Opportunity
 from app.usage import aggregates as usage_svc
+from app.usage.schemas import DailyAggregateIn
 from tests.views.conftest import HTML, HX, csrf
 from tests.views.data import AS_OF, CSM, OTHER_CSM, Book
 
@@ -63,7 +64,7 @@ def opps(engine: Engine, book: Book) -> dict[str, int]:
         usage_svc.replace_daily_aggregates(
             session,
             rows=[
-                usage_svc.DailyAggregateIn(
+                DailyAggregateIn(
                     account_id="hooli",
                     day=TODAY - dt.timedelta(days=2),
                     event="report.viewed",
