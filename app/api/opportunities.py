@@ -12,15 +12,20 @@ from decimal import Decimal
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Query, Response, status
-from pydantic import BaseModel, Field
 
 from app.api.common import BODY, CONFLICT, ERRORS, NOT_FOUND
 from app.deps import NowDep, ReadKeyDep, SessionDep, SettingsDep, WriteKeyDep
 from app.expansion import service as svc
-from app.expansion.schemas import Kind, OpportunityCreate, OpportunityPublic, OpportunityUpdate
+from app.expansion.schemas import (
+    OpportunityCreate,
+    OpportunityPublic,
+    OpportunityUpdate,
+    PipelinePublic,
+    SuggestionPublic,
+)
 from app.pagination import Page, PageParams, page_params
 from app.scoring import expansion as pure
-from app.types import DbId, Money
+from app.types import DbId
 
 router = APIRouter(tags=["expansion"], responses=ERRORS)
 
@@ -49,38 +54,6 @@ StageQuery = Annotated[
 OwnerQuery = Annotated[str | None, Query(description="The owning CSM's email, or `none`")]
 SegmentQuery = Annotated[str | None, Query(description="enterprise, mid_market or smb")]
 TierQuery = Annotated[str | None, Query(description="The account's industry tier: 1–4 or `none`")]
-
-
-class Bucket(BaseModel):
-    key: str = Field(description="The stage, or the tier (`1`–`4`, `none`), or `open`")
-    currency: str
-    count: int
-    amount: Money
-    weighted_amount: Money
-
-
-class StageBucket(Bucket):
-    probability: float = Field(description="The stage's win probability (the weight)")
-
-
-class PipelinePublic(BaseModel):
-    currencies: list[str]
-    by_stage: list[StageBucket]
-    by_tier: list[Bucket] = Field(description="Open opportunities by the account's industry tier")
-    open: list[Bucket] = Field(description="All open opportunities, per currency")
-
-
-class SuggestionPublic(BaseModel):
-    account_id: str
-    account_name: str
-    owner: str | None
-    segment: str | None
-    tier: int | None
-    signal: str = Field(description="The expansion signal (recorded as the source)")
-    kind: Kind = Field(description="The kind of opportunity it suggests")
-    amount: Money = Field(description="The suggested amount")
-    currency: str
-    data: dict[str, Any] = Field(description="The facts that fired the signal")
 
 
 def _today(now: dt.datetime, settings: Any) -> dt.date:

@@ -96,3 +96,35 @@ class OpportunityPublic(BaseModel):
     version: int
     created_at: dt.datetime
     updated_at: dt.datetime
+
+
+class Bucket(BaseModel):
+    key: str = Field(description="The stage, or the tier (`1`–`4`, `none`), or `open`")
+    currency: str
+    count: int
+    amount: Money
+    weighted_amount: Money
+
+
+class StageBucket(Bucket):
+    probability: float = Field(description="The stage's win probability (the weight)")
+
+
+class PipelinePublic(BaseModel):
+    currencies: list[str]
+    by_stage: list[StageBucket]
+    by_tier: list[Bucket] = Field(description="Open opportunities by the account's industry tier")
+    open: list[Bucket] = Field(description="All open opportunities, per currency")
+
+
+class SuggestionPublic(BaseModel):
+    account_id: str
+    account_name: str
+    owner: str | None
+    segment: str | None
+    tier: int | None
+    signal: str = Field(description="The expansion signal (recorded as the source)")
+    kind: Kind = Field(description="The kind of opportunity it suggests")
+    amount: Money = Field(description="The suggested amount")
+    currency: str
+    data: dict[str, Any] = Field(description="The facts that fired the signal")
