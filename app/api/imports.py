@@ -11,35 +11,16 @@ import io
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Query
-from pydantic import BaseModel, Field
 
 from app.api.common import BODY, ERRORS
 from app.deps import AdminKeyDep, NowDep, SessionDep, SettingsDep
 from app.errors import InvalidInput
 from app.imports import service as svc
+from app.imports.schemas import ImportReportPublic
 
 router = APIRouter(prefix="/imports", tags=["imports"], responses=ERRORS)
 
 _PROBLEM: dict[str, Any] = {"content": {"application/problem+json": {}}}
-
-
-class RowErrorPublic(BaseModel):
-    row: int = Field(description="Spreadsheet row: the header is row 1, the first data row is 2")
-    column: str | None = Field(description="The CSV column, as in the header")
-    message: str
-
-
-class ImportReportPublic(BaseModel):
-    kind: svc.ImportKind
-    dry_run: bool
-    partial: bool
-    rows: int = Field(description="Data rows read")
-    created: int
-    updated: int
-    unchanged: int = Field(description="Rows already stored as given (re-imported)")
-    errors: list[RowErrorPublic] = Field(description="The first 1,000 errors")
-    error_count: int
-    committed: bool = Field(description="Whether the good rows were written")
 
 
 @router.post(
