@@ -1,5 +1,6 @@
 """A goal's progress is one figure: the account page's plan panel and the customer's adoption
-report show the same, including for a target equal to the baseline ("keep it at 50")."""
+report show the same, including for a target equal to the baseline ("keep it at 50"), and write
+a share the same way."""
 
 from __future__ import annotations
 
@@ -10,12 +11,13 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
 from app.config import Settings
+from app.i18n import L10n
 from app.models import AdoptionReport
 from app.plans import service as plans_svc
 from app.plans.schemas import GoalCreate
-from app.reports.service import token_for
+from app.reports.service import report_context, token_for
 from tests.views.conftest import HTML, csrf
-from tests.views.data import AS_OF, CSM, Book
+from tests.views.data import AS_OF, CSM, TZ, Book
 
 #: Title → (current value, progress), every goal with baseline = target = 50.
 HELD = {"Keep 50 weekly users": (60.0, 1.0), "Back to 50 weekly users": (40.0, 0.0)}
@@ -84,3 +86,13 @@ def test_target_equal_to_baseline_shows_the_same_progress_on_the_page_and_in_the
     for title, goal in goals.items():
         if stored[title] is not None:
             assert stored[title] == goal["progress"]
+
+
+def test_the_report_writes_a_share_as_the_pages_do() -> None:
+    context = report_context(
+        {"depth": []}, account_name="Acme", language="en", tz=TZ, message=None, link=None
+    )
+    page = L10n("en", TZ)
+    for share in (None, 0.0, 1 / 3, 0.545, 0.575, 1.0):
+        assert context["pct"](share) == page.percent(share)
+    assert context["pct"](0.545) == "54%"  # 54.5 to the even whole percent (was 55%)
