@@ -23,6 +23,7 @@ from app.health import service as health
 from app.health.values import compute_values, load_accounts
 from app.models import Account
 from app.scoring.backtest import Observation, by_band, roc_auc
+from app.scoring.health import BANDS
 from app.types import DbId
 
 MAX_REFERENCE_DATES = 36
@@ -131,7 +132,7 @@ def run_backtest(
             )
     auc = roc_auc(overall)
     churned_count = sum(1 for o in overall if o.churned)
-    bands = by_band(overall, ["good", "normal", "bad"])
+    bands = by_band(overall, BANDS)
     if auc is None:
         summary = ("not enough outcomes to judge: the reference dates need both accounts that "
                    "churned within the horizon and accounts that stayed")

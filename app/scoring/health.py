@@ -33,6 +33,8 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 GradeLabel = Literal["good", "normal", "bad"]
+#: The bands of a score, best first (a measure's grades have the same names).
+BANDS: tuple[GradeLabel, ...] = ("good", "normal", "bad")
 MissingRule = Literal["bad", "exclude"]
 GroupMode = Literal["weighted", "worst"]
 Status = Literal["ok", "missing", "stale"]
