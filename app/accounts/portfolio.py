@@ -33,9 +33,8 @@ from app.models import (
     Task,
     User,
 )
-from app.scoring.health import band, grade_value, measure_order
+from app.scoring.health import BANDS, band, grade_value, measure_order
 
-BANDS = ("good", "normal", "bad")
 SORTS = ("name", "-name", "score", "-score", "arr", "-arr", "renewal", "-renewal")
 #: The sparkline shows the last 26 weeks of stored scores (the demo stores one a week).
 SPARK_DAYS = 182

@@ -22,6 +22,7 @@ from app.health.schemas import BacktestIn, BacktestPublic, BandRow, MeasureAuc
 from app.health.values import compute_values, load_accounts
 from app.models import Account
 from app.scoring.backtest import Observation, by_band, roc_auc
+from app.scoring.health import BANDS
 
 MAX_REFERENCE_DATES = 36
 
@@ -84,7 +85,7 @@ def run_backtest(
             )
     auc = roc_auc(overall)
     churned_count = sum(1 for o in overall if o.churned)
-    bands = by_band(overall, ["good", "normal", "bad"])
+    bands = by_band(overall, BANDS)
     if auc is None:
         summary = ("not enough outcomes to judge: the reference dates need both accounts that "
                    "churned within the horizon and accounts that stayed")

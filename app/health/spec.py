@@ -11,7 +11,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from app.models import INTERACTION_TYPES
-from app.scoring.health import Grading, GroupDef, MeasureDef, ModelDef
+from app.scoring.health import DEFAULT_BAND_GOOD, DEFAULT_BAND_NORMAL, Grading, GroupDef, MeasureDef, ModelDef
 
 Key = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_.-]{0,63}$")]
 Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
@@ -129,8 +129,8 @@ class GroupSpec(_Spec):
 
 class ModelSpec(_Spec):
     scale_max: float = Field(default=100.0, gt=0, le=1000)
-    band_good: float = 70.0
-    band_normal: float = 40.0
+    band_good: float = DEFAULT_BAND_GOOD
+    band_normal: float = DEFAULT_BAND_NORMAL
     #: Also grade each usage measure over the two previous 30-day windows and report the
     #: key-feature status [normal]/[1bad]/[2bad]/[3bad] (domain.md §5).
     key_feature_status: bool = False

@@ -51,6 +51,7 @@ from app.models import (
 from app.pagination import Cursor, PageParams, decode_cursor, encode_cursor
 from app.plans.schemas import GoalCreate, PlanCreate, StepCreate
 from app.plans.templates import TEMPLATES, PlanTemplate, find_template
+from app.scoring import plans as pure
 from app.usage import features as features_svc
 
 SYSTEM = "system"
@@ -836,11 +837,7 @@ def metric_values(
 def _reached(goal: PlanGoal, value: float) -> bool:
     """Whether the value meets the target; a target below the baseline is reached from above
     (fewer support tickets: baseline 40, target 10 → reached at 10 or less)."""
-    if goal.target is None:
-        return False
-    if goal.baseline is not None and goal.target < goal.baseline:
-        return value <= goal.target
-    return value >= goal.target
+    return pure.reached(baseline=goal.baseline, target=goal.target, value=value)
 
 
 def _event(

@@ -182,7 +182,7 @@ def report_context(data: dict[str, Any], *, account_name: str, language: str, tz
         "r": data, "account_name": account_name, "l10n": l10n, "message": message, "link": link,
         "actions": actions, "feature_names": features, "depth_max": deepest,
         "day": lambda iso: l10n.date(dt.date.fromisoformat(iso)),
-        "pct": lambda v: "—" if v is None else l10n.number(v * 100, 0) + "%",
+        "pct": l10n.percent,
         "num": lambda v, d=1: l10n.number(v, d),
         "bar": lambda v: max(0, min(100, round((v or 0) * 100))),
     }

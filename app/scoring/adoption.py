@@ -23,6 +23,8 @@ import datetime as dt
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
+from app.scoring.plans import goal_progress
+
 
 @dataclass(frozen=True)
 class AdoptionConfig:
@@ -91,7 +93,7 @@ class FeatureDepth:
 class GoalProgress:
     title: str
     status: str
-    progress: float | None  # 0..1 of the way from baseline to target; None for qualitative goals
+    progress: float | None  # 0..1 by plans.goal_progress; None: not achieved and no numbers
     current: float | None
     target: float | None
     unit: str | None
@@ -172,16 +174,14 @@ def _metric(series: Sequence[float | None], digits: int = 4) -> Metric:
     return Metric(value, previous, change, tuple(series))
 
 
-def goal_progress(goal: GoalInfo) -> GoalProgress:
-    """Share of the way from baseline to target (baseline 10, target 50, current 30 → 0.5)."""
-    progress: float | None = None
-    if goal.status == "achieved":
-        progress = 1.0
-    elif goal.target is not None and goal.current is not None:
-        base = goal.baseline or 0.0
-        if goal.target != base:
-            progress = round(min(max((goal.current - base) / (goal.target - base), 0.0), 1.0), 4)
-    return GoalProgress(goal.title, goal.status, progress, goal.current, goal.target, goal.unit)
+def goal_line(goal: GoalInfo) -> GoalProgress:
+    """The goal's line in the report, its progress by ``plans.goal_progress`` (baseline 10,
+    target 50, current 30 → 0.5)."""
+    progress = goal_progress(status=goal.status, baseline=goal.baseline, target=goal.target,
+                             current=goal.current)
+    return GoalProgress(goal.title, goal.status,
+                        round(progress, 4) if progress is not None else None,
+                        goal.current, goal.target, goal.unit)
 
 
 def _is_record(series: Sequence[float | None]) -> bool:
@@ -230,7 +230,7 @@ def assemble(
         for f in features
     )
 
-    progress = tuple(goal_progress(g) for g in goals)
+    progress = tuple(goal_line(g) for g in goals)
     highlights = [
         Highlight("goal_achieved", g.title) for g in goals
         if g.achieved_on is not None and current.start <= g.achieved_on <= current.end

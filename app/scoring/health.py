@@ -33,12 +33,18 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 GradeLabel = Literal["good", "normal", "bad"]
+#: The bands of a score, best first (a measure's grades have the same names).
+BANDS: tuple[GradeLabel, ...] = ("good", "normal", "bad")
 MissingRule = Literal["bad", "exclude"]
 GroupMode = Literal["weighted", "worst"]
 Status = Literal["ok", "missing", "stale"]
 
 #: Fractions for threshold grades: good counts fully, normal half, bad nothing.
 GRADE_FRACTION: dict[str, float] = {"good": 1.0, "normal": 0.5, "bad": 0.0}
+#: A model's band cuts unless it sets its own, on the default 0–100 scale: good from 70, normal
+#: from 40, bad below.
+DEFAULT_BAND_GOOD = 70
+DEFAULT_BAND_NORMAL = 40
 
 
 class ModelError(ValueError):
@@ -97,8 +103,8 @@ class ModelDef:
     scale_max: float = 100.0
     #: Band cuts on the scale: score ≥ band_good → good, ≥ band_normal → normal, else bad
     #: (e.g. 0–4 scale with the adoption line 1.5: 1.49 → bad, 1.50 → normal).
-    band_good: float = 70.0
-    band_normal: float = 40.0
+    band_good: float = DEFAULT_BAND_GOOD
+    band_normal: float = DEFAULT_BAND_NORMAL
 
 
 @dataclass(frozen=True)

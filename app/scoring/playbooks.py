@@ -22,8 +22,9 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from app.scoring.health import BANDS
+
 STAGES = ("success", "growth", "rescue", "mogura")
-BANDS = ("good", "normal", "bad")
 SEGMENTS = ("enterprise", "mid_market", "smb")
 SIGNAL_KINDS = (
     "onboarding_checkpoint", "score_drop", "renewal_window", "no_meeting", "champion_quiet",

@@ -14,6 +14,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from app.scoring.health import DEFAULT_BAND_GOOD, DEFAULT_BAND_NORMAL
+
 PRESETS = ("abc", "adoption", "key_features", "minimal")
 #: The adoption line on the 0–4 scale: 1.49 → not adopted (bad), 1.50 → adopted.
 ADOPTION_LINE = 1.5
@@ -37,7 +39,7 @@ def _interactions(metric: str, *types: str) -> dict[str, Any]:
 
 def abc() -> dict[str, Any]:
     return {
-        "scale_max": 100, "band_good": 70, "band_normal": 40,
+        "scale_max": 100, "band_good": DEFAULT_BAND_GOOD, "band_normal": DEFAULT_BAND_NORMAL,
         "groups": [
             {"key": "application", "name": "Application (利用)", "weight": 1, "measures": [
                 # 60% of licensed seats active in 30 days is good, 30% normal.
@@ -104,7 +106,8 @@ def key_features(feature_keys: Sequence[str]) -> dict[str, Any]:
     if len(keys) < 2:
         raise ValueError("the key-features preset needs 2 to 4 key features in the catalog")
     return {
-        "scale_max": 100, "band_good": 70, "band_normal": 40, "key_feature_status": True,
+        "scale_max": 100, "band_good": DEFAULT_BAND_GOOD, "band_normal": DEFAULT_BAND_NORMAL,
+        "key_feature_status": True,
         "groups": [{"key": "key_features", "name": "Key features", "weight": 1, "measures": [
             {"key": f"feature_{k}".replace("-", "_")[:64], "name": k, "window_days": 30,
              "source": _usage("events", features=[k], per_seat=True), "grading": _t(2, 0.5),
@@ -116,7 +119,7 @@ def key_features(feature_keys: Sequence[str]) -> dict[str, Any]:
 
 def minimal() -> dict[str, Any]:
     return {
-        "scale_max": 100, "band_good": 70, "band_normal": 40,
+        "scale_max": 100, "band_good": DEFAULT_BAND_GOOD, "band_normal": DEFAULT_BAND_NORMAL,
         "groups": [{"key": "core", "name": "Core", "weight": 1, "measures": [
             {"key": "seat_activation", "name": "License activation", "weight": 2,
              "source": _usage("seat_activation"), "grading": _t(0.6, 0.3), "freshness_days": 3},

@@ -22,6 +22,7 @@ from app.health import service as health_svc
 from app.interactions import service as interactions_svc
 from app.interactions.schemas import InteractionIn
 from app.pagination import PageParams
+from app.scoring.health import DEFAULT_BAND_GOOD, DEFAULT_BAND_NORMAL
 from app.views import htmx
 from app.views.account_lifecycle import lifecycle_context
 from app.views.account_lifecycle import router as lifecycle_router
@@ -85,7 +86,8 @@ def health_context(session: Any, viewer: Viewer, account: Any) -> dict[str, Any]
         series.append((current.day, current.score))
     chart = line_chart(
         series, start=start, end=today, scale_max=current.scale_max,
-        band_good=float(spec.get("band_good", 70.0)), band_normal=float(spec.get("band_normal", 40.0)),
+        band_good=float(spec.get("band_good", DEFAULT_BAND_GOOD)),
+        band_normal=float(spec.get("band_normal", DEFAULT_BAND_NORMAL)),
     )
     return {"health": current, "chart": chart}
 

@@ -20,6 +20,7 @@ from app.errors import InvalidInput, PreconditionFailed
 from app.models import GOAL_STATUSES
 from app.plans import service as plans_svc
 from app.plans.schemas import GoalCreate, PlanCreate, StepCreate
+from app.scoring.plans import goal_progress
 from app.types import DbId
 from app.views import htmx
 from app.views.page import Viewer, ViewerDep, account_url, show
@@ -37,19 +38,13 @@ def _when(value: Any) -> Any:
 
 
 def progress(goal: dict[str, Any]) -> float | None:
-    """How far the goal is, 0..1: the value between baseline and target, else steps done."""
-    base, target, current = goal.get("baseline"), goal.get("target"), goal.get("current_value")
-    if goal.get("status") == "achieved":
-        return 1.0
-    if target is not None and current is not None:
-        start = base if base is not None else 0.0
-        if target == start:
-            return 1.0 if current >= target else 0.0
-        return max(0.0, min(1.0, (current - start) / (target - start)))
+    """How far the goal is, 0..1 (``app.scoring.plans.goal_progress``)."""
     steps = goal.get("steps") or []
-    if steps:
-        return sum(1 for s in steps if s["done"]) / len(steps)
-    return None
+    return goal_progress(
+        status=goal["status"], baseline=goal.get("baseline"), target=goal.get("target"),
+        current=goal.get("current_value"), steps_done=sum(1 for s in steps if s["done"]),
+        steps_total=len(steps),
+    )
 
 
 def _goal_values(goal: dict[str, Any]) -> dict[str, Any]:

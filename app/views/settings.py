@@ -25,6 +25,7 @@ from app.types import DbId
 from app.usage import features as features_svc
 from app.views import htmx
 from app.views.page import Viewer, ViewerDep, show
+from app.views.settings_health import BAND_DEFAULTS
 from app.views.settings_health import router as health_router
 
 router = APIRouter(prefix="/settings")
@@ -65,7 +66,7 @@ def _page(
             version = health_svc.published_version(session, model.id or 0)
             models.append({"model": model, "version": version,
                            "definition": version.definition if version else None})
-        data.update(models=models)
+        data.update(models=models, band_defaults=BAND_DEFAULTS)
     data.update(values)
     return show(viewer, f"settings/{section}.html", data, block="section", status_code=status_code)
 

@@ -21,13 +21,17 @@ from starlette.responses import Response
 from app.deps import AdminUserDep, NowDep, SessionDep
 from app.errors import Conflict, InvalidInput
 from app.health import service as health_svc
+from app.scoring.health import BANDS as SCORE_BANDS
+from app.scoring.health import DEFAULT_BAND_GOOD, DEFAULT_BAND_NORMAL
 from app.types import DbId
 from app.views import htmx
 from app.views.labels import N_
 from app.views.page import Viewer, ViewerDep, show
 
 router = APIRouter()
-BANDS = ("good", "normal", "bad", "none")
+BANDS = (*SCORE_BANDS, "none")
+#: The band cuts shown for a definition that leaves them out (what scoring then uses).
+BAND_DEFAULTS = {"band_good": DEFAULT_BAND_GOOD, "band_normal": DEFAULT_BAND_NORMAL}
 #: The grading numbers the form shows for each kind of grading.
 GRADING_FIELDS = {"thresholds": ("good", "normal"), "linear": ("low", "high"), "breakpoints": ("cuts",)}
 GRADING_LABELS = (N_("grading:good"), N_("grading:normal"), N_("grading:low"), N_("grading:high"))
@@ -145,6 +149,7 @@ def _editor(
             "field_errors": field_errors or {},
             "preview": preview,
             "bands": BANDS,
+            "band_defaults": BAND_DEFAULTS,
         },
         block=block,
         status_code=status_code,

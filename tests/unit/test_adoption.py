@@ -14,7 +14,7 @@ from app.scoring.adoption import (
     NextStep,
     PeriodUsage,
     assemble,
-    goal_progress,
+    goal_line,
     month_of,
     previous_periods,
 )
@@ -71,7 +71,10 @@ def test_goals_progress_and_achieved_highlight() -> None:
     report = assemble([period(10, 1, 1)], seats=1, features=(), goals=goals)
     assert [g.progress for g in report.goals] == [1.0, 0.5, None]
     assert Highlight("goal_achieved", "Roll out to sales") in report.highlights
-    assert goal_progress(GoalInfo("x", "on_track", baseline=0, target=10, current=15)).progress == 1
+    assert goal_line(GoalInfo("x", "on_track", baseline=0, target=10, current=15)).progress == 1
+    assert goal_line(GoalInfo("x", "on_track", baseline=0, target=3, current=1)).progress == 0.3333
+    # A target equal to the baseline: there once the value is (it was left blank before).
+    assert goal_line(GoalInfo("x", "on_track", baseline=50, target=50, current=50)).progress == 1
 
 
 def test_trend_keeps_the_configured_number_of_periods() -> None:
