@@ -32,7 +32,7 @@ from app.auth.last_used import FLUSH_EVERY, LastUsed
 from app.config import Settings
 from app.db import session_scope, utcnow
 from app.health import score_queue
-from app.health import service as health
+from app.health import snapshots as health_snapshots
 from app.ingest import dead_letters
 from app.ingest import service as ingest
 from app.jobs import service as jobs
@@ -75,14 +75,14 @@ def rescore_dirty_job(engine: Engine, settings: Settings, now: dt.datetime) -> O
         ids = score_queue.dirty_accounts(session)
     if not ids:
         return {"accounts": 0, "snapshots": 0}
-    written = health.score_and_store(engine, as_of=today, tz=settings.tz, now=now, account_ids=ids)
+    written = health_snapshots.score_and_store(engine, as_of=today, tz=settings.tz, now=now, account_ids=ids)
     return {"accounts": len(ids), "snapshots": sum(written.values())}
 
 
 def score_all_job(engine: Engine, settings: Settings, now: dt.datetime) -> Outcome:
     """Score every account with every published model for today."""
     today = now.astimezone(settings.tz).date()
-    written = health.score_and_store(engine, as_of=today, tz=settings.tz, now=now)
+    written = health_snapshots.score_and_store(engine, as_of=today, tz=settings.tz, now=now)
     return {"day": today.isoformat(), "snapshots": sum(written.values())}
 
 

@@ -160,18 +160,18 @@ class Scale:
 
 def default_scale(session: Session) -> Scale:
     """The default model's scale: 1.5 on the 0–4 adoption preset, else its "normal" band cut."""
-    from app.health import service as health_svc
+    from app.health import models as health_models
 
-    model = health_svc.default_model(session)
+    model = health_models.default_model(session)
     if model is None or model.id is None:
         return Scale()
-    version = health_svc.published_version(session, model.id)
+    version = health_models.published_version(session, model.id)
     ids = tuple(session.execute(
         select(VERSION.c.id).where(VERSION.c.model_id == model.id)
     ).scalars())
     if version is None:
         return Scale(version_ids=ids, model_name=model.name)
-    spec = health_svc.parse_definition(version.definition)
+    spec = health_models.parse_definition(version.definition)
     maximum = float(spec.scale_max)
     line = ADOPTION_LINE if model.preset == "adoption" else float(spec.band_normal)
     return Scale(maximum, line, ids, model.name)

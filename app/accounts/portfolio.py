@@ -19,7 +19,8 @@ from sqlalchemy import and_, case, func, or_
 from sqlmodel import Session, col, select
 
 from app.accounts.industries import industry_tiers
-from app.health import service as health_svc
+from app.health import models as health_models
+from app.health import reading as health_reading
 from app.health.spec import to_model_def
 from app.models import (
     SEGMENTS,
@@ -133,13 +134,13 @@ def parse_filters(
 
 
 def _score_source(session: Session) -> tuple[Any, HealthModelVersion | None, dt.date | None, float]:
-    model = health_svc.default_model(session)
+    model = health_models.default_model(session)
     if model is None or model.id is None:
         return None, None, None, 100.0
-    version = health_svc.published_version(session, model.id)
+    version = health_models.published_version(session, model.id)
     if version is None or version.id is None:
         return model, None, None, 100.0
-    day = health_svc.latest_day(session, version.id)
+    day = health_reading.latest_day(session, version.id)
     scale = float(version.definition.get("scale_max", 100.0) or 100.0)
     return model, version, day, scale
 
@@ -262,7 +263,7 @@ class _Grader:
     and for 300 accounts a full rescoring costs more than the rest of the page."""
 
     def __init__(self, definition: dict[str, Any]) -> None:
-        self.model = to_model_def(health_svc.parse_definition(definition))
+        self.model = to_model_def(health_models.parse_definition(definition))
         self.measures = measure_order(self.model)
 
     def grades(self, values: Sequence[float | None], stale: int) -> list[str | None]:
@@ -281,7 +282,7 @@ def _trends(
 ) -> dict[int, list[float]]:
     if not account_ids:
         return {}
-    version_ids = [v.id for v in health_svc.versions(session, model.id)]
+    version_ids = [v.id for v in health_models.versions(session, model.id)]
     rows = session.exec(
         select(col(ScoreSnapshot.account_id), col(ScoreSnapshot.day), col(ScoreSnapshot.score))
         .where(col(ScoreSnapshot.model_version_id).in_(version_ids),

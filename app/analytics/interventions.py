@@ -21,7 +21,7 @@ from sqlmodel import Session
 
 from app.db import table_of
 from app.errors import InvalidInput
-from app.health import service as health_svc
+from app.health import models as health_models
 from app.models import SEGMENTS, Account, Checkin, Interaction, ScoreSnapshot, Task, User
 from app.scoring import interventions as pure
 from app.scoring.kpis import ATTENDANCE_TYPES  # ``attended: false``: registered, did not come
@@ -257,15 +257,15 @@ def effectiveness(
     config: pure.EffectConfig = pure.EffectConfig(),
 ) -> InterventionReport:
     """Each intervention type's effect on the score 30 and 60 days on, and breadth vs depth."""
-    model = health_svc.default_model(session)
+    model = health_models.default_model(session)
     version_ids = (
-        [v.id for v in health_svc.versions(session, model.id) if v.id is not None]
+        [v.id for v in health_models.versions(session, model.id) if v.id is not None]
         if model is not None and model.id is not None
         else []
     )
     scale_max = None
     published = (
-        health_svc.published_version(session, model.id)
+        health_models.published_version(session, model.id)
         if model is not None and model.id is not None
         else None
     )

@@ -25,7 +25,7 @@ from sqlmodel.sql.expression import SelectOfScalar
 
 from app.accounts import industries as industries_svc
 from app.errors import FieldError, InvalidInput
-from app.health import service as health_svc
+from app.health import models as health_models
 from app.models import (
     SEGMENTS,
     Account,
@@ -228,13 +228,13 @@ def industries(session: Session) -> list[str]:
 def _scores(
     session: Session, scope: Any, days: list[dt.date]
 ) -> tuple[dict[dt.date, dict[int, float]], float | None, str | None]:
-    model = health_svc.default_model(session)
+    model = health_models.default_model(session)
     if model is None or model.id is None:
         return {}, None, None
     version_ids = list(
         session.exec(select(HealthModelVersion.id).where(HealthModelVersion.model_id == model.id)).all()
     )
-    published = health_svc.published_version(session, model.id)
+    published = health_models.published_version(session, model.id)
     scale = float((published.definition if published else {}).get("scale_max", 100.0) or 100.0)
     snap = ScoreSnapshot
     out: dict[dt.date, dict[int, float]] = {}

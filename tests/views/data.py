@@ -17,7 +17,8 @@ from pydantic import TypeAdapter
 from sqlmodel import Session
 
 from app.auth.security import hash_password
-from app.health import service as health_svc
+from app.health import models as health_models
+from app.health import snapshots as health_snapshots
 from app.interactions import service as interactions_svc
 from app.interactions.schemas import InteractionIn
 from app.models import User
@@ -114,9 +115,9 @@ def load_book(session: Session, *, now: dt.datetime = AS_OF) -> Book:
                                      step_in=StepCreate(title=title), actor=CSM, now=now)
         assert step.id is not None
         steps.append(step.id)
-    health_svc.adopt_preset(session, preset="abc", now=now)
-    health_svc.backfill(session, since=today - dt.timedelta(days=56), until=today - dt.timedelta(days=1),
-                        step_days=7, tz=TZ, now=now)
-    health_svc.run_scoring(session, as_of=today, tz=TZ, now=now)
+    health_models.adopt_preset(session, preset="abc", now=now)
+    health_snapshots.backfill(session, since=today - dt.timedelta(days=56),
+                              until=today - dt.timedelta(days=1), step_days=7, tz=TZ, now=now)
+    health_snapshots.run_scoring(session, as_of=today, tz=TZ, now=now)
     return Book(plan.id, (goals[0], goals[1]), tuple(steps),
                 tuple(c.id for c in contacts if c.id is not None))
