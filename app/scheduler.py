@@ -39,7 +39,7 @@ from app.jobs import service as jobs
 from app.jobs.service import Outcome
 from app.lifecycle import run as lifecycle
 from app.models import JobRun
-from app.plans import service as plans
+from app.plans import tracking as goal_tracking
 from app.priorities import service as priorities
 
 log = logging.getLogger("bansou.scheduler")
@@ -90,7 +90,7 @@ def plans_job(engine: Engine, settings: Settings, now: dt.datetime) -> Outcome:
     """Track success-plan goals from the rollups; achieved and past-due goals raise events."""
     today = now.astimezone(settings.tz).date()
     with session_scope(engine) as session:
-        events = plans.track_goals(session, as_of=today, now=now)
+        events = goal_tracking.track_goals(session, as_of=today, now=now)
     return {"day": today.isoformat(), "goal_events": len(events)}
 
 

@@ -436,7 +436,7 @@ def _ratings(r: _Reader, facts: dict[int, Facts]) -> None:
 
 
 def _goals(r: _Reader, facts: dict[int, Facts], rules: SignalRules) -> None:
-    from app.plans.service import LIVE_PLAN_STATUSES, OPEN_GOAL_STATUSES
+    from app.plans.plans import LIVE_PLAN_STATUSES, OPEN_GOAL_STATUSES
 
     limit = r.at - dt.timedelta(days=rules.goals_unverified_days)
     g, p = GOAL.c, PLAN.c

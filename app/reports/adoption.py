@@ -23,7 +23,7 @@ from app.errors import BansouError, FieldError, InvalidInput
 from app.health import reading as health_reading
 from app.health import values as health_values
 from app.models import Account, PlanGoal, SuccessPlan, UsageAccountDay, UsageActiveUser, UsageDaily
-from app.plans.service import LIVE_PLAN_STATUSES
+from app.plans.plans import LIVE_PLAN_STATUSES
 from app.scoring import adoption as pure
 from app.usage import features as features_svc
 

@@ -22,7 +22,9 @@ from app.health import snapshots as health_snapshots
 from app.interactions import service as interactions_svc
 from app.interactions.schemas import InteractionIn
 from app.models import User
-from app.plans import service as plans_svc
+from app.plans import goals as plan_goals
+from app.plans import plans as success_plans
+from app.plans import steps as plan_steps
 from app.plans.schemas import GoalCreate, PlanCreate, StepCreate
 from tests.builders import make_account, make_contact
 
@@ -93,7 +95,7 @@ def load_book(session: Session, *, now: dt.datetime = AS_OF) -> Book:
         "account_id": "globex", "type": "meeting_scheduled", "author": CSM, "occurred_at": now,
         "scheduled_for": now + dt.timedelta(days=5), "title": "QBR",
     }), now=now)
-    plan = plans_svc.create_plan(session, account_id="acme", plan_in=PlanCreate(
+    plan = success_plans.create_plan(session, account_id="acme", plan_in=PlanCreate(
         title="FY27 rollout", status="active", start_on=today), actor=CSM, now=now)
     assert plan.id is not None
     goals = []
@@ -101,7 +103,7 @@ def load_book(session: Session, *, now: dt.datetime = AS_OF) -> Book:
         ("200 weekly active users", "quantitative", 200.0, 80.0),
         ("Sales team live", "qualitative", None, None),
     ):
-        goal = plans_svc.create_goal(session, account_id="acme", plan_id=plan.id, goal_in=GoalCreate(
+        goal = plan_goals.create_goal(session, account_id="acme", plan_id=plan.id, goal_in=GoalCreate(
             title=title, kind=kind,  # type: ignore[arg-type]
             metric="Weekly active users" if target else None,
             target=target, baseline=0.0 if target else None, current_value=current,
@@ -111,8 +113,8 @@ def load_book(session: Session, *, now: dt.datetime = AS_OF) -> Book:
         goals.append(goal.id)
     steps = []
     for title in ("Invite the sales team", "Run admin training"):
-        step = plans_svc.create_step(session, account_id="acme", plan_id=plan.id, goal_id=goals[1],
-                                     step_in=StepCreate(title=title), actor=CSM, now=now)
+        step = plan_steps.create_step(session, account_id="acme", plan_id=plan.id, goal_id=goals[1],
+                                      step_in=StepCreate(title=title), actor=CSM, now=now)
         assert step.id is not None
         steps.append(step.id)
     health_models.adopt_preset(session, preset="abc", now=now)
