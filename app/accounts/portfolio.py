@@ -18,7 +18,7 @@ from typing import Any
 from sqlalchemy import and_, case, func, or_
 from sqlmodel import Session, col, select
 
-from app.accounts.industries import industry_tiers
+from app.accounts.industries import IndustryTier, industry_tiers
 from app.health import models as health_models
 from app.health import reading as health_reading
 from app.health.spec import to_model_def
@@ -164,27 +164,7 @@ def load_portfolio(
         col(snap.model_version_id) == (version.id if version else -1),
         col(snap.day) == (day or dt.date.min),
     )
-    conditions: list[Any] = [col(Account.status) == "active"]
-    if filters.owner == "none":
-        conditions.append(col(Account.owner_id).is_(None))
-    elif filters.owner:
-        conditions.append(col(User.email) == filters.owner)
-    if filters.band:
-        conditions.append(col(snap.band) == filters.band)
-    if filters.segment:
-        conditions.append(col(Account.segment) == filters.segment)
-    if filters.stage:
-        conditions.append(col(AccountStage.stage) == filters.stage)
-    if filters.tier is not None:
-        industries = sorted(name for name, t in tiers.items() if t.tier == filters.tier)
-        conditions.append(col(Account.industry).in_(industries))
-    if filters.search:
-        needle = f"%{filters.search.lower()}%"
-        conditions.append(or_(
-            func.lower(col(Account.name)).like(needle),
-            func.lower(col(Account.external_id)).like(needle),
-            func.lower(func.coalesce(col(Account.industry), "")).like(needle),
-        ))
+    conditions = _conditions(filters, tiers)
 
     def joins(query: Any) -> Any:
         return (
@@ -228,18 +208,51 @@ def load_portfolio(
             open_tasks=task_count, overdue_tasks=overdue,
             grades=grader.grades(r[5], r[6]) if grader is not None and r[5] is not None else [],
         ))
-    measures: list[tuple[str, str, str]] = []
-    if version is not None:
-        for group in version.definition.get("groups", []):
-            for measure in group.get("measures", []):
-                measures.append((group.get("name", group.get("key", "")), measure["key"],
-                                 measure.get("name", measure["key"])))
+    measures = _measures(version)
     currency = rows[0].account.currency if rows and currencies == 1 else None
     return Portfolio(
         rows, day, model.name if model is not None else None, scale, measures,
         total=int(total), total_arr=arr if currency is not None else None, currency=currency,
         page=number, pages=pages, page_size=page_size,
     )
+
+
+def _conditions(filters: PortfolioFilters, tiers: dict[str, IndustryTier]) -> list[Any]:
+    """The filters as conditions on the portfolio query (active accounts only)."""
+    snap = ScoreSnapshot
+    conditions: list[Any] = [col(Account.status) == "active"]
+    if filters.owner == "none":
+        conditions.append(col(Account.owner_id).is_(None))
+    elif filters.owner:
+        conditions.append(col(User.email) == filters.owner)
+    if filters.band:
+        conditions.append(col(snap.band) == filters.band)
+    if filters.segment:
+        conditions.append(col(Account.segment) == filters.segment)
+    if filters.stage:
+        conditions.append(col(AccountStage.stage) == filters.stage)
+    if filters.tier is not None:
+        industries = sorted(name for name, t in tiers.items() if t.tier == filters.tier)
+        conditions.append(col(Account.industry).in_(industries))
+    if filters.search:
+        needle = f"%{filters.search.lower()}%"
+        conditions.append(or_(
+            func.lower(col(Account.name)).like(needle),
+            func.lower(col(Account.external_id)).like(needle),
+            func.lower(func.coalesce(col(Account.industry), "")).like(needle),
+        ))
+    return conditions
+
+
+def _measures(version: HealthModelVersion | None) -> list[tuple[str, str, str]]:
+    """The heatmap's columns: (group name, measure key, measure name) in the definition's order."""
+    measures: list[tuple[str, str, str]] = []
+    if version is not None:
+        for group in version.definition.get("groups", []):
+            for measure in group.get("measures", []):
+                measures.append((group.get("name", group.get("key", "")), measure["key"],
+                                 measure.get("name", measure["key"])))
+    return measures
 
 
 def open_tasks(
