@@ -171,7 +171,7 @@ def default_scale(session: Session) -> Scale:
     ).scalars())
     if version is None:
         return Scale(version_ids=ids, model_name=model.name)
-    spec = health_models.parse_definition(version.definition)
+    spec = health_models.version_spec(version)
     maximum = float(spec.scale_max)
     line = ADOPTION_LINE if model.preset == "adoption" else float(spec.band_normal)
     return Scale(maximum, line, ids, model.name)

@@ -195,7 +195,7 @@ def load_portfolio(
     trends = _trends(session, model, ids, day) if model is not None and day else {}
     meetings = next_meetings(session, account_ids=ids, now=now)
     tasks = open_tasks(session, account_ids=ids, today=today or now.date())
-    grader = _Grader(version.definition) if with_groups and version is not None else None
+    grader = _Grader(version) if with_groups and version is not None else None
     rows = []
     for r in found:
         tier = tiers.get(r[0].industry or "")
@@ -275,8 +275,8 @@ class _Grader:
     the value's fraction), without rescoring whole accounts: the heatmap needs only the grades,
     and for 300 accounts a full rescoring costs more than the rest of the page."""
 
-    def __init__(self, definition: dict[str, Any]) -> None:
-        self.model = to_model_def(health_models.parse_definition(definition))
+    def __init__(self, version: HealthModelVersion) -> None:
+        self.model = to_model_def(health_models.version_spec(version))
         self.measures = measure_order(self.model)
 
     def grades(self, values: Sequence[float | None], stale: int) -> list[str | None]:

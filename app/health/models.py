@@ -1,4 +1,5 @@
-"""Health models: their definitions (validated), versions, publishing and the shipped presets.
+"""Health models: their definitions (validated, and parsed once per stored version), versions,
+publishing and the shipped presets.
 
 A model's published version is frozen; editing creates a draft version, publishing it retires the
 previous one.
@@ -7,6 +8,7 @@ previous one.
 from __future__ import annotations
 
 import datetime as dt
+import json
 from typing import Any
 
 from pydantic import ValidationError
@@ -38,6 +40,29 @@ def parse_definition(definition: dict[str, Any], *, field: str = "definition") -
     except ModelError as exc:
         raise InvalidInput.field(f"{field}.{exc.field}", exc.message) from None
     return spec
+
+
+#: Parsed definitions of stored versions, by version id and definition text (at most
+#: ``_SPECS_MAX``; the specs are frozen, so they are shared).
+_SPECS: dict[tuple[int | None, str], ModelSpec] = {}
+_SPECS_MAX = 64
+
+
+def version_spec(version: HealthModelVersion) -> ModelSpec:
+    """The version's definition parsed (``parse_definition``), once per version and definition:
+    scoring, explaining stored scores and reading them parse the same few versions again and
+    again. A draft whose definition changes is parsed again."""
+    try:
+        key = (version.id, json.dumps(version.definition))
+    except (TypeError, ValueError):
+        return parse_definition(version.definition)
+    found = _SPECS.get(key)
+    if found is None:
+        found = parse_definition(version.definition)
+        if len(_SPECS) >= _SPECS_MAX:
+            _SPECS.clear()
+        _SPECS[key] = found
+    return found
 
 
 def get_model(session: Session, model_id: int) -> HealthModel:

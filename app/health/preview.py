@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo
 from sqlmodel import Session
 
 from app.errors import InvalidInput
-from app.health.models import get_model, parse_definition, published_version, versions
+from app.health.models import get_model, parse_definition, published_version, version_spec, versions
 from app.health.scores import score_accounts
 
 
@@ -47,7 +47,7 @@ def preview(
     published = published_version(session, model.id or 0)
     before_scores: dict[int, tuple[float | None, str | None]] = {}
     if published is not None:
-        before_spec = parse_definition(published.definition)
+        before_spec = version_spec(published)
         for s in score_accounts(session, spec=before_spec, as_of=as_of, tz=tz):
             before_scores[s.account.id] = (s.score, s.band)
     before_bands = Counter(b or "none" for _, b in before_scores.values())

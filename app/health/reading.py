@@ -18,7 +18,7 @@ from sqlmodel import Session, col
 from app.accounts.service import get_account
 from app.db import table_of
 from app.errors import InvalidInput, NotFound
-from app.health.models import default_model, get_model, parse_definition, published_version, versions
+from app.health.models import default_model, get_model, published_version, version_spec, versions
 from app.health.scores import explain_values, score_accounts
 from app.models import Account, HealthModel, HealthModelVersion, ScoreSnapshot, User
 
@@ -75,7 +75,7 @@ def current_health(
     version = published_version(session, model.id or 0)
     if version is None:
         raise NotFound(f"health model {model.name!r} has no published version")
-    spec = parse_definition(version.definition)
+    spec = version_spec(version)
     assert account.id is not None and model.id is not None
     snapshot = _snapshot_on_or_before(session, account.id, model.id, today)
     live = snapshot is None or snapshot.model_version_id != version.id
@@ -128,7 +128,7 @@ def stored_explanation(session: Session, snapshot: ScoreSnapshot | None) -> list
     version = session.get(HealthModelVersion, snapshot.model_version_id)
     assert version is not None  # snapshots go with their version
     return explain_values(
-        parse_definition(version.definition), snapshot.measure_values, snapshot.stale_mask, day=snapshot.day
+        version_spec(version), snapshot.measure_values, snapshot.stale_mask, day=snapshot.day
     )
 
 

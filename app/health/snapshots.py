@@ -20,7 +20,7 @@ from sqlmodel import Session
 from app.db import session_scope, table_of
 from app.errors import InvalidInput
 from app.health import score_queue
-from app.health.models import list_models, parse_definition, published_version
+from app.health.models import list_models, published_version, version_spec
 from app.health.scores import Scored, score_accounts
 from app.health.values import collector_paused
 from app.models import Account
@@ -164,7 +164,7 @@ def run_scoring(
         version = published_version(session, model.id or 0)
         if version is None:
             continue
-        spec = parse_definition(version.definition)
+        spec = version_spec(version)
         scored = score_accounts(session, spec=spec, as_of=as_of, tz=tz, account_ids=account_ids)
         assert version.id is not None
         written[model.name] = write_snapshots(
@@ -194,7 +194,7 @@ def score_and_store(
             if version is None:
                 continue
             assert version.id is not None
-            spec = parse_definition(version.definition)
+            spec = version_spec(version)
             scored = score_accounts(session, spec=spec, as_of=as_of, tz=tz, account_ids=account_ids)
             computed.append((model.name, version.id, scored))
     with session_scope(engine) as session:
@@ -233,7 +233,7 @@ def backfill(
             version = published_version(session, model.id or 0)
             if version is None or version.id is None:
                 continue
-            spec = parse_definition(version.definition)
+            spec = version_spec(version)
             scored = score_accounts(session, spec=spec, as_of=day, tz=tz, include_churned=True)
             # A churned account is scored only for the days it was still a customer.
             scored = [s for s in scored if (gone := churned_on.get(s.account.id)) is None or gone > day]
