@@ -32,14 +32,14 @@ from app.auth.last_used import FLUSH_EVERY, LastUsed
 from app.config import Settings
 from app.db import session_scope, utcnow
 from app.health import score_queue
-from app.health import service as health
+from app.health import snapshots as health_snapshots
 from app.ingest import dead_letters
 from app.ingest import service as ingest
 from app.jobs import service as jobs
 from app.jobs.service import Outcome
 from app.lifecycle import run as lifecycle
 from app.models import JobRun
-from app.plans import service as plans
+from app.plans import tracking as goal_tracking
 from app.priorities import service as priorities
 
 log = logging.getLogger("bansou.scheduler")
@@ -75,14 +75,14 @@ def rescore_dirty_job(engine: Engine, settings: Settings, now: dt.datetime) -> O
         ids = score_queue.dirty_accounts(session)
     if not ids:
         return {"accounts": 0, "snapshots": 0}
-    written = health.score_and_store(engine, as_of=today, tz=settings.tz, now=now, account_ids=ids)
+    written = health_snapshots.score_and_store(engine, as_of=today, tz=settings.tz, now=now, account_ids=ids)
     return {"accounts": len(ids), "snapshots": sum(written.values())}
 
 
 def score_all_job(engine: Engine, settings: Settings, now: dt.datetime) -> Outcome:
     """Score every account with every published model for today."""
     today = now.astimezone(settings.tz).date()
-    written = health.score_and_store(engine, as_of=today, tz=settings.tz, now=now)
+    written = health_snapshots.score_and_store(engine, as_of=today, tz=settings.tz, now=now)
     return {"day": today.isoformat(), "snapshots": sum(written.values())}
 
 
@@ -90,7 +90,7 @@ def plans_job(engine: Engine, settings: Settings, now: dt.datetime) -> Outcome:
     """Track success-plan goals from the rollups; achieved and past-due goals raise events."""
     today = now.astimezone(settings.tz).date()
     with session_scope(engine) as session:
-        events = plans.track_goals(session, as_of=today, now=now)
+        events = goal_tracking.track_goals(session, as_of=today, now=now)
     return {"day": today.isoformat(), "goal_events": len(events)}
 
 

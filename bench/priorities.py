@@ -31,7 +31,8 @@ from sqlmodel import Session
 
 from app import migrations
 from app.db import make_engine
-from app.health import service as health
+from app.health import models as health_models
+from app.health import snapshots as health_snapshots
 from app.priorities import service as priorities
 from app.usage import features as features_svc
 from app.usage import presence
@@ -64,7 +65,7 @@ def prepare(url: str, accounts: int) -> None:
                 now=NOW,
                 feature_in=features_svc.FeatureIn(key=key, name=name, patterns=patterns, is_key=is_key),
             )
-        health.adopt_preset(session, preset="abc", now=NOW)
+        health_models.adopt_preset(session, preset="abc", now=NOW)
         for i in range(1, CSMS + 1):
             session.execute(
                 text(
@@ -115,7 +116,7 @@ def prepare(url: str, accounts: int) -> None:
             ),
             rows,
         )
-        health.run_scoring(session, as_of=MONDAY - dt.timedelta(days=1), tz=TZ, now=NOW)
+        health_snapshots.run_scoring(session, as_of=MONDAY - dt.timedelta(days=1), tz=TZ, now=NOW)
         session.commit()
     with engine.connect() as conn:
         if engine.dialect.name == "postgresql":

@@ -53,7 +53,10 @@ from sqlmodel import Session
 
 from app import migrations
 from app.db import make_engine
-from app.health import service as health
+from app.health import models as health_models
+from app.health import reading as health_reading
+from app.health import scores as health_scores
+from app.health import snapshots as health_snapshots
 from app.health.values import compute_values, load_accounts
 from app.ingest.service import UsageRow, add_usage
 from app.usage import features as features_svc
@@ -148,7 +151,7 @@ def prepare(url: str, shape: Shape) -> dict[str, float]:
         for key, name, patterns, is_key in FEATURES:
             features_svc.create_feature(session, now=NOW, feature_in=features_svc.FeatureIn(
                 key=key, name=name, patterns=patterns, is_key=is_key))
-        health.adopt_preset(session, preset="abc", now=NOW)
+        health_models.adopt_preset(session, preset="abc", now=NOW)
         session.commit()
     with engine.connect() as conn:
         if engine.dialect.name == "postgresql":
@@ -171,22 +174,22 @@ def worker(url: str, repeat: int, rescore_accounts: list[int]) -> dict[str, Any]
                                     "write": []}
     values_out: dict[int, dict[str, float | None]] = {}
     with Session(engine) as session:
-        model = health.default_model(session)
+        model = health_models.default_model(session)
         scored_count = 0
         assert model is not None and model.id is not None
-        version = health.published_version(session, model.id)
+        version = health_models.published_version(session, model.id)
         assert version is not None and version.id is not None
-        spec = health.parse_definition(version.definition)
+        spec = health_models.parse_definition(version.definition)
         for _ in range(repeat):
             started = time.perf_counter()
             accounts = load_accounts(session, as_of=AS_OF)
             loaded = time.perf_counter()
             values = compute_values(session, spec, accounts=accounts, as_of=AS_OF, tz=TZ)
             computed = time.perf_counter()
-            scored = health.score_values(spec, values, as_of=AS_OF)
+            scored = health_scores.score_values(spec, values, as_of=AS_OF)
             graded = time.perf_counter()
-            health.write_snapshots(session, version_id=version.id, day=AS_OF, scored=scored,
-                                   now=NOW)
+            health_snapshots.write_snapshots(session, version_id=version.id, day=AS_OF, scored=scored,
+                                             now=NOW)
             session.commit()
             written = time.perf_counter()
             for key, value in (("accounts", loaded - started), ("values", computed - loaded),
@@ -209,7 +212,7 @@ def worker(url: str, repeat: int, rescore_accounts: list[int]) -> dict[str, Any]
                                 for event in ("report.created", "alert.created", "login")], NOW)
             session.commit()
             started = time.perf_counter()
-            health.run_scoring(session, as_of=AS_OF, tz=TZ, now=NOW, account_ids=[account_id])
+            health_snapshots.run_scoring(session, as_of=AS_OF, tz=TZ, now=NOW, account_ids=[account_id])
             session.commit()
             if n:
                 rescores.append(time.perf_counter() - started)
@@ -220,8 +223,8 @@ def worker(url: str, repeat: int, rescore_accounts: list[int]) -> dict[str, Any]
                 text("SELECT external_id FROM account WHERE id = :id"), {"id": account_id}
             ).scalar_one()
             started = time.perf_counter()
-            current = health.current_health(session, account_id=external_id, model_id=None,
-                                            today=AS_OF, tz=TZ)
+            current = health_reading.current_health(session, account_id=external_id, model_id=None,
+                                                    today=AS_OF, tz=TZ)
             if n:
                 reads.append(time.perf_counter() - started)
             assert not current.live and current.score == round(

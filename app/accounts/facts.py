@@ -160,18 +160,18 @@ class Scale:
 
 def default_scale(session: Session) -> Scale:
     """The default model's scale: 1.5 on the 0–4 adoption preset, else its "normal" band cut."""
-    from app.health import service as health_svc
+    from app.health import models as health_models
 
-    model = health_svc.default_model(session)
+    model = health_models.default_model(session)
     if model is None or model.id is None:
         return Scale()
-    version = health_svc.published_version(session, model.id)
+    version = health_models.published_version(session, model.id)
     ids = tuple(session.execute(
         select(VERSION.c.id).where(VERSION.c.model_id == model.id)
     ).scalars())
     if version is None:
         return Scale(version_ids=ids, model_name=model.name)
-    spec = health_svc.parse_definition(version.definition)
+    spec = health_models.version_spec(version)
     maximum = float(spec.scale_max)
     line = ADOPTION_LINE if model.preset == "adoption" else float(spec.band_normal)
     return Scale(maximum, line, ids, model.name)
@@ -436,7 +436,7 @@ def _ratings(r: _Reader, facts: dict[int, Facts]) -> None:
 
 
 def _goals(r: _Reader, facts: dict[int, Facts], rules: SignalRules) -> None:
-    from app.plans.service import LIVE_PLAN_STATUSES, OPEN_GOAL_STATUSES
+    from app.plans.plans import LIVE_PLAN_STATUSES, OPEN_GOAL_STATUSES
 
     limit = r.at - dt.timedelta(days=rules.goals_unverified_days)
     g, p = GOAL.c, PLAN.c

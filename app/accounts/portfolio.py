@@ -18,8 +18,9 @@ from typing import Any
 from sqlalchemy import and_, case, func, or_
 from sqlmodel import Session, col, select
 
-from app.accounts.industries import industry_tiers
-from app.health import service as health_svc
+from app.accounts.industries import IndustryTier, industry_tiers
+from app.health import models as health_models
+from app.health import reading as health_reading
 from app.health.spec import to_model_def
 from app.models import (
     SEGMENTS,
@@ -132,13 +133,13 @@ def parse_filters(
 
 
 def _score_source(session: Session) -> tuple[Any, HealthModelVersion | None, dt.date | None, float]:
-    model = health_svc.default_model(session)
+    model = health_models.default_model(session)
     if model is None or model.id is None:
         return None, None, None, 100.0
-    version = health_svc.published_version(session, model.id)
+    version = health_models.published_version(session, model.id)
     if version is None or version.id is None:
         return model, None, None, 100.0
-    day = health_svc.latest_day(session, version.id)
+    day = health_reading.latest_day(session, version.id)
     scale = float(version.definition.get("scale_max", 100.0) or 100.0)
     return model, version, day, scale
 
@@ -162,27 +163,7 @@ def load_portfolio(
         col(snap.model_version_id) == (version.id if version else -1),
         col(snap.day) == (day or dt.date.min),
     )
-    conditions: list[Any] = [col(Account.status) == "active"]
-    if filters.owner == "none":
-        conditions.append(col(Account.owner_id).is_(None))
-    elif filters.owner:
-        conditions.append(col(User.email) == filters.owner)
-    if filters.band:
-        conditions.append(col(snap.band) == filters.band)
-    if filters.segment:
-        conditions.append(col(Account.segment) == filters.segment)
-    if filters.stage:
-        conditions.append(col(AccountStage.stage) == filters.stage)
-    if filters.tier is not None:
-        industries = sorted(name for name, t in tiers.items() if t.tier == filters.tier)
-        conditions.append(col(Account.industry).in_(industries))
-    if filters.search:
-        needle = f"%{filters.search.lower()}%"
-        conditions.append(or_(
-            func.lower(col(Account.name)).like(needle),
-            func.lower(col(Account.external_id)).like(needle),
-            func.lower(func.coalesce(col(Account.industry), "")).like(needle),
-        ))
+    conditions = _conditions(filters, tiers)
 
     def joins(query: Any) -> Any:
         return (
@@ -213,7 +194,7 @@ def load_portfolio(
     trends = _trends(session, model, ids, day) if model is not None and day else {}
     meetings = next_meetings(session, account_ids=ids, now=now)
     tasks = open_tasks(session, account_ids=ids, today=today or now.date())
-    grader = _Grader(version.definition) if with_groups and version is not None else None
+    grader = _Grader(version) if with_groups and version is not None else None
     rows = []
     for r in found:
         tier = tiers.get(r[0].industry or "")
@@ -226,18 +207,51 @@ def load_portfolio(
             open_tasks=task_count, overdue_tasks=overdue,
             grades=grader.grades(r[5], r[6]) if grader is not None and r[5] is not None else [],
         ))
-    measures: list[tuple[str, str, str]] = []
-    if version is not None:
-        for group in version.definition.get("groups", []):
-            for measure in group.get("measures", []):
-                measures.append((group.get("name", group.get("key", "")), measure["key"],
-                                 measure.get("name", measure["key"])))
+    measures = _measures(version)
     currency = rows[0].account.currency if rows and currencies == 1 else None
     return Portfolio(
         rows, day, model.name if model is not None else None, scale, measures,
         total=int(total), total_arr=arr if currency is not None else None, currency=currency,
         page=number, pages=pages, page_size=page_size,
     )
+
+
+def _conditions(filters: PortfolioFilters, tiers: dict[str, IndustryTier]) -> list[Any]:
+    """The filters as conditions on the portfolio query (active accounts only)."""
+    snap = ScoreSnapshot
+    conditions: list[Any] = [col(Account.status) == "active"]
+    if filters.owner == "none":
+        conditions.append(col(Account.owner_id).is_(None))
+    elif filters.owner:
+        conditions.append(col(User.email) == filters.owner)
+    if filters.band:
+        conditions.append(col(snap.band) == filters.band)
+    if filters.segment:
+        conditions.append(col(Account.segment) == filters.segment)
+    if filters.stage:
+        conditions.append(col(AccountStage.stage) == filters.stage)
+    if filters.tier is not None:
+        industries = sorted(name for name, t in tiers.items() if t.tier == filters.tier)
+        conditions.append(col(Account.industry).in_(industries))
+    if filters.search:
+        needle = f"%{filters.search.lower()}%"
+        conditions.append(or_(
+            func.lower(col(Account.name)).like(needle),
+            func.lower(col(Account.external_id)).like(needle),
+            func.lower(func.coalesce(col(Account.industry), "")).like(needle),
+        ))
+    return conditions
+
+
+def _measures(version: HealthModelVersion | None) -> list[tuple[str, str, str]]:
+    """The heatmap's columns: (group name, measure key, measure name) in the definition's order."""
+    measures: list[tuple[str, str, str]] = []
+    if version is not None:
+        for group in version.definition.get("groups", []):
+            for measure in group.get("measures", []):
+                measures.append((group.get("name", group.get("key", "")), measure["key"],
+                                 measure.get("name", measure["key"])))
+    return measures
 
 
 def open_tasks(
@@ -260,8 +274,8 @@ class _Grader:
     the value's fraction), without rescoring whole accounts: the heatmap needs only the grades,
     and for 300 accounts a full rescoring costs more than the rest of the page."""
 
-    def __init__(self, definition: dict[str, Any]) -> None:
-        self.model = to_model_def(health_svc.parse_definition(definition))
+    def __init__(self, version: HealthModelVersion) -> None:
+        self.model = to_model_def(health_models.version_spec(version))
         self.measures = measure_order(self.model)
 
     def grades(self, values: Sequence[float | None], stale: int) -> list[str | None]:
@@ -280,7 +294,7 @@ def _trends(
 ) -> dict[int, list[float]]:
     if not account_ids:
         return {}
-    version_ids = [v.id for v in health_svc.versions(session, model.id)]
+    version_ids = [v.id for v in health_models.versions(session, model.id)]
     rows = session.exec(
         select(col(ScoreSnapshot.account_id), col(ScoreSnapshot.day), col(ScoreSnapshot.score))
         .where(col(ScoreSnapshot.model_version_id).in_(version_ids),

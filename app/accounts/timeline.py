@@ -26,7 +26,7 @@ from sqlalchemy import and_, or_, true
 from sqlmodel import Session, col, select
 
 from app.errors import InvalidInput, NotFound
-from app.health import service as health_svc
+from app.health import models as health_models
 from app.interactions.service import InteractionView
 from app.interactions.service import _contacts_of as contacts_of
 from app.models import Account, Interaction, PlanAudit, PlanGoal, ScoreSnapshot
@@ -226,10 +226,10 @@ def _score_events(
     limit: int,
     tz: ZoneInfo,
 ) -> list[TimelineItem]:
-    model = health_svc.default_model(session)
+    model = health_models.default_model(session)
     if model is None or model.id is None:
         return []
-    model_versions = health_svc.versions(session, model.id)
+    model_versions = health_models.versions(session, model.id)
     published = next((v for v in model_versions if v.state == "published"), None)
     definition = published.definition if published is not None else {}
     scale = float(definition.get("scale_max", 100.0) or 100.0)

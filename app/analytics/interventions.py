@@ -21,8 +21,8 @@ from sqlmodel import Session
 
 from app.db import table_of
 from app.errors import InvalidInput
-from app.health import service as health_svc
-from app.models import SEGMENTS, Account, Checkin, Interaction, ScoreSnapshot, Task, User
+from app.health import models as health_models
+from app.models import SEGMENTS, Account, Checkin, HealthModel, Interaction, ScoreSnapshot, Task, User
 from app.scoring import interventions as pure
 from app.scoring.kpis import ATTENDANCE_TYPES  # ``attended: false``: registered, did not come
 from app.scoring.playbooks import ACTIONS
@@ -257,38 +257,9 @@ def effectiveness(
     config: pure.EffectConfig = pure.EffectConfig(),
 ) -> InterventionReport:
     """Each intervention type's effect on the score 30 and 60 days on, and breadth vs depth."""
-    model = health_svc.default_model(session)
-    version_ids = (
-        [v.id for v in health_svc.versions(session, model.id) if v.id is not None]
-        if model is not None and model.id is not None
-        else []
-    )
-    scale_max = None
-    published = (
-        health_svc.published_version(session, model.id)
-        if model is not None and model.id is not None
-        else None
-    )
-    if published is not None:
-        scale_max = float(published.definition.get("scale_max", 100.0))
+    model, version_ids, scale_max = _default_model(session)
     last = filters.end + dt.timedelta(days=max(filters.windows) + config.followup_tolerance_days)
-    score_days = (
-        sorted(
-            session.execute(
-                select(SNAPSHOT.c.day)
-                .where(
-                    SNAPSHOT.c.model_version_id.in_(version_ids),
-                    SNAPSHOT.c.day >= filters.start,
-                    SNAPSHOT.c.day <= last,
-                )
-                .distinct()
-            )
-            .scalars()
-            .all()
-        )
-        if version_ids
-        else []
-    )
+    score_days = _score_days(session, version_ids, first=filters.start, last=last)
     anchor_days = pure.anchors([d for d in score_days if d <= filters.end], config)
     followups = {
         w: {a: f for a in anchor_days if (f := pure.followup(a, w, score_days, config)) is not None}
@@ -305,35 +276,18 @@ def effectiveness(
         max([filters.end, *(f for by in followups.values() for f in by.values())]),
         tz,
     )
-    scored_accounts = set(scores.segment)
-    windows = []
-    for window in filters.windows:
-        observations = []
-        for anchor, end in followups[window].items():
-            for account_id in scored_accounts:
-                change = scores.change(account_id, anchor, end)
-                if change is None:
-                    continue
-                band = scores.at[(account_id, anchor)][2]
-                observations.append(
-                    pure.Observation(account_id, anchor, band, scores.segment[account_id], round(change, 4))
-                )
-        rows = []
-        for key, kind in _type_keys(events):
-            happened = events.get(key, [])
-            treated, controls = pure.split(
-                observations,
-                happened,
-                window=window,
-                anchor_days=anchor_days,
-                followups=followups[window],
-                config=config,
-            )
-            in_period = sum(
-                1 for a, d in happened if a in scored_accounts and filters.start <= d <= filters.end
-            )
-            rows.append(TypeEffect(key, kind, in_period, pure.matched_effect(treated, controls, config)))
-        windows.append(WindowEffects(window, len(followups[window]), len(observations), rows))
+    windows = [
+        _window_effects(
+            window,
+            followups[window],
+            scores=scores,
+            events=events,
+            anchor_days=anchor_days,
+            filters=filters,
+            config=config,
+        )
+        for window in filters.windows
+    ]
     touches = _touches(session, filters, tz)
     accounts = _accounts_in_scope(session, filters)
     buckets = pure.breadth_depth(
@@ -349,6 +303,83 @@ def effectiveness(
         BreadthDepth(touch_start, touch_end, TOUCH_TYPES, buckets),
         config,
     )
+
+
+def _default_model(session: Session) -> tuple[HealthModel | None, list[int], float | None]:
+    """The default health model, its versions' ids and its published version's scale."""
+    model = health_models.default_model(session)
+    version_ids = (
+        [v.id for v in health_models.versions(session, model.id) if v.id is not None]
+        if model is not None and model.id is not None
+        else []
+    )
+    scale_max = None
+    published = (
+        health_models.published_version(session, model.id)
+        if model is not None and model.id is not None
+        else None
+    )
+    if published is not None:
+        scale_max = float(published.definition.get("scale_max", 100.0))
+    return model, version_ids, scale_max
+
+
+def _score_days(session: Session, version_ids: list[int], *, first: dt.date, last: dt.date) -> list[dt.date]:
+    """The days with stored scores of these versions from ``first`` to ``last``, in order."""
+    if not version_ids:
+        return []
+    return sorted(
+        session.execute(
+            select(SNAPSHOT.c.day)
+            .where(
+                SNAPSHOT.c.model_version_id.in_(version_ids),
+                SNAPSHOT.c.day >= first,
+                SNAPSHOT.c.day <= last,
+            )
+            .distinct()
+        )
+        .scalars()
+        .all()
+    )
+
+
+def _window_effects(
+    window: int,
+    followups: dict[dt.date, dt.date],
+    *,
+    scores: _Scores,
+    events: dict[str, list[tuple[int, dt.date]]],
+    anchor_days: list[dt.date],
+    filters: Filters,
+    config: pure.EffectConfig,
+) -> WindowEffects:
+    """Each intervention type's matched effect on the score ``window`` days on: the scored
+    accounts' changes from each anchor day to its follow-up, treated against controls."""
+    scored_accounts = set(scores.segment)
+    observations = []
+    for anchor, end in followups.items():
+        for account_id in scored_accounts:
+            change = scores.change(account_id, anchor, end)
+            if change is None:
+                continue
+            band = scores.at[(account_id, anchor)][2]
+            observations.append(
+                pure.Observation(account_id, anchor, band, scores.segment[account_id], round(change, 4))
+            )
+    rows = []
+    for key, kind in _type_keys(events):
+        happened = events.get(key, [])
+        treated, controls = pure.split(
+            observations,
+            happened,
+            window=window,
+            anchor_days=anchor_days,
+            followups=followups,
+            config=config,
+        )
+        in_period = sum(1 for a, d in happened if a in scored_accounts and filters.start <= d <= filters.end)
+        rows.append(TypeEffect(key, kind, in_period, pure.matched_effect(treated, controls, config)))
+    return WindowEffects(window, len(followups), len(observations), rows)
 
 
 def _touch_days(

@@ -13,19 +13,20 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import String, and_, func, or_, type_coerce
+from sqlalchemy import Row, String, and_, func, or_, type_coerce
 from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 from sqlmodel.sql.expression import SelectOfScalar
 
 from app.accounts import industries as industries_svc
 from app.errors import FieldError, InvalidInput
-from app.health import service as health_svc
+from app.health import models as health_models
 from app.models import (
     SEGMENTS,
     Account,
@@ -228,13 +229,13 @@ def industries(session: Session) -> list[str]:
 def _scores(
     session: Session, scope: Any, days: list[dt.date]
 ) -> tuple[dict[dt.date, dict[int, float]], float | None, str | None]:
-    model = health_svc.default_model(session)
+    model = health_models.default_model(session)
     if model is None or model.id is None:
         return {}, None, None
     version_ids = list(
         session.exec(select(HealthModelVersion.id).where(HealthModelVersion.model_id == model.id)).all()
     )
-    published = health_svc.published_version(session, model.id)
+    published = health_models.published_version(session, model.id)
     scale = float((published.definition if published else {}).get("scale_max", 100.0) or 100.0)
     snap = ScoreSnapshot
     out: dict[dt.date, dict[int, float]] = {}
@@ -269,8 +270,55 @@ def team_kpis(session: Session, *, query: KpiQuery, today: dt.date, tz: ZoneInfo
     since, until = _instant(first, tz), _instant(last + dt.timedelta(days=1), tz)
     account_query = _account_query(session, query.filters, today=today)
     scope = account_query.with_only_columns(col(Account.id))
+    accounts = _accounts(session, account_query)
+    refs = {row.id: AccountRef(row.id, row.external_id, row.name, row.currency) for row in accounts}
+    history = _history(session, scope, last=last)
+    activities, responses = _interactions(session, scope, since=since, until=until, tz=tz)
+    tasks = _tasks(session, scope, first=first, last=last, tz=tz)
+    items = _items(session, scope, since=since, until=until, tz=tz)
+    scores, scale, model_name = _scores(session, scope, calc.score_days(periods, today=today))
+
+    inputs = calc.KpiInputs(
+        accounts=[
+            calc.AccountIn(
+                row.id,
+                row.status,
+                row.contract_start_on,
+                row.churned_on,
+                Decimal(row.arr),
+                row.currency,
+            )
+            for row in accounts
+        ],
+        history=history,
+        activities=activities,
+        nps=responses,
+        tasks=tasks,
+        items=items,
+        scores=scores,
+    )
+    trend = calc.trend(inputs, periods, today=today)
+    chosen = trend[-1].period
+    comments = sorted(
+        (
+            Comment(refs[r.account_id], r.on, r.score, r.comment)
+            for r in responses
+            if r.on in chosen and r.account_id in refs
+        ),
+        key=lambda c: (c.on, c.account.name),
+        reverse=True,
+    )
+    renewal_rows = sorted(
+        (RenewalRow(refs[r.account_id], r) for r in trend[-1].renewals.outcomes if r.account_id in refs),
+        key=lambda row: (row.renewal.on, row.account.name),
+    )
+    return KpiReport(query, today, trend, comments, renewal_rows, len(accounts), scale, model_name)
+
+
+def _accounts(session: Session, account_query: SelectOfScalar[Account]) -> Sequence[Row[Any]]:
+    """The filtered accounts' columns the KPIs read."""
     a = Account
-    accounts = session.execute(
+    return session.execute(
         account_query.with_only_columns(
             col(a.id),
             col(a.external_id),
@@ -282,10 +330,12 @@ def team_kpis(session: Session, *, query: KpiQuery, today: dt.date, tz: ZoneInfo
             col(a.arr),
         )
     ).all()
-    refs = {row.id: AccountRef(row.id, row.external_id, row.name, row.currency) for row in accounts}
 
+
+def _history(session: Session, scope: Any, *, last: dt.date) -> list[calc.HistoryIn]:
+    """The accounts' history (renewals, expansions, churn...) up to the trend's last day."""
     h = AccountHistory
-    history = [
+    return [
         calc.HistoryIn(*row)
         for row in session.execute(
             sa_select(
@@ -298,6 +348,12 @@ def team_kpis(session: Session, *, query: KpiQuery, today: dt.date, tz: ZoneInfo
         ).all()
     ]
 
+
+def _interactions(
+    session: Session, scope: Any, *, since: dt.datetime, until: dt.datetime, tz: ZoneInfo
+) -> tuple[list[calc.ActivityIn], list[calc.NpsIn]]:
+    """The accounts' touches, check-in answers and attendances over the trend, and their NPS
+    responses."""
     i = Interaction
     at: Any = col(i.occurred_at)
     if session.get_bind().dialect.name == "sqlite":
@@ -339,8 +395,12 @@ def team_kpis(session: Session, *, query: KpiQuery, today: dt.date, tz: ZoneInfo
             activities.append(
                 calc.ActivityIn(account_id, on, kind, attended=data.get("attended", True) is not False)
             )
+    return activities, responses
 
-    tasks = [
+
+def _tasks(session: Session, scope: Any, *, first: dt.date, last: dt.date, tz: ZoneInfo) -> list[calc.TaskIn]:
+    """The accounts' tasks due within the trend."""
+    return [
         calc.TaskIn(due, status, _local(done, tz) if done is not None else None)
         for due, status, done in session.execute(
             select(col(Task.due_on), col(Task.status), col(Task.completed_at)).where(
@@ -348,7 +408,14 @@ def team_kpis(session: Session, *, query: KpiQuery, today: dt.date, tz: ZoneInfo
             )
         ).all()
     ]
-    items = [
+
+
+def _items(
+    session: Session, scope: Any, *, since: dt.datetime, until: dt.datetime, tz: ZoneInfo
+) -> list[calc.ItemIn]:
+    """The accounts' items on the weekly priority lists made within the trend (suppressed ones
+    left out)."""
+    return [
         calc.ItemIn(_local(as_of, tz), status)
         for as_of, status in session.execute(
             select(col(PriorityList.as_of), col(PriorityItem.status))
@@ -361,43 +428,6 @@ def team_kpis(session: Session, *, query: KpiQuery, today: dt.date, tz: ZoneInfo
             )
         ).all()
     ]
-    scores, scale, model_name = _scores(session, scope, calc.score_days(periods, today=today))
-
-    inputs = calc.KpiInputs(
-        accounts=[
-            calc.AccountIn(
-                row.id,
-                row.status,
-                row.contract_start_on,
-                row.churned_on,
-                Decimal(row.arr),
-                row.currency,
-            )
-            for row in accounts
-        ],
-        history=history,
-        activities=activities,
-        nps=responses,
-        tasks=tasks,
-        items=items,
-        scores=scores,
-    )
-    trend = calc.trend(inputs, periods, today=today)
-    chosen = trend[-1].period
-    comments = sorted(
-        (
-            Comment(refs[r.account_id], r.on, r.score, r.comment)
-            for r in responses
-            if r.on in chosen and r.account_id in refs
-        ),
-        key=lambda c: (c.on, c.account.name),
-        reverse=True,
-    )
-    renewal_rows = sorted(
-        (RenewalRow(refs[r.account_id], r) for r in trend[-1].renewals.outcomes if r.account_id in refs),
-        key=lambda row: (row.renewal.on, row.account.name),
-    )
-    return KpiReport(query, today, trend, comments, renewal_rows, len(accounts), scale, model_name)
 
 
 def series(report: KpiReport) -> dict[str, list[float | None]]:

@@ -10,7 +10,10 @@ from fastapi import APIRouter, Depends, Query, Response, status
 from app.api.common import BODY, CONFLICT, ERRORS, NOT_FOUND
 from app.deps import AdminKeyDep, NowDep, ReadKeyDep, SessionDep, SettingsDep, WriteKeyDep
 from app.health import backtest as backtest_svc
-from app.health import service as svc
+from app.health import models as health_models
+from app.health import preview as health_preview
+from app.health import reading as health_reading
+from app.health import sentiment as health_sentiment
 from app.health.schemas import (
     BacktestIn,
     BacktestPublic,
@@ -44,7 +47,7 @@ def _ref(model: HealthModel, version: HealthModelVersion) -> ModelRef:
 
 
 def _model_public(session: Any, model: HealthModel) -> HealthModelPublic:
-    all_versions = svc.versions(session, model.id or 0)
+    all_versions = health_models.versions(session, model.id or 0)
     return HealthModelPublic(
         id=model.id or 0, name=model.name, description=model.description, preset=model.preset,
         is_default=model.is_default,
@@ -63,7 +66,7 @@ def account_health(
     model: Annotated[DbId | None, Query(description="Model id (default: the default model)")] = None,
 ) -> HealthPublic:
     """The current score with every measure's value, grade, weight and contribution."""
-    current = svc.current_health(
+    current = health_reading.current_health(
         session, account_id=account_id, model_id=model, today=now.astimezone(settings.tz).date(),
         tz=settings.tz,
     )
@@ -88,10 +91,10 @@ def account_health_history(
     """Daily scores (default: the last 90 days) and the dates new model versions were published."""
     end = end or now.astimezone(settings.tz).date()
     start = start or end - dt.timedelta(days=89)
-    found, points, marks = svc.health_history(
+    found, points, marks = health_reading.health_history(
         session, account_id=account_id, model_id=model, start=start, end=end
     )
-    published = svc.published_version(session, found.id or 0)
+    published = health_models.published_version(session, found.id or 0)
     return HistoryPublic(
         account_id=account_id,
         model=ModelRef(id=found.id or 0, name=found.name,
@@ -113,7 +116,7 @@ def bulk_health(
 ) -> BulkPage:
     """Every account's latest score (what other services poll), by account."""
     after = decode_cursor(page.cursor, sort="account").last_id if page.cursor else None
-    found, version, day, rows = svc.bulk_health(
+    found, version, day, rows = health_reading.bulk_health(
         session, model_id=model, band=band, owner=owner, limit=page.limit + 1,
         after_account=after,
     )
@@ -139,8 +142,8 @@ def rate_sentiment(
     account_id: str, rating_in: SentimentIn, session: SessionDep, now: NowDep, _key: WriteKeyDep
 ) -> SentimentPublic:
     """Record the CSM's own health rating (1–5) with a comment; it expires and resets with a new owner."""
-    entry = svc.rate_sentiment(session, account_id=account_id, rating=rating_in.rating,
-                               comment=rating_in.comment, author_user_id=None, now=now)
+    entry = health_sentiment.rate_sentiment(session, account_id=account_id, rating=rating_in.rating,
+                                            comment=rating_in.comment, author_user_id=None, now=now)
     return SentimentPublic.model_validate(entry, from_attributes=True)
 
 
@@ -150,7 +153,7 @@ def rate_sentiment(
 @router.get("/health-models", response_model=list[HealthModelPublic])
 def list_models(session: SessionDep, _key: ReadKeyDep) -> list[HealthModelPublic]:
     """Every model with its versions."""
-    return [_model_public(session, m) for m in svc.list_models(session)]
+    return [_model_public(session, m) for m in health_models.list_models(session)]
 
 
 @router.post(
@@ -161,7 +164,7 @@ def create_model(
     model_in: HealthModelCreate, session: SessionDep, now: NowDep, _key: AdminKeyDep
 ) -> HealthModelPublic:
     """Adopt a preset (`{"preset": "abc"}`), or create a model from a definition (JSON import)."""
-    model = svc.create_or_adopt(
+    model = health_models.create_or_adopt(
         session, preset=model_in.preset, name=model_in.name, definition=model_in.definition,
         description=model_in.description, publish=model_in.publish, now=now,
     )
@@ -171,7 +174,7 @@ def create_model(
 @router.get("/health-models/{model_id}", response_model=HealthModelPublic, responses=NOT_FOUND)
 def get_model(model_id: DbId, session: SessionDep, _key: ReadKeyDep) -> HealthModelPublic:
     """A model with every version's definition (export)."""
-    return _model_public(session, svc.get_model(session, model_id))
+    return _model_public(session, health_models.get_model(session, model_id))
 
 
 @router.put(
@@ -182,8 +185,8 @@ def save_draft(
     model_id: DbId, draft_in: DraftIn, session: SessionDep, now: NowDep, _key: AdminKeyDep
 ) -> HealthModelPublic:
     """Save the model's draft version (the published version never changes)."""
-    svc.save_draft(session, model_id=model_id, definition=draft_in.definition, now=now)
-    return _model_public(session, svc.get_model(session, model_id))
+    health_models.save_draft(session, model_id=model_id, definition=draft_in.definition, now=now)
+    return _model_public(session, health_models.get_model(session, model_id))
 
 
 @router.post(
@@ -194,8 +197,8 @@ def publish(
     model_id: DbId, version: DbId, session: SessionDep, now: NowDep, _key: AdminKeyDep
 ) -> HealthModelPublic:
     """Publish a draft: it scores from now on and the previous version is retired."""
-    svc.publish_version(session, model_id=model_id, version=version, now=now)
-    return _model_public(session, svc.get_model(session, model_id))
+    health_models.publish_version(session, model_id=model_id, version=version, now=now)
+    return _model_public(session, health_models.get_model(session, model_id))
 
 
 @router.post(
@@ -203,7 +206,7 @@ def publish(
 )
 def make_default(model_id: DbId, session: SessionDep, _key: AdminKeyDep) -> HealthModelPublic:
     """Show this model's scores unless another is asked for."""
-    return _model_public(session, svc.set_default(session, model_id=model_id))
+    return _model_public(session, health_models.set_default(session, model_id=model_id))
 
 
 @router.delete(
@@ -211,7 +214,7 @@ def make_default(model_id: DbId, session: SessionDep, _key: AdminKeyDep) -> Heal
 )
 def delete_model(model_id: DbId, session: SessionDep, _key: AdminKeyDep) -> Response:
     """Delete a model with its versions and snapshots."""
-    svc.delete_model(session, model_id=model_id)
+    health_models.delete_model(session, model_id=model_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
@@ -224,7 +227,7 @@ def preview(
     now: NowDep, _key: ReadKeyDep,
 ) -> HealthPreviewPublic:
     """Score every active account with a draft, store nothing, and compare bands before/after."""
-    result = svc.preview(
+    result = health_preview.preview(
         session, model_id=model_id, definition=preview_in.definition,
         as_of=now.astimezone(settings.tz).date(), tz=settings.tz,
     )

@@ -13,7 +13,11 @@ from fastapi import APIRouter, Depends, Header, Query, Response, status
 from app.api.common import BODY, CONFLICT, ERRORS, NOT_FOUND, api_path
 from app.deps import NowDep, ReadKeyDep, SessionDep, SettingsDep, WriteKeyDep
 from app.pagination import Page, PageParams, page_params
-from app.plans import service as svc
+from app.plans import from_template
+from app.plans import goals as plan_goals
+from app.plans import plans as success_plans
+from app.plans import records as plan_records
+from app.plans import steps as plan_steps
 from app.plans.schemas import (
     AuditEntry,
     FromTemplate,
@@ -55,8 +59,8 @@ STEPS = GOAL + "/steps"
 STEP = STEPS + "/{step_id}"
 
 
-def _tagged(response: Response, row: svc.Versioned) -> None:
-    response.headers["ETag"] = svc.etag(row)
+def _tagged(response: Response, row: plan_records.Versioned) -> None:
+    response.headers["ETag"] = plan_records.etag(row)
 
 
 # -- plans -------------------------------------------------------------------------------------
@@ -65,8 +69,8 @@ def _tagged(response: Response, row: svc.Versioned) -> None:
 @router.get(PLANS, response_model=list[PlanPublic], responses=NOT_FOUND)
 def list_plans(account_id: str, session: SessionDep, _key: ReadKeyDep) -> list[PlanPublic]:
     """The account's success plans, newest first."""
-    return [PlanPublic.model_validate(svc.plan_view(session, p))
-            for p in svc.list_plans(session, account_id=account_id)]
+    return [PlanPublic.model_validate(plan_records.plan_view(session, p))
+            for p in success_plans.list_plans(session, account_id=account_id)]
 
 
 @router.post(
@@ -78,11 +82,11 @@ def create_plan(
     response: Response,
 ) -> PlanPublic:
     """Create a success plan; 409 if it would be the account's second active plan."""
-    plan = svc.create_plan(session, account_id=account_id, plan_in=plan_in, actor=key.name,
-                           now=now)
+    plan = success_plans.create_plan(session, account_id=account_id, plan_in=plan_in, actor=key.name,
+                                     now=now)
     _tagged(response, plan)
     response.headers["Location"] = api_path("accounts", account_id, "success-plans", plan.id)
-    return PlanPublic.model_validate(svc.plan_view(session, plan))
+    return PlanPublic.model_validate(plan_records.plan_view(session, plan))
 
 
 @router.post(
@@ -94,13 +98,13 @@ def create_plan_from_template(
     now: NowDep, key: WriteKeyDep, response: Response,
 ) -> PlanDetail:
     """Start a plan from a template: its goals and steps, tracked goals' baselines from today."""
-    plan = svc.create_plan_from_template(
+    plan = from_template.create_plan_from_template(
         session, account_id=account_id, template=body.template, title=body.title,
         start_on=body.start_on, today=now.astimezone(settings.tz).date(), actor=key.name, now=now,
     )
     _tagged(response, plan)
     response.headers["Location"] = api_path("accounts", account_id, "success-plans", plan.id)
-    return PlanDetail.model_validate(svc.plan_detail(session, plan))
+    return PlanDetail.model_validate(success_plans.plan_detail(session, plan))
 
 
 @router.get(PLAN, response_model=PlanDetail, responses=NOT_FOUND)
@@ -108,9 +112,9 @@ def get_plan(
     account_id: str, plan_id: DbId, session: SessionDep, _key: ReadKeyDep, response: Response
 ) -> PlanDetail:
     """One plan with its goals and their steps; the ETag covers the plan's own fields."""
-    plan = svc.get_plan(session, account_id=account_id, plan_id=plan_id)
+    plan = success_plans.get_plan(session, account_id=account_id, plan_id=plan_id)
     _tagged(response, plan)
-    return PlanDetail.model_validate(svc.plan_detail(session, plan))
+    return PlanDetail.model_validate(success_plans.plan_detail(session, plan))
 
 
 @router.patch(PLAN, response_model=PlanPublic, responses={**NOT_FOUND, **CONFLICT, **BODY,
@@ -120,14 +124,14 @@ def update_plan(
     key: WriteKeyDep, response: Response, if_match: IfMatch = None,
 ) -> PlanPublic:
     """Change some fields of a plan (If-Match required)."""
-    plan = svc.update_plan(
+    plan = success_plans.update_plan(
         session, account_id=account_id, plan_id=plan_id,
         changes=plan_in.model_dump(exclude_unset=True),
-        expected_version=svc.expected_version(if_match, kind="plan", id=plan_id),
+        expected_version=plan_records.expected_version(if_match, kind="plan", id=plan_id),
         actor=key.name, now=now,
     )
     _tagged(response, plan)
-    return PlanPublic.model_validate(svc.plan_view(session, plan))
+    return PlanPublic.model_validate(plan_records.plan_view(session, plan))
 
 
 @router.delete(PLAN, status_code=status.HTTP_204_NO_CONTENT,
@@ -137,9 +141,9 @@ def delete_plan(
     if_match: IfMatch = None,
 ) -> None:
     """Delete a plan with its goals and steps (If-Match required); its history stays."""
-    svc.delete_plan(
+    success_plans.delete_plan(
         session, account_id=account_id, plan_id=plan_id,
-        expected_version=svc.expected_version(if_match, kind="plan", id=plan_id),
+        expected_version=plan_records.expected_version(if_match, kind="plan", id=plan_id),
         actor=key.name, now=now,
     )
 
@@ -150,8 +154,8 @@ def plan_history(
     page: Annotated[PageParams, Depends(page_params)],
 ) -> Page[AuditEntry]:
     """Every change to the plan, its goals and steps: who, when, before → after; oldest first."""
-    rows, next_cursor = svc.plan_history(session, account_id=account_id, plan_id=plan_id,
-                                         page=page)
+    rows, next_cursor = success_plans.plan_history(session, account_id=account_id, plan_id=plan_id,
+                                                   page=page)
     return Page(data=[AuditEntry.model_validate(r, from_attributes=True) for r in rows],
                 next_cursor=next_cursor)
 
@@ -164,8 +168,8 @@ def list_goals(
     account_id: str, plan_id: DbId, session: SessionDep, _key: ReadKeyDep
 ) -> list[GoalPublic]:
     """The plan's goals in order."""
-    return [GoalPublic.model_validate(svc.goal_view(session, g))
-            for g in svc.list_goals(session, account_id=account_id, plan_id=plan_id)]
+    return [GoalPublic.model_validate(plan_records.goal_view(session, g))
+            for g in plan_goals.list_goals(session, account_id=account_id, plan_id=plan_id)]
 
 
 @router.post(GOALS, status_code=status.HTTP_201_CREATED, response_model=GoalPublic,
@@ -175,13 +179,13 @@ def create_goal(
     key: WriteKeyDep, response: Response,
 ) -> GoalPublic:
     """Add a goal; 422 naming any field that does not fit the goal's kind."""
-    goal = svc.create_goal(session, account_id=account_id, plan_id=plan_id, goal_in=goal_in,
-                           actor=key.name, now=now)
+    goal = plan_goals.create_goal(session, account_id=account_id, plan_id=plan_id, goal_in=goal_in,
+                                  actor=key.name, now=now)
     _tagged(response, goal)
     response.headers["Location"] = api_path(
         "accounts", account_id, "success-plans", plan_id, "goals", goal.id
     )
-    return GoalPublic.model_validate(svc.goal_view(session, goal))
+    return GoalPublic.model_validate(plan_records.goal_view(session, goal))
 
 
 @router.get(GOAL, response_model=GoalPublic, responses=NOT_FOUND)
@@ -190,9 +194,9 @@ def get_goal(
     response: Response,
 ) -> GoalPublic:
     """One goal."""
-    goal = svc.get_goal(session, account_id=account_id, plan_id=plan_id, goal_id=goal_id)
+    goal = plan_goals.get_goal(session, account_id=account_id, plan_id=plan_id, goal_id=goal_id)
     _tagged(response, goal)
-    return GoalPublic.model_validate(svc.goal_view(session, goal))
+    return GoalPublic.model_validate(plan_records.goal_view(session, goal))
 
 
 @router.patch(GOAL, response_model=GoalPublic, responses={**NOT_FOUND, **BODY, **PRECONDITION})
@@ -201,14 +205,14 @@ def update_goal(
     now: NowDep, key: WriteKeyDep, response: Response, if_match: IfMatch = None,
 ) -> GoalPublic:
     """Change some fields of a goal (If-Match required)."""
-    goal = svc.update_goal(
+    goal = plan_goals.update_goal(
         session, account_id=account_id, plan_id=plan_id, goal_id=goal_id,
         changes=goal_in.model_dump(exclude_unset=True),
-        expected_version=svc.expected_version(if_match, kind="goal", id=goal_id),
+        expected_version=plan_records.expected_version(if_match, kind="goal", id=goal_id),
         actor=key.name, now=now,
     )
     _tagged(response, goal)
-    return GoalPublic.model_validate(svc.goal_view(session, goal))
+    return GoalPublic.model_validate(plan_records.goal_view(session, goal))
 
 
 @router.post(GOAL + "/verify", response_model=GoalPublic,
@@ -219,14 +223,14 @@ def verify_goal(
     if_match: IfMatch = None,
 ) -> GoalPublic:
     """Record that the goal was re-validated with the customer now (If-Match checked if sent)."""
-    goal = svc.verify_goal(
+    goal = plan_goals.verify_goal(
         session, account_id=account_id, plan_id=plan_id, goal_id=goal_id,
         status=body.status if body else None,
-        expected_version=svc.expected_version(if_match, kind="goal", id=goal_id),
+        expected_version=plan_records.expected_version(if_match, kind="goal", id=goal_id),
         actor=key.name, now=now,
     )
     _tagged(response, goal)
-    return GoalPublic.model_validate(svc.goal_view(session, goal))
+    return GoalPublic.model_validate(plan_records.goal_view(session, goal))
 
 
 @router.delete(GOAL, status_code=status.HTTP_204_NO_CONTENT,
@@ -236,9 +240,9 @@ def delete_goal(
     key: WriteKeyDep, if_match: IfMatch = None,
 ) -> None:
     """Delete a goal with its steps (If-Match required)."""
-    svc.delete_goal(
+    plan_goals.delete_goal(
         session, account_id=account_id, plan_id=plan_id, goal_id=goal_id,
-        expected_version=svc.expected_version(if_match, kind="goal", id=goal_id),
+        expected_version=plan_records.expected_version(if_match, kind="goal", id=goal_id),
         actor=key.name, now=now,
     )
 
@@ -248,7 +252,7 @@ def goal_progress(
     account_id: str, plan_id: DbId, goal_id: DbId, session: SessionDep, _key: ReadKeyDep
 ) -> list[ProgressPoint]:
     """A tracked goal's daily values (its interim metric), oldest first."""
-    return [ProgressPoint(day=p.day, value=p.value) for p in svc.goal_progress(
+    return [ProgressPoint(day=p.day, value=p.value) for p in plan_goals.goal_progress(
         session, account_id=account_id, plan_id=plan_id, goal_id=goal_id)]
 
 
@@ -260,7 +264,7 @@ def list_steps(
     account_id: str, plan_id: DbId, goal_id: DbId, session: SessionDep, _key: ReadKeyDep
 ) -> list[StepPublic]:
     """The goal's steps in order."""
-    return [StepPublic.model_validate(svc.step_view(session, s)) for s in svc.list_steps(
+    return [StepPublic.model_validate(plan_records.step_view(session, s)) for s in plan_steps.list_steps(
         session, account_id=account_id, plan_id=plan_id, goal_id=goal_id)]
 
 
@@ -271,10 +275,10 @@ def create_step(
     now: NowDep, key: WriteKeyDep, response: Response,
 ) -> StepPublic:
     """Add a step (milestone) to a goal."""
-    step = svc.create_step(session, account_id=account_id, plan_id=plan_id, goal_id=goal_id,
-                           step_in=step_in, actor=key.name, now=now)
+    step = plan_steps.create_step(session, account_id=account_id, plan_id=plan_id, goal_id=goal_id,
+                                  step_in=step_in, actor=key.name, now=now)
     _tagged(response, step)
-    return StepPublic.model_validate(svc.step_view(session, step))
+    return StepPublic.model_validate(plan_records.step_view(session, step))
 
 
 @router.get(STEP, response_model=StepPublic, responses=NOT_FOUND)
@@ -283,10 +287,10 @@ def get_step(
     _key: ReadKeyDep, response: Response,
 ) -> StepPublic:
     """One step."""
-    step = svc.get_step(session, account_id=account_id, plan_id=plan_id, goal_id=goal_id,
-                        step_id=step_id)
+    step = plan_steps.get_step(session, account_id=account_id, plan_id=plan_id, goal_id=goal_id,
+                               step_id=step_id)
     _tagged(response, step)
-    return StepPublic.model_validate(svc.step_view(session, step))
+    return StepPublic.model_validate(plan_records.step_view(session, step))
 
 
 @router.patch(STEP, response_model=StepPublic, responses={**NOT_FOUND, **BODY, **PRECONDITION})
@@ -296,14 +300,14 @@ def update_step(
     if_match: IfMatch = None,
 ) -> StepPublic:
     """Change some fields of a step, e.g. mark it done (If-Match required)."""
-    step = svc.update_step(
+    step = plan_steps.update_step(
         session, account_id=account_id, plan_id=plan_id, goal_id=goal_id, step_id=step_id,
         changes=step_in.model_dump(exclude_unset=True),
-        expected_version=svc.expected_version(if_match, kind="step", id=step_id),
+        expected_version=plan_records.expected_version(if_match, kind="step", id=step_id),
         actor=key.name, now=now,
     )
     _tagged(response, step)
-    return StepPublic.model_validate(svc.step_view(session, step))
+    return StepPublic.model_validate(plan_records.step_view(session, step))
 
 
 @router.delete(STEP, status_code=status.HTTP_204_NO_CONTENT,
@@ -313,9 +317,9 @@ def delete_step(
     now: NowDep, key: WriteKeyDep, if_match: IfMatch = None,
 ) -> None:
     """Delete a step (If-Match required)."""
-    svc.delete_step(
+    plan_steps.delete_step(
         session, account_id=account_id, plan_id=plan_id, goal_id=goal_id, step_id=step_id,
-        expected_version=svc.expected_version(if_match, kind="step", id=step_id),
+        expected_version=plan_records.expected_version(if_match, kind="step", id=step_id),
         actor=key.name, now=now,
     )
 
@@ -336,10 +340,10 @@ def search_goals(
     ] = None,
 ) -> Page[GoalPublic]:
     """Goals across accounts, filtered (e.g. `status=at_risk`, `unverified_days=90`)."""
-    filters = svc.GoalFilters(status=status, owner=owner, account_id=account_id,
-                              unverified_days=unverified_days)
-    rows, next_cursor = svc.search_goals(session, filters=filters, page=page, now=now)
-    return Page(data=[GoalPublic.model_validate(svc.goal_view(session, g)) for g in rows],
+    filters = plan_goals.GoalFilters(status=status, owner=owner, account_id=account_id,
+                                     unverified_days=unverified_days)
+    rows, next_cursor = plan_goals.search_goals(session, filters=filters, page=page, now=now)
+    return Page(data=[GoalPublic.model_validate(plan_records.goal_view(session, g)) for g in rows],
                 next_cursor=next_cursor)
 
 
@@ -365,4 +369,4 @@ def _template_public(t: PlanTemplate) -> TemplatePublic:
 @router.get("/plan-templates", response_model=list[TemplatePublic])
 def list_plan_templates(_key: ReadKeyDep) -> list[TemplatePublic]:
     """The plan templates per segment, to start a plan in one call."""
-    return [_template_public(t) for t in svc.list_templates()]
+    return [_template_public(t) for t in from_template.list_templates()]

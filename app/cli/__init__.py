@@ -369,18 +369,20 @@ def score(
     step: Annotated[int, typer.Option(min=1, help="Days between backfilled snapshots")] = 1,
 ) -> None:
     """Score every account with every published health model (today, or from --since)."""
-    from app.health import service as health
+    from app.health import snapshots as health_snapshots
 
     settings = settings_or_exit()
     now = utcnow()
     today = now.astimezone(settings.tz).date()
     with unit_of_work(settings) as session:
         if since is not None:
-            written = health.backfill(
+            written = health_snapshots.backfill(
                 session, since=since.date(), until=today, tz=settings.tz, now=now, step_days=step
             )
         else:
-            written = sum(health.run_scoring(session, as_of=today, tz=settings.tz, now=now).values())
+            written = sum(
+                health_snapshots.run_scoring(session, as_of=today, tz=settings.tz, now=now).values()
+            )
     typer.echo(f"stored {written} score snapshots")
 
 

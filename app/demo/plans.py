@@ -16,7 +16,12 @@ from zoneinfo import ZoneInfo
 from sqlmodel import Session, col, select
 
 from app.models import Account, PlanGoal, PlanGoalProgress, PlanStep, SuccessPlan, User
-from app.plans import service as svc
+from app.plans import from_template
+from app.plans import goals as plan_goals
+from app.plans import metrics as plan_metrics
+from app.plans import records as plan_records
+from app.plans import steps as plan_steps
+from app.plans import tracking as goal_tracking
 from app.plans.templates import template_for_segment
 
 #: Share of active accounts that get a plan.
@@ -37,12 +42,12 @@ def load_demo_plans(
     for account in accounts:
         if rng.random() > PLAN_SHARE:
             continue
-        actor = owners.get(account.owner_id, svc.SYSTEM) if account.owner_id else svc.SYSTEM
+        actor = owners.get(account.owner_id, plan_records.SYSTEM) if account.owner_id else plan_records.SYSTEM
         start = today - dt.timedelta(days=rng.randint(20, 300))
         if account.contract_start_on and account.contract_start_on > start:
             start = min(account.contract_start_on, today - dt.timedelta(days=7))
         started_at = _at(start, tz, hour=10)
-        plan = svc.create_plan_from_template(
+        plan = from_template.create_plan_from_template(
             session, account_id=account.external_id,
             template=template_for_segment(account.segment).key, title=None, start_on=start,
             today=start, actor=actor, now=started_at,
@@ -50,7 +55,7 @@ def load_demo_plans(
         _vary(session, rng, plan, actor=actor, start=start, today=today, tz=tz)
         created += 1
     _progress_series(session, today=today, now=now)
-    svc.track_goals(session, as_of=today, now=now)
+    goal_tracking.track_goals(session, as_of=today, now=now)
     return created
 
 
@@ -66,15 +71,15 @@ def _vary(
     assert plan.id is not None
     account_id = plan_account(session, plan)
     age = (today - start).days
-    for goal in svc.list_goals(session, account_id=account_id, plan_id=plan.id):
+    for goal in plan_goals.list_goals(session, account_id=account_id, plan_id=plan.id):
         assert goal.id is not None
-        for step in svc.list_steps(session, account_id=account_id, plan_id=plan.id,
-                                   goal_id=goal.id):
+        for step in plan_steps.list_steps(session, account_id=account_id, plan_id=plan.id,
+                                          goal_id=goal.id):
             _maybe_done(session, rng, step, account_id=account_id, plan_id=plan.id,
                         actor=actor, today=today, tz=tz)
         if goal.due_on and goal.due_on < today and rng.random() < 0.5:
             # Re-planned in a meeting: the customer's business moved, so did the date.
-            svc.update_goal(
+            plan_goals.update_goal(
                 session, account_id=account_id, plan_id=plan.id, goal_id=goal.id,
                 changes={"due_on": today + dt.timedelta(days=rng.randint(14, 90))},
                 expected_version=goal.version, actor=actor,
@@ -83,23 +88,23 @@ def _vary(
         roll = rng.random()
         if goal.kind == "qualitative" and age > 60 and roll < 0.25:
             when = _at(start + dt.timedelta(days=rng.randint(30, age - 1)), tz, hour=15)
-            svc.update_goal(session, account_id=account_id, plan_id=plan.id, goal_id=goal.id,
-                            changes={"status": "achieved"}, expected_version=goal.version,
-                            actor=actor, now=when)
+            plan_goals.update_goal(session, account_id=account_id, plan_id=plan.id, goal_id=goal.id,
+                                   changes={"status": "achieved"}, expected_version=goal.version,
+                                   actor=actor, now=when)
             continue
         if roll < 0.4:
             # Verified in a recent meeting; often the CSM's judgement is recorded with it.
             days_ago = rng.randint(1, min(30, age))
             status = rng.choice([None, "on_track", "on_track", "at_risk"])
-            svc.verify_goal(session, account_id=account_id, plan_id=plan.id, goal_id=goal.id,
-                            status=status, expected_version=None, actor=actor,
-                            now=_at(today - dt.timedelta(days=days_ago), tz, hour=14))
+            plan_goals.verify_goal(session, account_id=account_id, plan_id=plan.id, goal_id=goal.id,
+                                   status=status, expected_version=None, actor=actor,
+                                   now=_at(today - dt.timedelta(days=days_ago), tz, hour=14))
         elif roll < 0.7 and age > 100:
             # Last verified more than 90 days ago: an unverified-goal signal.
             days_ago = rng.randint(95, age)
-            svc.verify_goal(session, account_id=account_id, plan_id=plan.id, goal_id=goal.id,
-                            status="on_track", expected_version=None, actor=actor,
-                            now=_at(today - dt.timedelta(days=days_ago), tz, hour=11))
+            plan_goals.verify_goal(session, account_id=account_id, plan_id=plan.id, goal_id=goal.id,
+                                   status="on_track", expected_version=None, actor=actor,
+                                   now=_at(today - dt.timedelta(days=days_ago), tz, hour=11))
         # Otherwise never verified since the plan started.
 
 
@@ -118,9 +123,9 @@ def _maybe_done(
     assert step.id is not None
     slip = rng.randint(-3, 7)
     done_on = min(today - dt.timedelta(days=1), step.due_on + dt.timedelta(days=slip))
-    svc.update_step(session, account_id=account_id, plan_id=plan_id, goal_id=step.goal_id,
-                    step_id=step.id, changes={"done": True}, expected_version=step.version,
-                    actor=actor, now=_at(done_on, tz, hour=16))
+    plan_steps.update_step(session, account_id=account_id, plan_id=plan_id, goal_id=step.goal_id,
+                           step_id=step.id, changes={"done": True}, expected_version=step.version,
+                           actor=actor, now=_at(done_on, tz, hour=16))
 
 
 def _progress_series(session: Session, *, today: dt.date, now: dt.datetime) -> None:
@@ -137,7 +142,7 @@ def _progress_series(session: Session, *, today: dt.date, now: dt.datetime) -> N
     day = today - dt.timedelta(days=PROGRESS_EVERY_DAYS)
     while day >= first:
         for (metric, feature), members in _by_source(goals).items():
-            values = svc.metric_values(
+            values = plan_metrics.metric_values(
                 session, source={"metric": metric, "feature": feature},
                 account_ids=sorted({p.account_id for _, p in members}), as_of=day,
             )

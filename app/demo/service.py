@@ -27,7 +27,8 @@ from app.demo import history as demo_history
 from app.demo import interventions as demo_interventions
 from app.demo import kpis as demo_kpis
 from app.demo import plans as plans_demo
-from app.health import service as health_svc
+from app.health import models as health_models
+from app.health import snapshots as health_snapshots
 from app.ingest import service as ingest
 from app.ingest import sources as sources_svc
 from app.interactions import service as interactions_svc
@@ -276,15 +277,15 @@ def _load_activity(
     result.events = len(messages)
     result.interactions = len(interactions)
     for preset in ("abc", "adoption", "key_features", "minimal"):
-        health_svc.adopt_preset(session, preset=preset, now=now)
+        health_models.adopt_preset(session, preset=preset, now=now)
     # A score history: weekly for the last half year with the ABC model, today for every model.
-    abc = health_svc.default_model(session)
+    abc = health_models.default_model(session)
     assert abc is not None and abc.id is not None
-    result.snapshots = health_svc.backfill(
+    result.snapshots = health_snapshots.backfill(
         session, since=today - dt.timedelta(days=182), until=today - dt.timedelta(days=1),
         step_days=7, tz=tz, now=now, model_ids=[abc.id],
     )
-    result.snapshots += sum(health_svc.run_scoring(session, as_of=today, tz=tz, now=now).values())
+    result.snapshots += sum(health_snapshots.run_scoring(session, as_of=today, tz=tz, now=now).values())
     result.plans = plans_demo.load_demo_plans(session, rng=rng, now=now, tz=tz)
     from app.demo.expansion import load_demo_opportunities  # after usage: signals need it
 

@@ -17,7 +17,8 @@ from sqlalchemy import select
 from sqlmodel import Session
 
 from app.errors import InvalidInput
-from app.health import service as health
+from app.health import models as health_models
+from app.health import scores as health_scores
 from app.health.schemas import BacktestIn, BacktestPublic, BandRow, MeasureAuc
 from app.health.values import compute_values, load_accounts
 from app.models import Account
@@ -31,17 +32,17 @@ def run_backtest(
     session: Session, *, model_id: int, params: BacktestIn, today: dt.date, tz: ZoneInfo
 ) -> BacktestPublic:
     """Score the model at past dates and measure how well it foresaw churn."""
-    model = health.get_model(session, model_id)
+    model = health_models.get_model(session, model_id)
     version_number = None
     if params.definition is not None:
         definition = params.definition
     else:
-        version = (health.get_version(session, model_id, params.version) if params.version
-                   else health.published_version(session, model_id))
+        version = (health_models.get_version(session, model_id, params.version) if params.version
+                   else health_models.published_version(session, model_id))
         if version is None:
             raise InvalidInput.field("version", "the model has no published version; name one")
         definition, version_number = version.definition, version.version
-    spec = health.parse_definition(definition)
+    spec = health_models.parse_definition(definition)
 
     end = params.end or today - dt.timedelta(days=params.horizon_days)
     start = params.start or end - dt.timedelta(days=params.step_days * 9)
@@ -73,7 +74,7 @@ def run_backtest(
             (churned_on := churn_dates.get(a.id)) is not None and churned_on <= horizon
             for a in accounts
         ]
-        for scored, churned in zip(health.score_values(spec, values, as_of=ref), outcomes,
+        for scored, churned in zip(health_scores.score_values(spec, values, as_of=ref), outcomes,
                                    strict=True):
             if scored.score is not None:
                 overall.append(Observation(scored.score, churned, scored.band))

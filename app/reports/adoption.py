@@ -20,10 +20,10 @@ from sqlmodel import Session, col
 
 from app.accounts.service import get_account
 from app.errors import BansouError, FieldError, InvalidInput
-from app.health import service as health_svc
+from app.health import reading as health_reading
 from app.health import values as health_values
 from app.models import Account, PlanGoal, SuccessPlan, UsageAccountDay, UsageActiveUser, UsageDaily
-from app.plans.service import LIVE_PLAN_STATUSES
+from app.plans.plans import LIVE_PLAN_STATUSES
 from app.scoring import adoption as pure
 from app.usage import features as features_svc
 
@@ -133,8 +133,8 @@ def account_adoption(
                for f in features_svc.list_features(session)]
     score = band = scale = None
     try:
-        current = health_svc.current_health(session, account_id=account_id, model_id=None,
-                                            today=min(end, today), tz=tz)
+        current = health_reading.current_health(session, account_id=account_id, model_id=None,
+                                                today=min(end, today), tz=tz)
         score, band, scale = current.score, current.band, current.scale_max
     except BansouError:
         pass  # no health model yet, or the contract has not started: the report omits it

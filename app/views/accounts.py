@@ -18,7 +18,7 @@ from app.accounts import service as accounts_svc
 from app.accounts import timeline as timeline_svc
 from app.deps import CurrentUserDep, EditorUserDep, NowDep, SessionDep
 from app.errors import InvalidInput, NotFound
-from app.health import service as health_svc
+from app.health import reading as health_reading
 from app.interactions import service as interactions_svc
 from app.interactions.schemas import InteractionIn
 from app.pagination import PageParams
@@ -73,13 +73,13 @@ def health_context(session: Any, viewer: Viewer, account: Any) -> dict[str, Any]
     """The latest score with its explanation and a 12-month chart (None without a model)."""
     today = viewer.now.astimezone(viewer.settings.tz).date()
     try:
-        current = health_svc.current_health(session, account_id=account.external_id, model_id=None,
-                                            today=today, tz=viewer.settings.tz)
+        current = health_reading.current_health(session, account_id=account.external_id, model_id=None,
+                                                today=today, tz=viewer.settings.tz)
     except NotFound:
         return {"health": None, "chart": None}
     start = today - dt.timedelta(days=365)
-    _, points, _ = health_svc.health_history(session, account_id=account.external_id,
-                                             model_id=current.model.id, start=start, end=today)
+    _, points, _ = health_reading.health_history(session, account_id=account.external_id,
+                                                 model_id=current.model.id, start=start, end=today)
     spec = current.version.definition
     series = [(p.day, p.score) for p in points if p.score is not None]
     if current.score is not None and (not series or series[-1][0] < current.day):

@@ -213,73 +213,81 @@ def interventions_csv(
         raise NotFound(f"no table {table!r}; expected one of {', '.join(TABLES)}")
     filters = _filters(viewer, session, start=start, end=end, segment=segment, owner=owner)
     report = svc.effectiveness(session, filters=filters, tz=viewer.settings.tz)
-    rows: list[list[object]] = []
-    if table == "touches":
-        rows.append(
-            [
-                "touches",
-                "accounts",
-                "scored",
-                "total_touches",
-                "mean_change",
-                "total_change",
-                "change_per_touch",
-            ]
-        )
-        for b in report.breadth_depth.buckets:
-            rows.append(
-                [
-                    b.label,
-                    b.accounts,
-                    b.scored,
-                    b.touches,
-                    _num(b.mean_change),
-                    _num(b.total_change),
-                    _num(b.change_per_touch),
-                ]
-            )
-    else:
-        window = next(w for w in report.windows if str(w.window) == table)
-        rows.append(
-            [
-                "type",
-                "name",
-                "window_days",
-                "interventions",
-                "effect",
-                "ci_low",
-                "ci_high",
-                "treated_mean",
-                "control_mean",
-                "treated",
-                "treated_accounts",
-                "controls",
-                "unmatched",
-                "reading",
-            ]
-        )
-        for r in window.rows:
-            e = r.effect
-            rows.append(
-                [
-                    r.key,
-                    type_label(viewer, r.key),
-                    window.window,
-                    r.events,
-                    _num(e.effect),
-                    _num(e.ci_low),
-                    _num(e.ci_high),
-                    _num(e.treated_mean),
-                    _num(e.control_mean),
-                    e.treated,
-                    e.treated_accounts,
-                    e.controls,
-                    e.unmatched,
-                    e.reading,
-                ]
-            )
+    rows = _touch_rows(report) if table == "touches" else _effect_rows(viewer, report, table)
     name = f"interventions-{table}-{filters.start}-{filters.end}.csv"
     return csv_response(name, rows)
+
+
+def _touch_rows(report: svc.InterventionReport) -> list[list[object]]:
+    """The breadth-vs-depth table: a header, then a row per touch bucket."""
+    rows: list[list[object]] = [
+        [
+            "touches",
+            "accounts",
+            "scored",
+            "total_touches",
+            "mean_change",
+            "total_change",
+            "change_per_touch",
+        ]
+    ]
+    for b in report.breadth_depth.buckets:
+        rows.append(
+            [
+                b.label,
+                b.accounts,
+                b.scored,
+                b.touches,
+                _num(b.mean_change),
+                _num(b.total_change),
+                _num(b.change_per_touch),
+            ]
+        )
+    return rows
+
+
+def _effect_rows(viewer: Viewer, report: svc.InterventionReport, table: str) -> list[list[object]]:
+    """One window's effects table: a header, then a row per intervention type."""
+    window = next(w for w in report.windows if str(w.window) == table)
+    rows: list[list[object]] = [
+        [
+            "type",
+            "name",
+            "window_days",
+            "interventions",
+            "effect",
+            "ci_low",
+            "ci_high",
+            "treated_mean",
+            "control_mean",
+            "treated",
+            "treated_accounts",
+            "controls",
+            "unmatched",
+            "reading",
+        ]
+    ]
+    for r in window.rows:
+        e = r.effect
+        rows.append(
+            [
+                r.key,
+                type_label(viewer, r.key),
+                window.window,
+                r.events,
+                _num(e.effect),
+                _num(e.ci_low),
+                _num(e.ci_high),
+                _num(e.treated_mean),
+                _num(e.control_mean),
+                e.treated,
+                e.treated_accounts,
+                e.controls,
+                e.unmatched,
+                e.reading,
+            ]
+        )
+    return rows
 
 
 def _num(value: float | None) -> str:

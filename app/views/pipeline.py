@@ -424,6 +424,39 @@ def parse_money(text: str) -> Decimal | None:
     return value.quantize(Decimal("0.01"))
 
 
+def _check_opportunity_form(
+    viewer: Viewer,
+    *,
+    kind: str,
+    stage: str,
+    amount: str,
+    expected_close_on: str,
+    title: str,
+    notes: str,
+) -> tuple[dict[str, str], Decimal | None, dt.date | None]:
+    """Each bad field's message for a new opportunity's form, with the amount and the expected
+    close date parsed."""
+    _ = viewer._
+    errors: dict[str, str] = {}
+    if kind not in OPPORTUNITY_KINDS:
+        errors["kind"] = _("Choose a kind.")
+    if stage not in pure.OPEN_STAGES:
+        errors["stage"] = _("Choose a stage.")
+    value = parse_money(amount)
+    if value is None:
+        errors["amount"] = _("Enter an amount, e.g. 1200000.")
+    close_on = None
+    if expected_close_on.strip():
+        try:
+            close_on = dt.date.fromisoformat(expected_close_on.strip())
+        except ValueError:
+            errors["expected_close_on"] = _("Enter a date, or leave it empty.")
+    if len(title) > 255:
+        errors["title"] = _("The title is too long.")
+    if len(notes) > 10_000:
+        errors["notes"] = _("The notes are too long.")
+    return errors, value, close_on
+
 @router.post("/accounts/{account_id}/opportunities")
 def add_opportunity(
     account_id: str,
@@ -443,7 +476,6 @@ def add_opportunity(
     each field's message."""
     from app.views.account_opportunities import new_form, opportunities_context
 
-    _ = viewer._
     account = accounts_svc.get_account(session, account_id)
     submitted = {
         "kind": kind,
@@ -454,24 +486,15 @@ def add_opportunity(
         "notes": notes,
         "key": key,
     }
-    errors: dict[str, str] = {}
-    if kind not in OPPORTUNITY_KINDS:
-        errors["kind"] = _("Choose a kind.")
-    if stage not in pure.OPEN_STAGES:
-        errors["stage"] = _("Choose a stage.")
-    value = parse_money(amount)
-    if value is None:
-        errors["amount"] = _("Enter an amount, e.g. 1200000.")
-    close_on = None
-    if expected_close_on.strip():
-        try:
-            close_on = dt.date.fromisoformat(expected_close_on.strip())
-        except ValueError:
-            errors["expected_close_on"] = _("Enter a date, or leave it empty.")
-    if len(title) > 255:
-        errors["title"] = _("The title is too long.")
-    if len(notes) > 10_000:
-        errors["notes"] = _("The notes are too long.")
+    errors, value, close_on = _check_opportunity_form(
+        viewer,
+        kind=kind,
+        stage=stage,
+        amount=amount,
+        expected_close_on=expected_close_on,
+        title=title,
+        notes=notes,
+    )
     if not errors:
         try:
             svc.create_opportunity(

@@ -18,7 +18,9 @@ from app.accounts import service as accounts_svc
 from app.deps import EditorUserDep, NowDep, SessionDep
 from app.errors import InvalidInput, PreconditionFailed
 from app.models import GOAL_STATUSES
-from app.plans import service as plans_svc
+from app.plans import goals as plan_goals
+from app.plans import plans as success_plans
+from app.plans import steps as plan_steps
 from app.plans.schemas import GoalCreate, PlanCreate, StepCreate
 from app.scoring.plans import goal_progress
 from app.types import DbId
@@ -58,11 +60,11 @@ def _goal_values(goal: dict[str, Any]) -> dict[str, Any]:
 
 def plan_context(session: Any, viewer: Viewer, account: Any) -> dict[str, Any]:
     """The plan shown: the active one, else the newest; with its goals and steps."""
-    plans = plans_svc.list_plans(session, account_id=account.external_id)
+    plans = success_plans.list_plans(session, account_id=account.external_id)
     chosen = next((p for p in plans if p.status == "active"), plans[0] if plans else None)
     detail = None
     if chosen is not None:
-        detail = plans_svc.plan_detail(session, chosen)
+        detail = success_plans.plan_detail(session, chosen)
         detail["goals"] = [_goal_values(g) for g in detail["goals"]]
         detail["target_on"] = _when(detail.get("target_on"))
     return {"plan": detail, "goal_statuses": GOAL_STATUSES, "goal_notices": {}, "goal_errors": {},
@@ -159,9 +161,9 @@ def edit_goal(
     if errors:
         return _goal_fragment(session, viewer, account, goal_id, status_code=422, errors=errors)
     try:
-        plans_svc.update_goal(session, account_id=account.external_id, plan_id=plan_id,
-                              goal_id=goal_id, changes=changes, expected_version=_version(version),
-                              actor=user.email, now=now)
+        plan_goals.update_goal(session, account_id=account.external_id, plan_id=plan_id,
+                               goal_id=goal_id, changes=changes, expected_version=_version(version),
+                               actor=user.email, now=now)
     except PreconditionFailed:
         return _goal_fragment(session, viewer, account, goal_id, status_code=409,
                               notice=_stale_notice(session, viewer, "goal", goal_id))
@@ -179,9 +181,9 @@ def verify_goal(
     """Record that the goal was re-validated with the customer today."""
     account = accounts_svc.get_account(session, account_id)
     try:
-        plans_svc.verify_goal(session, account_id=account.external_id, plan_id=plan_id,
-                              goal_id=goal_id, status=None, expected_version=_version(version),
-                              actor=user.email, now=now)
+        plan_goals.verify_goal(session, account_id=account.external_id, plan_id=plan_id,
+                               goal_id=goal_id, status=None, expected_version=_version(version),
+                               actor=user.email, now=now)
     except PreconditionFailed:
         return _goal_fragment(session, viewer, account, goal_id, status_code=409,
                               notice=_stale_notice(session, viewer, "goal", goal_id))
@@ -198,9 +200,9 @@ def add_step(
     if not title.strip():
         return _goal_fragment(session, viewer, account, goal_id, status_code=422,
                               errors={"step_title": viewer._("Give the step a title.")})
-    plans_svc.create_step(session, account_id=account.external_id, plan_id=plan_id,
-                          goal_id=goal_id, step_in=StepCreate(title=title.strip()[:255]),
-                          actor=user.email, now=now)
+    plan_steps.create_step(session, account_id=account.external_id, plan_id=plan_id,
+                           goal_id=goal_id, step_in=StepCreate(title=title.strip()[:255]),
+                           actor=user.email, now=now)
     return _done(viewer, account, session, goal_id)
 
 
@@ -213,9 +215,9 @@ def check_step(
     """Check a step off (or back on)."""
     account = accounts_svc.get_account(session, account_id)
     try:
-        plans_svc.update_step(session, account_id=account.external_id, plan_id=plan_id,
-                              goal_id=goal_id, step_id=step_id, changes={"done": done == "true"},
-                              expected_version=_version(version), actor=user.email, now=now)
+        plan_steps.update_step(session, account_id=account.external_id, plan_id=plan_id,
+                               goal_id=goal_id, step_id=step_id, changes={"done": done == "true"},
+                               expected_version=_version(version), actor=user.email, now=now)
     except PreconditionFailed:
         return _goal_fragment(session, viewer, account, goal_id, status_code=409,
                               notice=_stale_notice(session, viewer, "step", step_id))
@@ -260,8 +262,8 @@ def add_goal(
             success_criterion=None if quantitative else criterion.strip(),
         )
         try:
-            plans_svc.create_goal(session, account_id=account.external_id, plan_id=plan_id,
-                                  goal_in=goal_in, actor=user.email, now=now)
+            plan_goals.create_goal(session, account_id=account.external_id, plan_id=plan_id,
+                                   goal_in=goal_in, actor=user.email, now=now)
         except InvalidInput as exc:
             errors = {e.field: _("Check this field.") for e in exc.errors}
     if errors:
@@ -283,10 +285,10 @@ def add_plan(
     if not title.strip():
         return _plan_form_invalid(session, viewer, account,
                                   plan_errors={"plan_title": viewer._("Give the plan a title.")})
-    plans_svc.create_plan(session, account_id=account.external_id,
-                          plan_in=PlanCreate(title=title.strip()[:255], status="active",
-                                             start_on=viewer.today),
-                          actor=user.email, now=now)
+    success_plans.create_plan(session, account_id=account.external_id,
+                              plan_in=PlanCreate(title=title.strip()[:255], status="active",
+                              start_on=viewer.today),
+                              actor=user.email, now=now)
     if not htmx.is_htmx(viewer.request):
         return htmx.redirect(viewer.request, f"{account_url(account.external_id)}#plan")
     return show(viewer, TEMPLATE, plan_context(session, viewer, account), block="plan")

@@ -17,7 +17,7 @@ from app.auth import web_auth
 from app.auth.last_used import LastUsed
 from app.deps import AdminUserDep, NowDep, SessionDep
 from app.errors import Conflict, InvalidInput
-from app.health import service as health_svc
+from app.health import models as health_models
 from app.ingest import dead_letters as dead_letters_svc
 from app.ingest import sources as sources_svc
 from app.models import API_SCOPES, USER_ROLES
@@ -62,8 +62,8 @@ def _page(
         data.update(features=features_svc.list_features(session))
     else:
         models = []
-        for model in health_svc.list_models(session):
-            version = health_svc.published_version(session, model.id or 0)
+        for model in health_models.list_models(session):
+            version = health_models.published_version(session, model.id or 0)
             models.append({"model": model, "version": version,
                            "definition": version.definition if version else None})
         data.update(models=models, band_defaults=BAND_DEFAULTS)

@@ -5,7 +5,7 @@ The editor's form carries the definition it started from (``base``, JSON) and a 
 number an admin tunes; ``apply_form`` lays the fields over the base. Structural changes (a new
 measure, another data source) go through the JSON box, which loads a definition into the editor.
 Nothing is stored until "Publish": then the definition becomes the model's draft and is published
-at once, the previous version retired (``app.health.service``).
+at once, the previous version retired (``app.health.models``).
 """
 
 from __future__ import annotations
@@ -20,7 +20,8 @@ from starlette.responses import Response
 
 from app.deps import AdminUserDep, NowDep, SessionDep
 from app.errors import Conflict, InvalidInput
-from app.health import service as health_svc
+from app.health import models as health_models
+from app.health import preview as health_preview
 from app.scoring.health import BANDS as SCORE_BANDS
 from app.scoring.health import DEFAULT_BAND_GOOD, DEFAULT_BAND_NORMAL
 from app.types import DbId
@@ -125,8 +126,8 @@ def _editor(
 ) -> Response:
     from app.views.settings import SECTIONS  # the settings module includes this router
 
-    model = health_svc.get_model(session, model_id)
-    versions = health_svc.versions(session, model_id)
+    model = health_models.get_model(session, model_id)
+    versions = health_models.versions(session, model_id)
     published = next((v for v in versions if v.state == "published"), None)
     draft = next((v for v in versions if v.state == "draft"), None)
     if definition is None:
@@ -234,7 +235,7 @@ async def load_definition(
             errors=[viewer._("The definition is not a JSON object.")],
         )
     try:
-        health_svc.parse_definition(definition)
+        health_models.parse_definition(definition)
     except InvalidInput as exc:
         return _editor(viewer, session, model_id, status_code=422, errors=_messages(exc))
     return _editor(viewer, session, model_id, definition=definition)
@@ -254,7 +255,7 @@ async def preview_model(
     if definition is None or field_errors:
         return _form_problem(viewer, session, model_id, definition, field_errors, "preview")
     try:
-        result = health_svc.preview(
+        result = health_preview.preview(
             session, model_id=model_id, definition=definition, as_of=viewer.today, tz=viewer.settings.tz
         )
     except InvalidInput as exc:
@@ -284,8 +285,8 @@ async def publish_model(
     if definition is None or field_errors:
         return _form_problem(viewer, session, model_id, definition, field_errors, "section")
     try:
-        draft = health_svc.save_draft(session, model_id=model_id, definition=definition, now=now)
-        version = health_svc.publish_version(session, model_id=model_id, version=draft.version, now=now)
+        draft = health_models.save_draft(session, model_id=model_id, definition=definition, now=now)
+        version = health_models.publish_version(session, model_id=model_id, version=draft.version, now=now)
     except InvalidInput as exc:
         return _editor(
             viewer, session, model_id, definition=definition, status_code=422, errors=_messages(exc)

@@ -93,13 +93,13 @@ def test_abc_health_explains_every_point(client: TestClient, auth, book) -> None
 
 
 def test_history_bulk_and_version_marks(client: TestClient, auth, book, app, session) -> None:
-    from app.health import service as health
+    from app.health import snapshots as health_snapshots
 
     admin = auth("admin")
     model = _adopt(client, admin, "minimal")
     for offset in (14, 7, 0):
         day = TODAY - dt.timedelta(days=offset)
-        health.run_scoring(session, as_of=day, tz=dt.UTC, now=AS_OF)
+        health_snapshots.run_scoring(session, as_of=day, tz=dt.UTC, now=AS_OF)
     session.commit()
 
     history = client.get("/api/v1/accounts/good/health/history?from=2026-11-01",
@@ -124,7 +124,7 @@ def test_history_bulk_and_version_marks(client: TestClient, auth, book, app, ses
     assert published.json()["published_version"] == 2
     again = client.post(f"/api/v1/health-models/{model['id']}/versions/2/publish", headers=admin)
     assert again.status_code == 409
-    health.run_scoring(session, as_of=TODAY, tz=dt.UTC, now=AS_OF)
+    health_snapshots.run_scoring(session, as_of=TODAY, tz=dt.UTC, now=AS_OF)
     session.commit()
     history = client.get("/api/v1/accounts/good/health/history?from=2026-11-01",
                          headers=auth("read")).json()
@@ -243,12 +243,12 @@ def test_a_stored_score_is_served_exactly_as_computed(
 ) -> None:
     """Snapshots keep the values, and the explanation is rebuilt when read: the response from
     a snapshot is the response computed live, to the byte."""
-    from app.health import service as health
+    from app.health import snapshots as health_snapshots
 
     _adopt(client, auth("admin"), preset)
     live = {name: client.get(f"/api/v1/accounts/{name}/health", headers=auth("read"))
             for name in ("good", "poor")}
-    health.run_scoring(session, as_of=TODAY, tz=dt.UTC, now=AS_OF)
+    health_snapshots.run_scoring(session, as_of=TODAY, tz=dt.UTC, now=AS_OF)
     session.commit()
 
     for name, computed in live.items():

@@ -19,7 +19,9 @@ from sqlmodel import Session, select
 
 from app import migrations
 from app.db import make_engine
-from app.health import service as health
+from app.health import models as health_models
+from app.health import reading as health_reading
+from app.health import snapshots as health_snapshots
 from app.ingest.service import UsageRow, add_usage
 from app.models import ScoreSnapshot
 from tests.builders import AS_OF, make_account, make_interaction
@@ -47,7 +49,7 @@ def _snapshots(url: str) -> dict[tuple[int, dt.date], dict[str, Any]]:
             return {
                 (row.account_id, row.day): {
                     "values": row.measure_values, "stale": row.stale_mask, "score": row.score,
-                    "explanation": health.stored_explanation(session, row),
+                    "explanation": health_reading.stored_explanation(session, row),
                 }
                 for row in rows
             }
@@ -70,9 +72,9 @@ def test_snapshots_convert_down_to_explanations_and_back(url: str) -> None:
             if i % 2:
                 make_interaction(session, account=account, type="meeting",
                                  occurred_at=AS_OF - dt.timedelta(days=20 * i))
-        health.adopt_preset(session, preset="abc", now=AS_OF)
+        health_models.adopt_preset(session, preset="abc", now=AS_OF)
         for day in (EARLIER, TODAY):
-            health.run_scoring(session, as_of=day, tz=TZ, now=AS_OF)
+            health_snapshots.run_scoring(session, as_of=day, tz=TZ, now=AS_OF)
         session.commit()
     engine.dispose()
     before = _snapshots(url)

@@ -12,8 +12,11 @@ import pytest
 from sqlalchemy.engine import Engine, make_url
 from sqlmodel import Session, select
 
+from app.health import models as health_models
+from app.health import reading as health_reading
 from app.health import score_queue
-from app.health import service as health
+from app.health import scores as health_scores
+from app.health import snapshots as health_snapshots
 from app.ingest.service import UsageRow, add_usage
 from app.models import ScoreSnapshot
 from tests.builders import AS_OF, make_account, make_interaction
@@ -38,14 +41,14 @@ def test_written_snapshots_hold_what_was_scored(session: Session, accounts: int)
         if i % 4 == 0:
             make_interaction(session, account=account, type="meeting",
                              occurred_at=AS_OF - dt.timedelta(days=i % 50))
-    _, version = health.adopt_preset(session, preset="abc", now=AS_OF)
+    _, version = health_models.adopt_preset(session, preset="abc", now=AS_OF)
     assert version.id is not None
-    spec = health.parse_definition(version.definition)
-    scored = health.score_accounts(session, spec=spec, as_of=TODAY, tz=TZ)
+    spec = health_models.parse_definition(version.definition)
+    scored = health_scores.score_accounts(session, spec=spec, as_of=TODAY, tz=TZ)
 
     for written_at in (AS_OF, AS_OF + dt.timedelta(hours=1)):  # written, then replaced
-        assert health.write_snapshots(session, version_id=version.id, day=TODAY, scored=scored,
-                                      now=written_at) == accounts
+        assert health_snapshots.write_snapshots(session, version_id=version.id, day=TODAY, scored=scored,
+                                                now=written_at) == accounts
         session.commit()
         session.expire_all()
 
@@ -58,7 +61,7 @@ def test_written_snapshots_hold_what_was_scored(session: Session, accounts: int)
             assert row.measure_values == list(s.values)
             # The explanation is rebuilt from the version's definition and the stored values:
             # exactly the scorer's, down to the JSON text.
-            rebuilt = health.stored_explanation(session, row)
+            rebuilt = health_reading.stored_explanation(session, row)
             assert rebuilt == s.explanation
             assert orjson.dumps(rebuilt) == orjson.dumps(s.explanation)
             assert row.day == TODAY and row.computed_at == written_at
@@ -73,10 +76,10 @@ def test_scheduled_scoring_computes_without_the_write_lock_and_keeps_marks_made_
     account whose data changes meanwhile stays marked, so its change is scored next time."""
     accounts = [make_account(session, id=f"acct-{i}", name=f"Account {i}") for i in range(3)]
     ids = [a.id for a in accounts if a.id is not None]
-    health.adopt_preset(session, preset="abc", now=AS_OF)
+    health_models.adopt_preset(session, preset="abc", now=AS_OF)
     score_queue.mark_dirty(session, ids, AS_OF)
     session.commit()
-    real = health.score_accounts
+    real = health_snapshots.score_accounts
     wrote_meanwhile: list[bool] = []
 
     def computing(*args: Any, **kwargs: Any) -> Any:
@@ -100,9 +103,9 @@ def test_scheduled_scoring_computes_without_the_write_lock_and_keeps_marks_made_
             wrote_meanwhile.append(True)
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(health, "score_accounts", computing)
+    monkeypatch.setattr(health_snapshots, "score_accounts", computing)
 
-    written = health.score_and_store(engine, as_of=TODAY, tz=TZ, now=AS_OF)
+    written = health_snapshots.score_and_store(engine, as_of=TODAY, tz=TZ, now=AS_OF)
 
     assert wrote_meanwhile and sum(written.values()) == 3
     with Session(engine) as check:

@@ -153,19 +153,20 @@ def test_adoption_report_has_the_certification_line(session: Session, book: None
 
 
 def test_a_published_model_scores_with_the_source(session: Session, book: None) -> None:
-    from app.health import service as health_svc
+    from app.health import models as health_models
+    from app.health import scores as health_scores
 
     definition = _spec({"type": "certification", "metric": "certified_users", "max_level": 2}).model_dump(
         mode="json"
     )
-    model, _ = health_svc.create_model(
+    model, _ = health_models.create_model(
         session, name="Certified", definition=definition, now=AS_OF, publish=True
     )
     assert model.id is not None
-    version = health_svc.published_version(session, model.id)
+    version = health_models.published_version(session, model.id)
     assert version is not None
-    scored = health_svc.score_accounts(
-        session, spec=health_svc.parse_definition(version.definition), as_of=dt.date(2026, 11, 23), tz=TZ
+    scored = health_scores.score_accounts(
+        session, spec=health_models.parse_definition(version.definition), as_of=dt.date(2026, 11, 23), tz=TZ
     )
     by_account = {s.account.external_id: (s.score, s.band) for s in scored}
     # Acme: 2 users at level 2 or better → good (≥ 2) → 100; Beta: 0 → bad → 0

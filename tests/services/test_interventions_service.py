@@ -18,7 +18,7 @@ from sqlmodel import Session
 
 from app.analytics import interventions as svc
 from app.errors import InvalidInput
-from app.health import service as health_svc
+from app.health import models as health_models
 from app.models import Account, ScoreSnapshot, Task
 from tests.builders import AS_OF, make_account, make_interaction, make_user
 
@@ -54,7 +54,7 @@ def _snapshot(
 @pytest.fixture
 def book(session: Session) -> dict[str, Account]:
     make_user(session, email="sato@example.com")
-    _, version = health_svc.adopt_preset(session, preset="minimal", now=AS_OF)
+    _, version = health_models.adopt_preset(session, preset="minimal", now=AS_OF)
     assert version.id is not None
     accounts: dict[str, Account] = {}
     for i in range(5):

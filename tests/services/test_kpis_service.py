@@ -13,7 +13,7 @@ from app.accounts import history as account_history
 from app.accounts.history import HistoryEventIn
 from app.analytics import kpis as svc
 from app.errors import InvalidInput
-from app.health import service as health_svc
+from app.health import models as health_models
 from app.models import Checkin, Interaction, PriorityItem, PriorityList, ScoreSnapshot, Task
 from tests.builders import make_account, make_user
 
@@ -137,7 +137,7 @@ def book(session: Session) -> dict[str, int]:
     assert week.id is not None
     for account_id, status in ((a.id, "done"), (b.id, "not_actionable"), (c.id, "open")):
         session.add(PriorityItem(list_id=week.id, account_id=account_id, total=1.0, status=status))
-    _, version = health_svc.adopt_preset(session, preset="abc", now=NOW)
+    _, version = health_models.adopt_preset(session, preset="abc", now=NOW)
     assert version.id is not None
     for account_id, day, score in (
         (a.id, dt.date(2026, 9, 28), 50.0),

@@ -10,11 +10,16 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
 from app.contention import Busy
-from app.errors import Conflict, InvalidInput, PreconditionFailed
+from app.errors import Conflict, InvalidInput, PreconditionFailed, PreconditionRequired
 from app.ingest import service as ingest
 from app.ingest.service import UsageRow
 from app.models import Account, Interaction, PlanAudit, PlanEvent, PlanGoal, PlanGoalProgress, SuccessPlan
-from app.plans import service as svc
+from app.pagination import PageParams
+from app.plans import from_template
+from app.plans import goals as plan_goals
+from app.plans import plans as success_plans
+from app.plans import records as plan_records
+from app.plans import tracking as goal_tracking
 from app.plans.schemas import GoalCreate, PlanCreate
 from app.usage import features
 from tests.builders import make_account, make_user
@@ -27,8 +32,8 @@ ACTOR = "tester"
 def _plan(session: Session, account_id: str = "acme", **fields: Any) -> SuccessPlan:
     data: dict[str, Any] = {"title": "Onboarding", "status": "active"}
     data.update(fields)
-    return svc.create_plan(session, account_id=account_id, plan_in=PlanCreate(**data),
-                           actor=ACTOR, now=AS_OF)
+    return success_plans.create_plan(session, account_id=account_id, plan_in=PlanCreate(**data),
+                                     actor=ACTOR, now=AS_OF)
 
 
 def _goal(session: Session, plan: SuccessPlan, *, now: dt.datetime = AS_OF,
@@ -37,8 +42,8 @@ def _goal(session: Session, plan: SuccessPlan, *, now: dt.datetime = AS_OF,
                             "baseline": 0, "metric_source": {"metric": "weekly_active_users"}}
     data.update(fields)
     assert plan.id is not None
-    return svc.create_goal(session, account_id="acme", plan_id=plan.id,
-                           goal_in=GoalCreate(**data), actor=ACTOR, now=now)
+    return plan_goals.create_goal(session, account_id="acme", plan_id=plan.id,
+                                  goal_in=GoalCreate(**data), actor=ACTOR, now=now)
 
 
 def _usage(session: Session, account: Account, day: dt.date, users: list[str],
@@ -64,7 +69,7 @@ def test_create_plan_writes_an_audit_entry_with_the_whole_plan(
     ]
     assert entries[0].after is not None and entries[0].after["title"] == "Onboarding"
     assert plan.version == 1
-    assert svc.etag(plan) == f'"plan-{plan.id}-v1"'
+    assert plan_records.etag(plan) == f'"plan-{plan.id}-v1"'
 
 
 def test_a_second_active_plan_is_a_conflict(session: Session, account: Account) -> None:
@@ -74,8 +79,8 @@ def test_a_second_active_plan_is_a_conflict(session: Session, account: Account) 
     with pytest.raises(Conflict):
         _plan(session)
     with pytest.raises(Conflict):
-        svc.update_plan(session, account_id="acme", plan_id=draft.id or 0,
-                        changes={"status": "active"}, expected_version=1, actor=ACTOR, now=AS_OF)
+        success_plans.update_plan(session, account_id="acme", plan_id=draft.id or 0,
+                                  changes={"status": "active"}, expected_version=1, actor=ACTOR, now=AS_OF)
 
 
 def test_update_records_only_the_changed_fields_before_and_after(
@@ -84,9 +89,9 @@ def test_update_records_only_the_changed_fields_before_and_after(
     make_user(session)
     plan = _plan(session)
 
-    svc.update_plan(session, account_id="acme", plan_id=plan.id or 0,
-                    changes={"title": "Adoption", "owner": "csm@example.com"},
-                    expected_version=1, actor="someone", now=AS_OF)
+    success_plans.update_plan(session, account_id="acme", plan_id=plan.id or 0,
+                              changes={"title": "Adoption", "owner": "csm@example.com"},
+                              expected_version=1, actor="someone", now=AS_OF)
 
     entry = session.exec(select(PlanAudit).where(PlanAudit.action == "update")).one()
     assert entry.before == {"owner": None, "title": "Onboarding", "version": 1}
@@ -98,12 +103,12 @@ def test_a_stale_version_is_refused_with_the_current_resource(
     session: Session, account: Account
 ) -> None:
     plan = _plan(session)
-    svc.update_plan(session, account_id="acme", plan_id=plan.id or 0, changes={"title": "B"},
-                    expected_version=1, actor=ACTOR, now=AS_OF)
+    success_plans.update_plan(session, account_id="acme", plan_id=plan.id or 0, changes={"title": "B"},
+                              expected_version=1, actor=ACTOR, now=AS_OF)
 
     with pytest.raises(PreconditionFailed) as caught:
-        svc.update_plan(session, account_id="acme", plan_id=plan.id or 0,
-                        changes={"title": "C"}, expected_version=1, actor=ACTOR, now=AS_OF)
+        success_plans.update_plan(session, account_id="acme", plan_id=plan.id or 0,
+                                  changes={"title": "C"}, expected_version=1, actor=ACTOR, now=AS_OF)
 
     assert caught.value.extra["current"]["title"] == "B"
     assert caught.value.extra["etag"] == f'"plan-{plan.id}-v2"'
@@ -115,9 +120,9 @@ def test_a_write_without_a_version_needs_a_precondition(
 ) -> None:
     plan = _plan(session)
 
-    with pytest.raises(svc.PreconditionRequired) as caught:
-        svc.delete_plan(session, account_id="acme", plan_id=plan.id or 0, expected_version=None,
-                        actor=ACTOR, now=AS_OF)
+    with pytest.raises(PreconditionRequired) as caught:
+        success_plans.delete_plan(session, account_id="acme", plan_id=plan.id or 0, expected_version=None,
+                                  actor=ACTOR, now=AS_OF)
 
     assert caught.value.status == 428
 
@@ -131,17 +136,17 @@ def test_a_concurrent_commit_between_read_and_write_is_never_overwritten(
         s.commit()
     with Session(engine, expire_on_commit=False) as first, \
             Session(engine, expire_on_commit=False) as second:
-        svc.get_plan(first, account_id="acme", plan_id=plan_id)
-        svc.get_plan(second, account_id="acme", plan_id=plan_id)
-        svc.update_plan(first, account_id="acme", plan_id=plan_id, changes={"title": "first"},
-                        expected_version=1, actor=ACTOR, now=AS_OF)
+        success_plans.get_plan(first, account_id="acme", plan_id=plan_id)
+        success_plans.get_plan(second, account_id="acme", plan_id=plan_id)
+        success_plans.update_plan(first, account_id="acme", plan_id=plan_id, changes={"title": "first"},
+                                  expected_version=1, actor=ACTOR, now=AS_OF)
         first.commit()
         # PostgreSQL re-reads the row and finds version 2 (412); SQLite refuses a write from a
         # snapshot older than the last commit (503, retry): either way "first" stays.
         with pytest.raises((PreconditionFailed, Busy)):
-            svc.update_plan(second, account_id="acme", plan_id=plan_id,
-                            changes={"title": "second"}, expected_version=1, actor=ACTOR,
-                            now=AS_OF)
+            success_plans.update_plan(second, account_id="acme", plan_id=plan_id,
+                                      changes={"title": "second"}, expected_version=1, actor=ACTOR,
+                                      now=AS_OF)
         second.rollback()
     with Session(engine) as s:
         stored = s.get(SuccessPlan, plan_id)
@@ -172,8 +177,8 @@ def test_goal_validation_names_the_fields(
     plan = _plan(session)
 
     with pytest.raises(InvalidInput) as caught:
-        svc.create_goal(session, account_id="acme", plan_id=plan.id or 0,
-                        goal_in=GoalCreate(title="G", **goal), actor=ACTOR, now=AS_OF)
+        plan_goals.create_goal(session, account_id="acme", plan_id=plan.id or 0,
+                               goal_in=GoalCreate(title="G", **goal), actor=ACTOR, now=AS_OF)
 
     assert {e.field for e in caught.value.errors} == fields
 
@@ -184,9 +189,9 @@ def test_switching_a_goal_to_qualitative_must_clear_its_numbers(
     goal = _goal(session, _plan(session))
 
     with pytest.raises(InvalidInput) as caught:
-        svc.update_goal(session, account_id="acme", plan_id=goal.plan_id, goal_id=goal.id or 0,
-                        changes={"kind": "qualitative", "success_criterion": "x"},
-                        expected_version=1, actor=ACTOR, now=AS_OF)
+        plan_goals.update_goal(session, account_id="acme", plan_id=goal.plan_id, goal_id=goal.id or 0,
+                               changes={"kind": "qualitative", "success_criterion": "x"},
+                               expected_version=1, actor=ACTOR, now=AS_OF)
 
     assert {e.field for e in caught.value.errors} >= {"target", "metric_source", "metric"}
 
@@ -195,8 +200,8 @@ def test_verify_stamps_who_and_when_and_is_audited(session: Session, account: Ac
     goal = _goal(session, _plan(session))
     later = AS_OF + dt.timedelta(hours=2)
 
-    svc.verify_goal(session, account_id="acme", plan_id=goal.plan_id, goal_id=goal.id or 0,
-                    status="on_track", expected_version=None, actor="csm@example.com", now=later)
+    plan_goals.verify_goal(session, account_id="acme", plan_id=goal.plan_id, goal_id=goal.id or 0,
+                           status="on_track", expected_version=None, actor="csm@example.com", now=later)
 
     assert (goal.last_verified_at, goal.last_verified_by, goal.status, goal.version) == (
         later, "csm@example.com", "on_track", 2
@@ -214,7 +219,7 @@ def test_tracking_marks_a_goal_achieved_from_the_rollups(
     _usage(session, account, TODAY - dt.timedelta(days=1), ["u2", "u3"])
     _usage(session, account, TODAY - dt.timedelta(days=9), ["u4"])  # outside the week
 
-    events = svc.track_goals(session, as_of=TODAY, now=AS_OF)
+    events = goal_tracking.track_goals(session, as_of=TODAY, now=AS_OF)
 
     assert [(e.kind, e.goal_id) for e in events] == [("goal_achieved", goal.id)]
     assert (goal.current_value, goal.status, goal.achieved_at) == (3.0, "achieved", AS_OF)
@@ -231,7 +236,7 @@ def test_tracking_marks_a_goal_achieved_from_the_rollups(
     )
     points = session.exec(select(PlanGoalProgress)).all()
     assert [(p.day, p.value) for p in points] == [(TODAY, 3.0)]
-    assert svc.track_goals(session, as_of=TODAY, now=AS_OF) == []  # achieved goals stay put
+    assert goal_tracking.track_goals(session, as_of=TODAY, now=AS_OF) == []  # achieved goals stay put
 
 
 def test_tracking_below_target_records_progress_without_events(
@@ -240,10 +245,10 @@ def test_tracking_below_target_records_progress_without_events(
     goal = _goal(session, _plan(session), target=10)
     _usage(session, account, TODAY - dt.timedelta(days=1), ["u1"])
 
-    assert svc.track_goals(session, as_of=TODAY - dt.timedelta(days=1), now=AS_OF) == []
+    assert goal_tracking.track_goals(session, as_of=TODAY - dt.timedelta(days=1), now=AS_OF) == []
     _usage(session, account, TODAY, ["u2"])
-    assert svc.track_goals(session, as_of=TODAY, now=AS_OF) == []
-    assert svc.track_goals(session, as_of=TODAY, now=AS_OF) == []
+    assert goal_tracking.track_goals(session, as_of=TODAY, now=AS_OF) == []
+    assert goal_tracking.track_goals(session, as_of=TODAY, now=AS_OF) == []
 
     assert (goal.current_value, goal.status) == (2.0, "not_started")
     points = session.exec(select(PlanGoalProgress).order_by(col(PlanGoalProgress.day))).all()
@@ -262,7 +267,7 @@ def test_feature_metric_counts_only_the_features_events(
     _usage(session, account, TODAY, ["u1", "u2"], event="report.viewed")
     _usage(session, account, TODAY, ["u1", "u2", "u3"], event="login")
 
-    events = svc.track_goals(session, as_of=TODAY, now=AS_OF)
+    events = goal_tracking.track_goals(session, as_of=TODAY, now=AS_OF)
 
     assert (goal.current_value, goal.status, events) == (2.0, "not_started", [])
     assert goal.metric == "Feature events in the last 30 days"
@@ -277,13 +282,13 @@ def test_past_due_goals_become_at_risk_once(session: Session, account: Account) 
     _goal(session, plan, kind="qualitative", target=None, metric_source=None, baseline=None,
           success_criterion="Dropped", due_on=TODAY - dt.timedelta(days=5), status="dropped")
 
-    events = svc.track_goals(session, as_of=TODAY, now=AS_OF)
+    events = goal_tracking.track_goals(session, as_of=TODAY, now=AS_OF)
 
     assert [(e.kind, e.goal_id, e.payload["reason"]) for e in events] == [
         ("goal_at_risk", late.id, "past_due")
     ]
     assert late.status == "at_risk"
-    assert svc.track_goals(session, as_of=TODAY, now=AS_OF) == []
+    assert goal_tracking.track_goals(session, as_of=TODAY, now=AS_OF) == []
 
 
 def test_unverified_goals_are_open_goals_not_verified_recently(
@@ -293,21 +298,21 @@ def test_unverified_goals_are_open_goals_not_verified_recently(
     old = AS_OF - dt.timedelta(days=120)
     _goal(session, plan, now=old, title="never verified")
     stale = _goal(session, plan, now=old, title="verified long ago")
-    svc.verify_goal(session, account_id="acme", plan_id=plan.id or 0, goal_id=stale.id or 0,
-                    status=None, expected_version=None, actor=ACTOR,
-                    now=AS_OF - dt.timedelta(days=95))
+    plan_goals.verify_goal(session, account_id="acme", plan_id=plan.id or 0, goal_id=stale.id or 0,
+                           status=None, expected_version=None, actor=ACTOR,
+                           now=AS_OF - dt.timedelta(days=95))
     fresh = _goal(session, plan, now=old, title="verified lately")
-    svc.verify_goal(session, account_id="acme", plan_id=plan.id or 0, goal_id=fresh.id or 0,
-                    status=None, expected_version=None, actor=ACTOR,
-                    now=AS_OF - dt.timedelta(days=10))
+    plan_goals.verify_goal(session, account_id="acme", plan_id=plan.id or 0, goal_id=fresh.id or 0,
+                           status=None, expected_version=None, actor=ACTOR,
+                           now=AS_OF - dt.timedelta(days=10))
     _goal(session, plan, now=old, title="achieved", status="achieved")
     _goal(session, plan, now=AS_OF - dt.timedelta(days=5), title="new")
 
-    found = svc.unverified_goals(session, as_of=AS_OF)
+    found = plan_goals.unverified_goals(session, as_of=AS_OF)
 
     assert [g.title for g, _, _ in found] == ["never verified", "verified long ago"]
-    assert [g.title for g, _, _ in svc.unverified_goals(session, older_than_days=7,
-                                                        as_of=AS_OF)] == [
+    assert [g.title for g, _, _ in plan_goals.unverified_goals(session, older_than_days=7,
+                                                               as_of=AS_OF)] == [
         "never verified", "verified long ago", "verified lately"
     ]
 
@@ -320,12 +325,12 @@ def test_a_template_starts_a_plan_with_goals_steps_and_baselines(
     beta = session.exec(select(Account).where(Account.external_id == "beta")).one()
     _usage(session, beta, TODAY, ["u1", "u2"])
 
-    plan = svc.create_plan_from_template(
+    plan = from_template.create_plan_from_template(
         session, account_id="beta", template="smb_onboarding", title=None, start_on=None,
         today=TODAY, actor=ACTOR, now=AS_OF,
     )
 
-    detail = svc.plan_detail(session, plan)
+    detail = success_plans.plan_detail(session, plan)
     assert (detail["title"], detail["status"], detail["owner"]) == (
         "SMB onboarding (3 goals)", "active", "csm@example.com"
     )
@@ -336,14 +341,14 @@ def test_a_template_starts_a_plan_with_goals_steps_and_baselines(
     assert [s["owner"] for s in wau["steps"]] == ["csm@example.com", "customer",
                                                   "csm@example.com"]
     assert detail["goals"][2]["kind"] == "qualitative"
-    second = svc.create_plan_from_template(
+    second = from_template.create_plan_from_template(
         session, account_id="beta", template="enterprise_value_realisation", title="Next year",
         start_on=None, today=TODAY, actor=ACTOR, now=AS_OF,
     )
     assert (second.title, second.status) == ("Next year", "draft")
     with pytest.raises(InvalidInput) as caught:
-        svc.create_plan_from_template(session, account_id="beta", template="nope", title=None,
-                                      start_on=None, today=TODAY, actor=ACTOR, now=AS_OF)
+        from_template.create_plan_from_template(session, account_id="beta", template="nope", title=None,
+                                                start_on=None, today=TODAY, actor=ACTOR, now=AS_OF)
     assert caught.value.errors[0].field == "template"
 
 
@@ -352,12 +357,12 @@ def test_deleting_a_plan_keeps_its_history(session: Session, account: Account) -
     _goal(session, plan)
     plan_id = plan.id or 0
 
-    svc.delete_plan(session, account_id="acme", plan_id=plan_id, expected_version=1,
-                    actor=ACTOR, now=AS_OF)
+    success_plans.delete_plan(session, account_id="acme", plan_id=plan_id, expected_version=1,
+                              actor=ACTOR, now=AS_OF)
 
     assert session.exec(select(PlanGoal)).all() == []
-    rows, _ = svc.plan_history(session, account_id="acme", plan_id=plan_id,
-                               page=svc.PageParams(limit=50, cursor=None))
+    rows, _ = success_plans.plan_history(session, account_id="acme", plan_id=plan_id,
+                                         page=PageParams(limit=50, cursor=None))
     assert [(r.entity_type, r.action) for r in rows] == [
         ("plan", "create"), ("goal", "create"), ("plan", "delete")
     ]
@@ -377,7 +382,7 @@ def test_deleting_a_plan_keeps_its_history(session: Session, account: Account) -
     ],
 )
 def test_if_match_names_a_version_of_this_resource(header: str | None, expected: int | None) -> None:
-    assert svc.expected_version(header, kind="plan", id=7) == expected
+    assert plan_records.expected_version(header, kind="plan", id=7) == expected
 
 
 def test_demo_plans_come_in_varied_states(session: Session) -> None:
@@ -394,7 +399,7 @@ def test_demo_plans_come_in_varied_states(session: Session) -> None:
     goals = session.exec(select(PlanGoal)).all()
     statuses = {g.status for g in goals}
     assert {"achieved", "at_risk"} <= statuses
-    assert svc.unverified_goals(session, as_of=AS_OF)
+    assert plan_goals.unverified_goals(session, as_of=AS_OF)
     assert any(g.last_verified_at and g.last_verified_at > AS_OF - dt.timedelta(days=31)
                for g in goals)
     assert session.exec(select(PlanGoalProgress)).first() is not None

@@ -17,11 +17,14 @@ from pydantic import TypeAdapter
 from sqlmodel import Session
 
 from app.auth.security import hash_password
-from app.health import service as health_svc
+from app.health import models as health_models
+from app.health import snapshots as health_snapshots
 from app.interactions import service as interactions_svc
 from app.interactions.schemas import InteractionIn
 from app.models import User
-from app.plans import service as plans_svc
+from app.plans import goals as plan_goals
+from app.plans import plans as success_plans
+from app.plans import steps as plan_steps
 from app.plans.schemas import GoalCreate, PlanCreate, StepCreate
 from tests.builders import make_account, make_contact
 
@@ -92,7 +95,7 @@ def load_book(session: Session, *, now: dt.datetime = AS_OF) -> Book:
         "account_id": "globex", "type": "meeting_scheduled", "author": CSM, "occurred_at": now,
         "scheduled_for": now + dt.timedelta(days=5), "title": "QBR",
     }), now=now)
-    plan = plans_svc.create_plan(session, account_id="acme", plan_in=PlanCreate(
+    plan = success_plans.create_plan(session, account_id="acme", plan_in=PlanCreate(
         title="FY27 rollout", status="active", start_on=today), actor=CSM, now=now)
     assert plan.id is not None
     goals = []
@@ -100,7 +103,7 @@ def load_book(session: Session, *, now: dt.datetime = AS_OF) -> Book:
         ("200 weekly active users", "quantitative", 200.0, 80.0),
         ("Sales team live", "qualitative", None, None),
     ):
-        goal = plans_svc.create_goal(session, account_id="acme", plan_id=plan.id, goal_in=GoalCreate(
+        goal = plan_goals.create_goal(session, account_id="acme", plan_id=plan.id, goal_in=GoalCreate(
             title=title, kind=kind,  # type: ignore[arg-type]
             metric="Weekly active users" if target else None,
             target=target, baseline=0.0 if target else None, current_value=current,
@@ -110,13 +113,13 @@ def load_book(session: Session, *, now: dt.datetime = AS_OF) -> Book:
         goals.append(goal.id)
     steps = []
     for title in ("Invite the sales team", "Run admin training"):
-        step = plans_svc.create_step(session, account_id="acme", plan_id=plan.id, goal_id=goals[1],
-                                     step_in=StepCreate(title=title), actor=CSM, now=now)
+        step = plan_steps.create_step(session, account_id="acme", plan_id=plan.id, goal_id=goals[1],
+                                      step_in=StepCreate(title=title), actor=CSM, now=now)
         assert step.id is not None
         steps.append(step.id)
-    health_svc.adopt_preset(session, preset="abc", now=now)
-    health_svc.backfill(session, since=today - dt.timedelta(days=56), until=today - dt.timedelta(days=1),
-                        step_days=7, tz=TZ, now=now)
-    health_svc.run_scoring(session, as_of=today, tz=TZ, now=now)
+    health_models.adopt_preset(session, preset="abc", now=now)
+    health_snapshots.backfill(session, since=today - dt.timedelta(days=56),
+                              until=today - dt.timedelta(days=1), step_days=7, tz=TZ, now=now)
+    health_snapshots.run_scoring(session, as_of=today, tz=TZ, now=now)
     return Book(plan.id, (goals[0], goals[1]), tuple(steps),
                 tuple(c.id for c in contacts if c.id is not None))

@@ -13,7 +13,7 @@ from sqlmodel import Session, select
 from app.config import Settings
 from app.i18n import L10n
 from app.models import AdoptionReport
-from app.plans import service as plans_svc
+from app.plans import goals as plans_svc
 from app.plans.schemas import GoalCreate
 from app.reports.service import report_context, token_for
 from tests.views.conftest import HTML, csrf

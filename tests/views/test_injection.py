@@ -32,7 +32,7 @@ from sqlmodel import Session, select
 
 from app.auth import users
 from app.email import mailer
-from app.health import service as health
+from app.health import snapshots as health_snapshots
 from app.i18n import L10n
 from app.models import AdoptionReport, Checkin, HealthModel, Outbox
 from app.priorities import digest
@@ -406,7 +406,7 @@ def hostile(
 
     with Session(engine) as session:
         today = AS_OF.astimezone(TZ).date()
-        health.run_scoring(session, as_of=today, tz=TZ, now=AS_OF)
+        health_snapshots.run_scoring(session, as_of=today, tz=TZ, now=AS_OF)
         priorities.recompute(
             session, week=priorities.week_of(today), tz=TZ, now=AS_OF, author=USER_EMAILS["en"]
         )

@@ -13,7 +13,7 @@ from sqlmodel import Session
 
 from app.interactions import service as interactions_svc
 from app.models import PlanGoal
-from app.plans import service as plans_svc
+from app.plans import goals as plan_goals
 from app.views.page import CSRF_COOKIE
 from tests.views.conftest import HTML, HX, csrf, sign_in
 from tests.views.data import CSM, OTHER_CSM, PASSWORD, Book
@@ -484,7 +484,7 @@ def test_add_goal_validates_by_kind(csm: TestClient, book: Book, engine: Engine)
     assert set(bad.context["plan_errors"]) == {"target", "metric"}  # type: ignore[attr-defined]
     assert good.status_code == 200
     with Session(engine) as session:
-        goals = plans_svc.list_goals(session, account_id="acme", plan_id=book.plan_id)
+        goals = plan_goals.list_goals(session, account_id="acme", plan_id=book.plan_id)
     assert [(g.title, g.target, g.metric) for g in goals][-1] == ("Usage", 1000.0, "Monthly reports")
 
 

@@ -14,7 +14,7 @@ from sqlmodel import Session, select
 from app.accounts import portfolio as portfolio_svc
 from app.accounts import timeline as timeline_svc
 from app.models import Account, HealthModelVersion, Task
-from app.plans import service as plans_svc
+from app.plans import goals as plan_goals
 from app.views.account_lifecycle import signal_facts
 from app.views.settings_health import apply_form
 from tests.views.conftest import HTML, HX, csrf
@@ -218,8 +218,8 @@ def test_score_events_are_band_changes_and_big_moves() -> None:
 
 def _goal_changes(engine: Engine, book: Book) -> None:
     with Session(engine) as session:
-        goal = plans_svc.get_goal(session, account_id="acme", plan_id=book.plan_id, goal_id=book.goal_ids[1])
-        plans_svc.update_goal(
+        goal = plan_goals.get_goal(session, account_id="acme", plan_id=book.plan_id, goal_id=book.goal_ids[1])
+        plan_goals.update_goal(
             session,
             account_id="acme",
             plan_id=book.plan_id,
@@ -229,7 +229,7 @@ def _goal_changes(engine: Engine, book: Book) -> None:
             actor=CSM,
             now=AS_OF - dt.timedelta(days=1),
         )
-        plans_svc.update_goal(
+        plan_goals.update_goal(
             session,
             account_id="acme",
             plan_id=book.plan_id,
@@ -239,7 +239,7 @@ def _goal_changes(engine: Engine, book: Book) -> None:
             actor=CSM,
             now=AS_OF - dt.timedelta(hours=20),
         )
-        plans_svc.verify_goal(
+        plan_goals.verify_goal(
             session,
             account_id="acme",
             plan_id=book.plan_id,
