@@ -24,6 +24,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from app.headers import SECURITY_HEADERS
+
 log = logging.getLogger("bansou.errors")
 
 PROBLEM_JSON = "application/problem+json"
@@ -168,7 +170,12 @@ async def _on_bansou_error(request: Request, exc: Exception) -> JSONResponse:
     elif exc.status >= 500:
         log.exception("unhandled domain error", exc_info=exc)
     return problem(
-        exc.status, exc.title, exc.detail, slug=exc.slug, request=request, headers=exc.headers,
+        exc.status,
+        exc.title,
+        exc.detail,
+        slug=exc.slug,
+        request=request,
+        headers=exc.headers,
         **extra,
     )
 
@@ -179,12 +186,19 @@ async def _on_validation_error(request: Request, exc: Exception) -> JSONResponse
     malformed = [e for e in errors if e.message.startswith("malformed JSON")]
     if malformed:
         return problem(
-            400, "Malformed request body", malformed[0].message, slug="malformed-json",
+            400,
+            "Malformed request body",
+            malformed[0].message,
+            slug="malformed-json",
             request=request,
         )
     return problem(
-        422, InvalidInput.title, "; ".join(f"{e.field}: {e.message}" for e in errors),
-        slug=InvalidInput.slug, request=request, errors=[e.as_dict() for e in errors],
+        422,
+        InvalidInput.title,
+        "; ".join(f"{e.field}: {e.message}" for e in errors),
+        slug=InvalidInput.slug,
+        request=request,
+        errors=[e.as_dict() for e in errors],
     )
 
 
@@ -204,19 +218,21 @@ async def _on_http_error(request: Request, exc: Exception) -> JSONResponse:
 async def _on_unhandled(request: Request, exc: Exception) -> JSONResponse:
     request_id = getattr(request.state, "request_id", "-")
     log.error(
-        "unhandled error", exc_info=exc,
+        "unhandled error",
+        exc_info=exc,
         extra={"request_id": request_id, "path": request.url.path},
     )
     # Starlette renders crashes outside every middleware, so this response would otherwise lack
     # the request id header and the security headers the other responses get on the way out.
-    from app.middleware import SecurityHeadersMiddleware
-
-    headers = {k.decode(): v.decode() for k, v in SecurityHeadersMiddleware.HEADERS}
+    headers = {k.decode(): v.decode() for k, v in SECURITY_HEADERS}
     headers["X-Request-ID"] = request_id
     return problem(
-        500, BansouError.title,
+        500,
+        BansouError.title,
         f"Something went wrong on our side. Quote request id {request_id} when reporting it.",
-        slug=BansouError.slug, request=request, headers=headers,
+        slug=BansouError.slug,
+        request=request,
+        headers=headers,
     )
 
 
@@ -240,7 +256,11 @@ async def _on_database_error(request: Request, exc: Exception) -> JSONResponse:
         slug = "database-unavailable"
     log.warning("database error answered with 503: %s", text[:200])
     return problem(
-        503, "Service unavailable", detail, slug=slug, request=request,
+        503,
+        "Service unavailable",
+        detail,
+        slug=slug,
+        request=request,
         headers={"Retry-After": "1"},
     )
 

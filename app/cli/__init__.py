@@ -4,20 +4,16 @@ from __future__ import annotations
 
 import datetime as dt
 import sys
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, NoReturn
+from typing import Annotated
 
 import typer
 from sqlalchemy.exc import OperationalError
-from sqlmodel import Session
 
-from app.cli.imports import ImportKindChoice
-from app.config import ConfigError, Settings, load_settings
-from app.db import make_engine, session_scope, utcnow
-from app.errors import BansouError, InvalidInput
+from app.cli.common import counts_text, fail, migrate_database, safe_url, settings_or_exit, unit_of_work
+from app.cli.imports import ImportKindChoice, run_import
+from app.db import make_engine, utcnow
 
 cli = typer.Typer(
     name="bansou",
@@ -48,55 +44,6 @@ class ScopeChoice(StrEnum):
     admin = "admin"
 
 
-def fail(message: str, code: int = 1) -> NoReturn:
-    typer.secho(f"error: {message}", err=True, fg=typer.colors.RED)
-    raise typer.Exit(code)
-
-
-def settings_or_exit() -> Settings:
-    try:
-        return load_settings()
-    except ConfigError as exc:
-        fail(str(exc), 2)
-
-
-@contextmanager
-def unit_of_work(settings: Settings, *, migrate_first: bool = True) -> Iterator[Session]:
-    """A committed session on a migrated database, with readable errors instead of tracebacks."""
-    try:
-        if migrate_first:
-            from app import migrations
-
-            migrations.upgrade(settings.database_url)
-        engine = make_engine(
-            settings.database_url,
-            busy_timeout_ms=settings.sqlite_busy_timeout_ms,
-            sqlite_synchronous=settings.sqlite_synchronous,
-        )
-        try:
-            with session_scope(engine) as session:
-                yield session
-        finally:
-            engine.dispose()
-    except InvalidInput as exc:
-        fail("; ".join(f"{e.field}: {e.message}" for e in exc.errors))
-    except BansouError as exc:
-        fail(exc.detail)
-    except OperationalError as exc:
-        fail(f"cannot reach the database ({_safe_url(settings)}): {exc.orig}")
-
-
-def counts_text(outcome: Mapping[str, object] | None) -> str:
-    """A job's outcome on one line: ``claimed=2 sent=2 retrying=0 failed=0``."""
-    return " ".join(f"{key}={value}" for key, value in (outcome or {}).items()) or "-"
-
-
-def _safe_url(settings: Settings) -> str:
-    from sqlalchemy.engine import make_url
-
-    return make_url(settings.database_url).render_as_string(hide_password=True)
-
-
 @cli.command()
 def serve(
     host: Annotated[str, typer.Option(help="Interface to listen on")] = "127.0.0.1",
@@ -120,21 +67,12 @@ def serve(
     )
 
 
-def migrate_database(settings: Settings) -> None:
-    from app import migrations
-
-    try:
-        migrations.upgrade(settings.database_url)
-    except OperationalError as exc:
-        fail(f"cannot reach the database ({_safe_url(settings)}): {exc.orig}")
-
-
 @cli.command()
 def migrate() -> None:
     """Upgrade the database schema to the latest migration."""
     settings = settings_or_exit()
     migrate_database(settings)
-    typer.echo(f"database at {_safe_url(settings)} is up to date")
+    typer.echo(f"database at {safe_url(settings)} is up to date")
 
 
 @cli.command()
@@ -498,8 +436,6 @@ def import_csv(
     Errors name the row (the header is row 1, the first data row is row 2) and the column.
     Exit status 1 if any row had an error.
     """
-    from app.cli.imports import run_import
-
     run_import(
         kind=kind.value,
         path=file,
@@ -622,7 +558,7 @@ def jobs_run(name: Annotated[str, typer.Argument(help="The job's name, as `banso
     try:
         run = scheduler.run_job_once(engine, settings, job, force=True)
     except OperationalError as exc:
-        fail(f"cannot reach the database ({_safe_url(settings)}): {exc.orig}")
+        fail(f"cannot reach the database ({safe_url(settings)}): {exc.orig}")
     finally:
         engine.dispose()
     if run is None:

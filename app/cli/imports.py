@@ -13,6 +13,7 @@ from pathlib import Path
 
 import typer
 
+from app.cli.common import fail, settings_or_exit, unit_of_work
 from app.db import utcnow
 from app.errors import InvalidInput
 from app.imports import service as csv_import
@@ -26,8 +27,14 @@ class ImportKindChoice(StrEnum):
 
 
 def run_import(
-    *, kind: csv_import.ImportKind, path: Path, mapping: list[str], dry_run: bool, partial: bool,
-    encoding: str, progress: bool,
+    *,
+    kind: csv_import.ImportKind,
+    path: Path,
+    mapping: list[str],
+    dry_run: bool,
+    partial: bool,
+    encoding: str,
+    progress: bool,
 ) -> None:
     """Import ``path`` and print the report; exits 1 if any row was bad."""
     from rich.console import Console
@@ -38,8 +45,6 @@ def run_import(
         TextColumn,
         TimeRemainingColumn,
     )
-
-    from app.cli import fail, settings_or_exit, unit_of_work
 
     try:
         codecs.lookup(encoding)
@@ -52,11 +57,19 @@ def run_import(
     settings = settings_or_exit()
     size = path.stat().st_size
     err = Console(stderr=True)
-    with path.open("rb") as raw, Progress(
-        TextColumn("[bold]{task.description}"), BarColumn(), TaskProgressColumn(),
-        TextColumn("{task.fields[rows]:,} rows"), TimeRemainingColumn(),
-        console=err, disable=not progress, transient=False,
-    ) as bar:
+    with (
+        path.open("rb") as raw,
+        Progress(
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            TaskProgressColumn(),
+            TextColumn("{task.fields[rows]:,} rows"),
+            TimeRemainingColumn(),
+            console=err,
+            disable=not progress,
+            transient=False,
+        ) as bar,
+    ):
         task = bar.add_task(f"import {kind}", total=size or None, rows=0)
         stream = io.TextIOWrapper(raw, encoding=encoding, newline="")
 
@@ -65,8 +78,15 @@ def run_import(
 
         with unit_of_work(settings) as session:
             report = csv_import.import_csv(
-                session, kind=kind, stream=stream, now=utcnow(), mapping=columns,
-                dry_run=dry_run, partial=partial, progress=advance, tz=settings.tz,
+                session,
+                kind=kind,
+                stream=stream,
+                now=utcnow(),
+                mapping=columns,
+                dry_run=dry_run,
+                partial=partial,
+                progress=advance,
+                tz=settings.tz,
             )
         bar.update(task, completed=size, rows=report.rows)
     _print_report(report)

@@ -7,7 +7,17 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Depends
 
-from app.views import accounts, auth, plans, portfolio, settings, settings_jobs, settings_rules, week
+from app.views import (
+    accounts,
+    auth,
+    plans,
+    portfolio,
+    settings,
+    settings_health,
+    settings_jobs,
+    settings_rules,
+    week,
+)
 from app.views import outbox as outbox_views
 from app.views import pipeline as pipeline_views
 from app.views import reports as report_views
@@ -20,6 +30,7 @@ router.include_router(accounts.router)
 router.include_router(plans.router)
 router.include_router(settings_jobs.router)  # before settings, as the next
 router.include_router(settings_rules.router)  # before settings: its /settings/{section} is a catch-all
+router.include_router(settings_health.router)  # before settings, as the previous
 router.include_router(settings.router)
 router.include_router(week.router)
 router.include_router(outbox_views.router)

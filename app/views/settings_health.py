@@ -25,8 +25,9 @@ from app.types import DbId
 from app.views import htmx
 from app.views.labels import N_
 from app.views.page import Viewer, ViewerDep, show
+from app.views.settings import SECTIONS
 
-router = APIRouter()
+router = APIRouter(prefix="/settings")
 BANDS = ("good", "normal", "bad", "none")
 #: The grading numbers the form shows for each kind of grading.
 GRADING_FIELDS = {"thresholds": ("good", "normal"), "linear": ("low", "high"), "breakpoints": ("cuts",)}
@@ -119,8 +120,6 @@ def _editor(
     preview: Any = None,
     block: str = "section",
 ) -> Response:
-    from app.views.settings import SECTIONS  # the settings module includes this router
-
     model = health_svc.get_model(session, model_id)
     versions = health_svc.versions(session, model_id)
     published = next((v for v in versions if v.state == "published"), None)
