@@ -10,6 +10,7 @@ import codecs
 import io
 from enum import StrEnum
 from pathlib import Path
+from typing import Annotated
 
 import typer
 
@@ -24,6 +25,38 @@ class ImportKindChoice(StrEnum):
     contacts = "contacts"
     interactions = "interactions"
     usage = "usage"
+
+
+def import_csv(
+    kind: Annotated[ImportKindChoice, typer.Argument(help="What the rows are")],
+    file: Annotated[
+        Path, typer.Argument(exists=True, dir_okay=False, readable=True, help="The CSV, header first")
+    ],
+    mapping: Annotated[
+        list[str] | None,
+        typer.Option("--map", help="CSVCOLUMN=FIELD (repeatable); FIELD empty skips the column"),
+    ] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Check every row, write nothing")] = False,
+    partial: Annotated[
+        bool, typer.Option("--partial", help="Keep the good rows (default: all or nothing)")
+    ] = False,
+    encoding: Annotated[str, typer.Option(help="utf-8-sig (with or without BOM), cp932, ...")] = "utf-8-sig",
+    progress: Annotated[bool, typer.Option(help="Show a progress bar on stderr")] = True,
+) -> None:
+    """Import accounts, contacts, interactions or daily usage from a CSV file (streamed).
+
+    Errors name the row (the header is row 1, the first data row is row 2) and the column.
+    Exit status 1 if any row had an error.
+    """
+    run_import(
+        kind=kind.value,
+        path=file,
+        mapping=mapping or [],
+        dry_run=dry_run,
+        partial=partial,
+        encoding=encoding,
+        progress=progress,
+    )
 
 
 def run_import(
