@@ -23,24 +23,12 @@ from email.utils import format_datetime, parseaddr
 
 import aiosmtplib
 
+from app.errors import MailPermanent, MailTransient, MailUnavailable
 from app.smtp import SmtpConfig
 
 #: Seconds one delivery may take in all (connect to the last answer); a third of the outbox's
 #: per-message lease (90 s), so a live sender always marks its message before the lease ends.
 SEND_TIMEOUT = 30.0
-
-
-class Transient(Exception):
-    """Try again later: the server was unreachable or answered 4xx."""
-
-
-class Unavailable(Transient):
-    """The server could not be reached, timed out, dropped us or answered 421: nothing is wrong
-    with the message."""
-
-
-class Permanent(Exception):
-    """Do not retry: the server answered 5xx (the message says what it said)."""
 
 
 def domain_of(mail_from: str) -> str:
@@ -89,8 +77,8 @@ def build_message(mail: Mail, *, mail_from: str, date: dt.datetime) -> EmailMess
 def _classify(code: int, text: str) -> Exception:
     reason = f"{code} {text}".strip()
     if code == 421:
-        return Unavailable(reason)
-    return Permanent(reason) if 500 <= code < 600 else Transient(reason)
+        return MailUnavailable(reason)
+    return MailPermanent(reason) if 500 <= code < 600 else MailTransient(reason)
 
 
 async def deliver(config: SmtpConfig, message: EmailMessage) -> None:
@@ -115,4 +103,4 @@ async def deliver(config: SmtpConfig, message: EmailMessage) -> None:
     except aiosmtplib.SMTPResponseException as exc:
         raise _classify(exc.code, exc.message) from exc
     except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
-        raise Unavailable(f"{type(exc).__name__}: {exc}") from exc
+        raise MailUnavailable(f"{type(exc).__name__}: {exc}") from exc

@@ -24,7 +24,6 @@ from sqlmodel import Session, SQLModel, col, select
 
 from app.accounts.service import get_account
 from app.auth.users import require_user_by_email
-from app.contention import contention_is_busy
 from app.errors import (
     Conflict,
     FieldError,
@@ -32,6 +31,7 @@ from app.errors import (
     NotFound,
     PreconditionFailed,
     PreconditionRequired,
+    contention_is_busy,
 )
 from app.models import (
     Account,
