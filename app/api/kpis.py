@@ -13,7 +13,7 @@ from app.api.common import ERRORS
 from app.deps import NowDep, ReadKeyDep, SessionDep, SettingsDep
 from app.scoring import kpis as calc
 
-router = APIRouter(prefix="/api/v1", tags=["kpis"], responses=ERRORS)
+router = APIRouter(tags=["kpis"], responses=ERRORS)
 
 
 class PeriodPublic(BaseModel):

@@ -20,12 +20,10 @@ from app.errors import InvalidInput, NotFound
 from app.interactions import service as interactions_svc
 from app.interactions.schemas import InteractionIn
 from app.views import htmx
-from app.views.account_lifecycle import router as lifecycle_router
 from app.views.account_page import MEETING_KINDS, meeting_form, page_context, timeline_context
 from app.views.page import Viewer, ViewerDep, account_url, show
 
 router = APIRouter()
-router.include_router(lifecycle_router)  # the task buttons of the stage and signals panel
 
 _interaction = TypeAdapter(InteractionIn)
 
