@@ -8,12 +8,11 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from app.errors import ConfigError, InvalidInput
+from app.smtp import SmtpConfig  # the outbox's own parse: no second rule
+
 #: The key shipped for local development. Outside ``BANSOU_ENV=development`` it is refused.
 DEV_SECRET_KEY = "dev-insecure-change-me"  # noqa: S105  (refused outside development)
-
-
-class ConfigError(ValueError):
-    """Settings that must not be used to start Bansō."""
 
 
 class Settings(BaseSettings):
@@ -74,9 +73,6 @@ class Settings(BaseSettings):
     @field_validator("smtp_url")
     @classmethod
     def _smtp_scheme(cls, value: str) -> str:
-        from app.email.mailer import SmtpConfig  # the scheduler's own parse: no second rule
-        from app.errors import InvalidInput
-
         text = value.strip()
         try:
             SmtpConfig.from_url(text)

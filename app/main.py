@@ -14,10 +14,6 @@ from fastapi.staticfiles import StaticFiles
 from sqlalchemy.engine import Engine
 
 from app import __version__, openapi, scheduler
-from app.api import analytics as analytics_api
-from app.api import kpis as kpis_api
-from app.api import router as api_router
-from app.api import segment
 from app.auth.last_used import LastUsed
 from app.config import Settings, load_settings
 from app.db import make_engine, utcnow
@@ -28,13 +24,9 @@ from app.middleware import (
     RequestContextMiddleware,
     SecurityHeadersMiddleware,
 )
+from app.routes import include_routers
 from app.validation import refuse_nul_input
-from app.views import account_send, ops
-from app.views import analytics as analytics_views
 from app.views import errors as view_errors
-from app.views import kpis as kpis_views
-from app.views import reports as report_views
-from app.views import router as views_router
 
 STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
 
@@ -71,13 +63,12 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         owned = engine is None
         app.state.engine = engine or make_engine(
-            settings.database_url, busy_timeout_ms=settings.sqlite_busy_timeout_ms,
-            sqlite_synchronous=settings.sqlite_synchronous
+            settings.database_url,
+            busy_timeout_ms=settings.sqlite_busy_timeout_ms,
+            sqlite_synchronous=settings.sqlite_synchronous,
         )
         # Not a scheduler job: it runs in every process, with or without the scheduler.
-        flusher = asyncio.create_task(
-            scheduler.run_last_used_flusher(app.state.engine, app.state.last_used)
-        )
+        flusher = asyncio.create_task(scheduler.run_last_used_flusher(app.state.engine, app.state.last_used))
         task = None
         if settings.scheduler_enabled:
             task = asyncio.create_task(
@@ -100,26 +91,20 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
                 app.state.engine.dispose()
 
     app = FastAPI(
-        title=TITLE, version=__version__, description=DESCRIPTION, lifespan=lifespan,
-        docs_url=None, redoc_url=None, dependencies=[Depends(refuse_nul_input)],
+        title=TITLE,
+        version=__version__,
+        description=DESCRIPTION,
+        lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
+        dependencies=[Depends(refuse_nul_input)],
     )
     app.state.settings = settings
     app.state.clock = utcnow
     app.state.last_used = LastUsed()
     install_error_handlers(app)
     view_errors.install(app)
-    # Pages are not part of the API document, whichever router they come from.
-    app.include_router(ops.router, include_in_schema=False)
-    # First after ops: routes are matched in order, and /v1/batch is the hottest path by far.
-    app.include_router(segment.router)
-    app.include_router(views_router, include_in_schema=False)
-    app.include_router(account_send.router, include_in_schema=False)
-    app.include_router(report_views.answers_router, include_in_schema=False)
-    app.include_router(api_router)
-    app.include_router(analytics_api.router)
-    app.include_router(analytics_views.router, include_in_schema=False)
-    app.include_router(kpis_api.router)
-    app.include_router(kpis_views.router, include_in_schema=False)
+    include_routers(app)
     openapi.install(app)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)

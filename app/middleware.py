@@ -11,7 +11,8 @@ from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app.errors import PROBLEM_JSON
+from app.errors import PROBLEM_JSON, BodyTooLarge
+from app.headers import SECURITY_HEADERS
 
 access_log = logging.getLogger("bansou.access")
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,128}$")
@@ -63,10 +64,16 @@ class RequestContextMiddleware:
             await self.app(scope, receive, send_wrapper)
         finally:
             access_log.info(
-                "%s %s %s", scope["method"], scope["path"], status,
+                "%s %s %s",
+                scope["method"],
+                scope["path"],
+                status,
                 extra={
-                    "request_id": request_id, "method": scope["method"], "path": scope["path"],
-                    "status": status, "ms": round((time.perf_counter() - started) * 1000, 2),
+                    "request_id": request_id,
+                    "method": scope["method"],
+                    "path": scope["path"],
+                    "status": status,
+                    "ms": round((time.perf_counter() - started) * 1000, 2),
                 },
             )
 
@@ -97,7 +104,7 @@ class BodyLimitMiddleware:
                 received += len(message.get("body", b""))
                 if received > self.max_bytes:
                     too_large = True
-                    raise _TooLarge
+                    raise BodyTooLarge
             return message
 
         started = False
@@ -117,7 +124,7 @@ class BodyLimitMiddleware:
 
         try:
             await self.app(scope, limited_receive, tracking_send)
-        except _TooLarge:
+        except BodyTooLarge:
             if not started:
                 started = True
                 await self._reject(scope, send)
@@ -141,31 +148,23 @@ class BodyLimitMiddleware:
         if request_id:
             problem["request_id"] = request_id
         body = json.dumps(problem).encode()
-        await send({
-            "type": "http.response.start", "status": 413,
-            "headers": [(b"content-type", PROBLEM_JSON.encode()),
-                        (b"content-length", str(len(body)).encode())],
-        })
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 413,
+                "headers": [
+                    (b"content-type", PROBLEM_JSON.encode()),
+                    (b"content-length", str(len(body)).encode()),
+                ],
+            }
+        )
         await send({"type": "http.response.body", "body": body})
-
-
-class _TooLarge(Exception):
-    pass
 
 
 class SecurityHeadersMiddleware:
     """Security headers on every response: no sniffing, no framing, a strict CSP."""
 
-    HEADERS = (
-        (b"x-content-type-options", b"nosniff"),
-        (b"x-frame-options", b"DENY"),
-        (b"referrer-policy", b"same-origin"),
-        (
-            b"content-security-policy",
-            b"default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
-            b"frame-ancestors 'none'; base-uri 'self'; form-action 'self'",
-        ),
-    )
+    HEADERS = SECURITY_HEADERS
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app

@@ -11,7 +11,7 @@ from app.analytics import interventions as svc
 from app.api.common import ERRORS
 from app.deps import NowDep, ReadKeyDep, SessionDep, SettingsDep
 
-router = APIRouter(prefix="/api/v1/analytics", tags=["analytics"], responses=ERRORS)
+router = APIRouter(prefix="/analytics", tags=["analytics"], responses=ERRORS)
 
 
 @router.get("/interventions")

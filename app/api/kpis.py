@@ -20,7 +20,7 @@ from app.api.common import ERRORS
 from app.deps import NowDep, ReadKeyDep, SessionDep, SettingsDep
 from app.scoring import kpis as calc
 
-router = APIRouter(prefix="/api/v1", tags=["kpis"], responses=ERRORS)
+router = APIRouter(tags=["kpis"], responses=ERRORS)
 
 
 def _period(period: calc.Period) -> PeriodPublic:

@@ -25,16 +25,22 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import OperationalError
 
-from app.errors import BansouError, InvalidInput, NotAuthenticated, PayloadTooLarge, problem
+from app.errors import (
+    BadRequest,
+    IngestUnavailable,
+    InvalidInput,
+    NotAuthenticated,
+    Overloaded,
+    PayloadTooLarge,
+)
 from app.ingest import service as ingest
 from app.ingest.segment import MAX_BATCH_BYTES, loads_body, parse_time
-from app.ingest.writer import Job, LogWriter, Overloaded
+from app.ingest.writer import Job, LogWriter
 
 router = APIRouter(tags=["segment"])
 
 #: More requests than this in flight at once get 503 + Retry-After instead of queueing forever.
 MAX_IN_FLIGHT = 64
-RETRY_AFTER_SECONDS = "2"
 
 _DOC = {
     "responses": {
@@ -93,16 +99,10 @@ async def _read_body(request: Request) -> bytes:
     try:
         out = inflater.decompress(body, MAX_BATCH_BYTES + 1)
     except zlib.error as exc:
-        raise _BadRequest(f"body is not valid gzip: {exc}") from None
+        raise BadRequest(f"body is not valid gzip: {exc}") from None
     if len(out) > MAX_BATCH_BYTES or inflater.unconsumed_tail:
         raise PayloadTooLarge(f"body over {MAX_BATCH_BYTES} bytes after decompression")
     return out
-
-
-class _BadRequest(BansouError):
-    status = 400
-    slug = "bad-request"
-    title = "Bad request"
 
 
 def _write_key(request: Request, payload: dict[str, Any]) -> str:
@@ -127,14 +127,7 @@ def _write_key(request: Request, payload: dict[str, Any]) -> str:
 async def _handle(request: Request, implied_type: str | None) -> JSONResponse:
     gate = _gate(request)  # requests run on the event loop only: no lock needed
     if gate.in_flight >= MAX_IN_FLIGHT:
-        return problem(
-            503,
-            "Overloaded",
-            "too many requests in flight; retry shortly",
-            slug="overloaded",
-            request=request,
-            headers={"Retry-After": RETRY_AFTER_SECONDS},
-        )
+        raise Overloaded("too many requests in flight; retry shortly")
     gate.in_flight += 1
     try:
         with ingest.request_in_flight():
@@ -149,9 +142,9 @@ async def _process(request: Request, implied_type: str | None) -> JSONResponse:
     try:
         payload = loads_body(body)
     except orjson.JSONDecodeError as exc:
-        raise _BadRequest(f"malformed JSON: {exc}") from None
+        raise BadRequest(f"malformed JSON: {exc}") from None
     if not isinstance(payload, dict):
-        raise _BadRequest("the body must be a JSON object")
+        raise BadRequest("the body must be a JSON object")
     write_key = _write_key(request, payload)
 
     if implied_type is None:
@@ -182,29 +175,18 @@ async def _process(request: Request, implied_type: str | None) -> JSONResponse:
     try:
         source_id = await writer.source_id(write_key)
         job = Job(
-            source_id, raws, checked, received_at, batch_sent_at, implied_type,
+            source_id,
+            raws,
+            checked,
+            received_at,
+            batch_sent_at,
+            implied_type,
             asyncio.get_running_loop().create_future(),
         )
         await writer.store(job)
-    except Overloaded as exc:
-        return problem(
-            503,
-            exc.title,
-            str(exc),
-            slug=exc.slug,
-            request=request,
-            headers={"Retry-After": RETRY_AFTER_SECONDS},
-        )
     except (OperationalError, sqlite3.OperationalError, psycopg.OperationalError):
         # Lock timeouts or a database restarting: nothing was committed; the SDK retries.
-        return problem(
-            503,
-            "Temporarily unavailable",
-            "the database is busy; retry shortly",
-            slug="unavailable",
-            request=request,
-            headers={"Retry-After": RETRY_AFTER_SECONDS},
-        )
+        raise IngestUnavailable() from None
     errors = [{"index": r.index, "messageId": r.message_id, "reason": r.reason} for r in checked.rejected]
     if implied_type is not None and checked.rejected:
         raise InvalidInput.field(implied_type, checked.rejected[0].reason)

@@ -22,7 +22,7 @@ from sqlmodel import Session, col, select
 from app.auth.last_used import LastUsed
 from app.auth.security import digest, verify_password
 from app.auth.users import get_user_by_email, normalise_email
-from app.errors import FieldError, InvalidInput, NotFound
+from app.errors import BadCredentials, FieldError, InvalidInput, NotFound, TooManyAttempts
 from app.models import USER_ROLES, LoginAttempt, User, WebSession
 
 #: Failed sign-ins are counted over this sliding window.
@@ -36,18 +36,6 @@ IDLE_TIMEOUT = dt.timedelta(hours=8)
 #: And any session ends 14 days after sign-in.
 MAX_AGE = dt.timedelta(days=14)
 LOCALES = ("ja", "en")
-
-
-class TooManyAttempts(Exception):
-    """Sign-in refused without checking the password: too many recent failures."""
-
-    def __init__(self, retry_after: dt.timedelta) -> None:
-        super().__init__("too many failed sign-ins")
-        self.retry_after = retry_after
-
-
-class BadCredentials(Exception):
-    """The email and password do not match an active user."""
 
 
 @dataclass(frozen=True)

@@ -10,9 +10,11 @@ import codecs
 import io
 from enum import StrEnum
 from pathlib import Path
+from typing import Annotated
 
 import typer
 
+from app.cli.common import fail, settings_or_exit, unit_of_work
 from app.db import utcnow
 from app.errors import InvalidInput
 from app.imports import service as csv_import
@@ -25,9 +27,47 @@ class ImportKindChoice(StrEnum):
     usage = "usage"
 
 
+def import_csv(
+    kind: Annotated[ImportKindChoice, typer.Argument(help="What the rows are")],
+    file: Annotated[
+        Path, typer.Argument(exists=True, dir_okay=False, readable=True, help="The CSV, header first")
+    ],
+    mapping: Annotated[
+        list[str] | None,
+        typer.Option("--map", help="CSVCOLUMN=FIELD (repeatable); FIELD empty skips the column"),
+    ] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Check every row, write nothing")] = False,
+    partial: Annotated[
+        bool, typer.Option("--partial", help="Keep the good rows (default: all or nothing)")
+    ] = False,
+    encoding: Annotated[str, typer.Option(help="utf-8-sig (with or without BOM), cp932, ...")] = "utf-8-sig",
+    progress: Annotated[bool, typer.Option(help="Show a progress bar on stderr")] = True,
+) -> None:
+    """Import accounts, contacts, interactions or daily usage from a CSV file (streamed).
+
+    Errors name the row (the header is row 1, the first data row is row 2) and the column.
+    Exit status 1 if any row had an error.
+    """
+    run_import(
+        kind=kind.value,
+        path=file,
+        mapping=mapping or [],
+        dry_run=dry_run,
+        partial=partial,
+        encoding=encoding,
+        progress=progress,
+    )
+
+
 def run_import(
-    *, kind: csv_import.ImportKind, path: Path, mapping: list[str], dry_run: bool, partial: bool,
-    encoding: str, progress: bool,
+    *,
+    kind: csv_import.ImportKind,
+    path: Path,
+    mapping: list[str],
+    dry_run: bool,
+    partial: bool,
+    encoding: str,
+    progress: bool,
 ) -> None:
     """Import ``path`` and print the report; exits 1 if any row was bad."""
     from rich.console import Console
@@ -38,8 +78,6 @@ def run_import(
         TextColumn,
         TimeRemainingColumn,
     )
-
-    from app.cli import fail, settings_or_exit, unit_of_work
 
     try:
         codecs.lookup(encoding)
@@ -52,11 +90,19 @@ def run_import(
     settings = settings_or_exit()
     size = path.stat().st_size
     err = Console(stderr=True)
-    with path.open("rb") as raw, Progress(
-        TextColumn("[bold]{task.description}"), BarColumn(), TaskProgressColumn(),
-        TextColumn("{task.fields[rows]:,} rows"), TimeRemainingColumn(),
-        console=err, disable=not progress, transient=False,
-    ) as bar:
+    with (
+        path.open("rb") as raw,
+        Progress(
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            TaskProgressColumn(),
+            TextColumn("{task.fields[rows]:,} rows"),
+            TimeRemainingColumn(),
+            console=err,
+            disable=not progress,
+            transient=False,
+        ) as bar,
+    ):
         task = bar.add_task(f"import {kind}", total=size or None, rows=0)
         stream = io.TextIOWrapper(raw, encoding=encoding, newline="")
 
@@ -65,8 +111,15 @@ def run_import(
 
         with unit_of_work(settings) as session:
             report = csv_import.import_csv(
-                session, kind=kind, stream=stream, now=utcnow(), mapping=columns,
-                dry_run=dry_run, partial=partial, progress=advance, tz=settings.tz,
+                session,
+                kind=kind,
+                stream=stream,
+                now=utcnow(),
+                mapping=columns,
+                dry_run=dry_run,
+                partial=partial,
+                progress=advance,
+                tz=settings.tz,
             )
         bar.update(task, completed=size, rows=report.rows)
     _print_report(report)

@@ -20,59 +20,15 @@ from dataclasses import dataclass
 from email.headerregistry import Address
 from email.message import EmailMessage
 from email.utils import format_datetime, parseaddr
-from urllib.parse import parse_qs, unquote, urlsplit
 
 import aiosmtplib
 
-from app.errors import FieldError, InvalidInput
+from app.errors import MailPermanent, MailTransient, MailUnavailable
+from app.smtp import SmtpConfig
 
 #: Seconds one delivery may take in all (connect to the last answer); a third of the outbox's
 #: per-message lease (90 s), so a live sender always marks its message before the lease ends.
 SEND_TIMEOUT = 30.0
-
-
-class Transient(Exception):
-    """Try again later: the server was unreachable or answered 4xx."""
-
-
-class Unavailable(Transient):
-    """The server could not be reached, timed out, dropped us or answered 421: nothing is wrong
-    with the message."""
-
-
-class Permanent(Exception):
-    """Do not retry: the server answered 5xx (the message says what it said)."""
-
-
-@dataclass(frozen=True)
-class SmtpConfig:
-    host: str
-    port: int
-    username: str | None = None
-    password: str | None = None
-    use_tls: bool = False
-    start_tls: bool = False
-
-    @classmethod
-    def from_url(cls, url: str) -> SmtpConfig | None:
-        """The server of an SMTP URL, or None when no server is configured."""
-        if not url.strip() or url.strip().lower() == "none":
-            return None
-        parts = urlsplit(url)
-        if parts.scheme not in ("smtp", "smtps") or not parts.hostname:
-            raise InvalidInput([FieldError(
-                "BANSOU_SMTP_URL", "use smtp://user:pass@host:port or smtps://host:465", "setting"
-            )])
-        query = parse_qs(parts.query)
-        tls = parts.scheme == "smtps"
-        return cls(
-            host=parts.hostname,
-            port=parts.port or (465 if tls else 25),
-            username=unquote(parts.username) if parts.username else None,
-            password=unquote(parts.password) if parts.password else None,
-            use_tls=tls,
-            start_tls=not tls and query.get("starttls", ["false"])[0].lower() in ("1", "true"),
-        )
 
 
 def domain_of(mail_from: str) -> str:
@@ -121,8 +77,8 @@ def build_message(mail: Mail, *, mail_from: str, date: dt.datetime) -> EmailMess
 def _classify(code: int, text: str) -> Exception:
     reason = f"{code} {text}".strip()
     if code == 421:
-        return Unavailable(reason)
-    return Permanent(reason) if 500 <= code < 600 else Transient(reason)
+        return MailUnavailable(reason)
+    return MailPermanent(reason) if 500 <= code < 600 else MailTransient(reason)
 
 
 async def deliver(config: SmtpConfig, message: EmailMessage) -> None:
@@ -131,9 +87,15 @@ async def deliver(config: SmtpConfig, message: EmailMessage) -> None:
     try:
         async with asyncio.timeout(SEND_TIMEOUT):  # aiosmtplib's timeout is per command
             await aiosmtplib.send(
-                message, hostname=config.host, port=config.port, username=config.username,
-                password=config.password, use_tls=config.use_tls, start_tls=config.start_tls,
-                tls_context=context, timeout=SEND_TIMEOUT,
+                message,
+                hostname=config.host,
+                port=config.port,
+                username=config.username,
+                password=config.password,
+                use_tls=config.use_tls,
+                start_tls=config.start_tls,
+                tls_context=context,
+                timeout=SEND_TIMEOUT,
             )
     except aiosmtplib.SMTPRecipientsRefused as exc:
         worst = max(exc.recipients, key=lambda r: r.code)
@@ -141,4 +103,4 @@ async def deliver(config: SmtpConfig, message: EmailMessage) -> None:
     except aiosmtplib.SMTPResponseException as exc:
         raise _classify(exc.code, exc.message) from exc
     except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
-        raise Unavailable(f"{type(exc).__name__}: {exc}") from exc
+        raise MailUnavailable(f"{type(exc).__name__}: {exc}") from exc

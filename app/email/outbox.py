@@ -54,7 +54,7 @@ from sqlmodel import Session, col
 from app.config import Settings
 from app.db import dialect_insert, session_scope, table_of
 from app.email import mailer
-from app.errors import Conflict, NotFound
+from app.errors import Conflict, MailPermanent, MailTransient, MailUnavailable, NotFound
 from app.models import Outbox
 
 log = logging.getLogger("bansou.outbox")
@@ -265,17 +265,17 @@ def send_due(
         message = mailer.build_message(mail, mail_from=settings.mail_from, date=row.created_at)
         try:
             _run(mailer.deliver(config, message))
-        except mailer.Permanent as exc:
+        except MailPermanent as exc:
             with session_scope(engine) as session:
                 mark_failed(session, row, error=str(exc), now=at())
             result.failed += 1
-        except mailer.Unavailable as exc:
+        except MailUnavailable as exc:
             with session_scope(engine) as session:
                 mark_unavailable(session, row, error=str(exc), now=at(), retry_after=outage_retry)
             result.retrying += 1
             result.unavailable = True
             break
-        except mailer.Transient as exc:
+        except MailTransient as exc:
             with session_scope(engine) as session:
                 mark_transient(session, row, error=str(exc), now=at())
             result.retrying += 1

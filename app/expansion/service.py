@@ -34,7 +34,6 @@ from sqlmodel import Session, col
 from app.accounts.industries import industry_tiers
 from app.accounts.service import get_account
 from app.auth.users import get_user_by_email, require_user_by_email
-from app.contention import contention_is_busy
 from app.db import table_of
 from app.errors import (
     Conflict,
@@ -43,6 +42,7 @@ from app.errors import (
     NotFound,
     PreconditionFailed,
     PreconditionRequired,
+    contention_is_busy,
 )
 from app.expansion.schemas import OpportunityCreate
 from app.models import (

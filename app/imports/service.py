@@ -33,7 +33,7 @@ from sqlmodel import Session, func, select
 
 from app.accounts import service as accounts
 from app.accounts.schemas import AccountCreate, AccountUpdate, ContactCreate, ContactUpdate
-from app.errors import BansouError, Conflict, FieldError, InvalidInput, NotFound
+from app.errors import BansouError, Conflict, FieldError, ImportRejected, InvalidInput, NotFound
 from app.interactions import service as interactions
 from app.interactions.schemas import ITEM_TAGS, TYPE_FIELDS, InteractionIn, _InteractionBase
 from app.models import Contact
@@ -118,23 +118,9 @@ class ImportReport:
     def raise_if_rejected(self) -> None:
         """422 carrying the report when bad rows stopped an all-or-nothing import."""
         if self.rejected:
-            raise ImportRejected(self)
-
-
-class ImportRejected(BansouError):
-    """An all-or-nothing import with bad rows: nothing was written; the report says why."""
-
-    status = 422
-    slug = "import-rejected"
-    title = "Import rejected"
-
-    def __init__(self, report: ImportReport) -> None:
-        first = report.errors[0] if report.errors else None
-        where = f" (first: row {first.row}, {first.column or 'row'}: {first.message})" if first else ""
-        super().__init__(
-            f"{report.error_count} error(s); nothing was written{where}", **report.as_dict()
-        )
-        self.report = report
+            first = self.errors[0] if self.errors else None
+            where = f" (first: row {first.row}, {first.column or 'row'}: {first.message})" if first else ""
+            raise ImportRejected(f"{self.error_count} error(s); nothing was written{where}", self.as_dict())
 
 
 @dataclass(frozen=True)

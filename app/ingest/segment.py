@@ -22,6 +22,7 @@ from typing import Any, NamedTuple
 import orjson
 
 from app.db import column_length, largest_integer
+from app.errors import Rejected
 from app.models import Account, Contact, Event, TrackedUser
 from app.types import account_id_problem
 
@@ -49,10 +50,6 @@ SEAT_TRAITS = ("licensed_seats", "licensedSeats", "seats")
 #: A seat count written with more digits than this is past any integer column (2**63 has 19).
 _MAX_SEAT_DIGITS = 20
 NUL_REASON = "message contains a NUL character (\\u0000), which cannot be stored"
-
-
-class Rejected(ValueError):
-    """A message we will not accept; the text says why, for the sender's error log."""
 
 
 @dataclass(frozen=True)
@@ -353,9 +350,7 @@ def usual_fields(raw: dict[str, Any], encoded: bytes, latest: dt.datetime) -> _F
             properties.get("groupId") is not None or properties.get("account_id") is not None
         ):
             return None
-    return _Fields(
-        kind, message_id, user_id, anonymous_id, group_id, name, at.astimezone(dt.UTC), context
-    )
+    return _Fields(kind, message_id, user_id, anonymous_id, group_id, name, at.astimezone(dt.UTC), context)
 
 
 class OutOfRange:

@@ -35,10 +35,9 @@ from zoneinfo import ZoneInfo
 
 import psycopg
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import OperationalError
 
 from app.db import session_scope
-from app.errors import BansouError, NotAuthenticated
+from app.errors import NotAuthenticated, Overloaded, WriteLockTaken, WriteLockTimeout
 from app.ingest import service as ingest
 from app.ingest import sources
 
@@ -49,19 +48,6 @@ MAX_BACKLOG_MESSAGES = 1_000_000
 BACKLOG_RECOUNT_SECONDS = 0.5
 #: SQLite: how long the writer waits before trying again when the write lock is taken.
 RETRY_SECONDS = (0.0005, 0.001, 0.002, 0.005)
-
-
-class Overloaded(BansouError):
-    status = 503
-    slug = "overloaded"
-    title = "Overloaded"
-
-
-class Busy(OperationalError):
-    """SQLite's write lock stayed taken for longer than the busy timeout."""
-
-    def __init__(self, waited: float) -> None:
-        super().__init__(f"the database stayed locked for {waited:.1f} s", None, Exception("busy"))
 
 
 @dataclass
@@ -75,10 +61,6 @@ class Job:
     batch_sent_at: dt.datetime | None
     implied_type: str | None
     done: asyncio.Future[None]
-
-
-class _Locked(Exception):
-    """SQLite's write lock (or the process's write turn) is taken right now."""
 
 
 class LogWriter:
@@ -157,10 +139,10 @@ class LogWriter:
                 jobs, self.queue = self.queue, []
                 try:
                     errors = await self._write(jobs)
-                except _Locked:
+                except WriteLockTaken:
                     waited = time.monotonic() - started
                     if waited * 1000 >= self.busy_timeout_ms:
-                        errors = [Busy(waited)] * len(jobs)
+                        errors = [WriteLockTimeout(waited)] * len(jobs)
                     else:
                         self.queue[:0], jobs = jobs, []  # first in line again
                         await asyncio.sleep(RETRY_SECONDS[min(tries, len(RETRY_SECONDS) - 1)])
@@ -186,14 +168,14 @@ class LogWriter:
     async def _write_sqlite(self, jobs: list[Job]) -> list[BaseException | None]:
         turn = ingest.write_turn_lock()
         if not turn.acquire(blocking=False):  # the applier is writing: its turn first
-            raise _Locked
+            raise WriteLockTaken
         try:
             driver = await self._connect()
             try:
                 driver.execute("BEGIN IMMEDIATE")
             except sqlite3.OperationalError as exc:
                 if "locked" in str(exc) or "busy" in str(exc):
-                    raise _Locked from None
+                    raise WriteLockTaken from None
                 raise
             try:
                 errors = await self._write_jobs(_Db(driver, postgres=False), jobs)

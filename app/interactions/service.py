@@ -22,8 +22,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from app.auth.users import normalise_email
-from app.contention import contention_is_busy
-from app.errors import Conflict, FieldError, InvalidInput, NotFound
+from app.errors import Conflict, FieldError, InvalidInput, NotFound, contention_is_busy
 from app.health import score_queue
 from app.interactions.schemas import AnyInteractionIn, ContactRef
 from app.models import INTERACTION_TYPES, Account, Contact, Interaction, InteractionContact, User

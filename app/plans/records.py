@@ -18,8 +18,7 @@ from sqlalchemy import update
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import Session, SQLModel
 
-from app.contention import contention_is_busy
-from app.errors import FieldError, PreconditionFailed, PreconditionRequired
+from app.errors import FieldError, PreconditionFailed, PreconditionRequired, contention_is_busy
 from app.models import Account, PlanAudit, PlanGoal, PlanStep, SuccessPlan, User
 from app.pagination import Cursor, PageParams, encode_cursor
 

@@ -25,7 +25,7 @@ from app.accounts.service import get_account
 from app.config import Settings
 from app.db import dialect_insert, table_of
 from app.email import mailer, outbox
-from app.errors import BansouError, FieldError, InvalidInput, NotFound, NotPermitted
+from app.errors import FieldError, Gone, InvalidInput, NotFound, NotPermitted
 from app.health import score_queue
 from app.i18n import LANGUAGES, L10n
 from app.models import Account, AdoptionReport, Contact, Interaction, InteractionContact, ReportSchedule
@@ -37,12 +37,6 @@ log = logging.getLogger("bansou.reports")
 
 LINK_DAYS = 30
 REPORT_SALT = "adoption-report"
-
-
-class Gone(BansouError):
-    status = 410
-    slug = "gone"
-    title = "Gone"
 
 
 def _signer(settings: Settings, salt: str) -> URLSafeSerializer:

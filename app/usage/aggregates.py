@@ -25,9 +25,8 @@ from typing import Any
 from sqlalchemy import ColumnElement, Table, and_, func, or_, select
 from sqlmodel import Session
 
-from app.contention import contention_is_busy
 from app.db import dialect_insert, table_of
-from app.errors import FieldError, InvalidInput
+from app.errors import FieldError, InvalidInput, contention_is_busy
 from app.health import score_queue
 from app.models import Account, UsageAccountDay, UsageActiveUser, UsageDaily
 from app.usage import presence

@@ -24,17 +24,16 @@ from app.accounts import service as accounts_svc
 from app.deps import EditorUserDep, NowDep, OutboxKickDep, SessionDep
 from app.errors import InvalidInput, NotFound
 from app.i18n import LANGUAGE_NAMES
-from app.models import CADENCES
 from app.reports import service as reports_svc
 from app.types import DbId
 from app.views import htmx
+from app.views.account_page import DEFAULT_LANGUAGE, default_form, page_context, send_report_context
 from app.views.outbox import PREVIEW_CSP
-from app.views.page import Viewer, ViewerDep, account_url, show, verify_csrf
+from app.views.page import Viewer, ViewerDep, account_url, show
 
-router = APIRouter(include_in_schema=False, dependencies=[Depends(verify_csrf)])
+router = APIRouter()
 PANEL = "accounts/_send_report.html"
 COMPOSE = "accounts/send_report.html"
-DEFAULT_LANGUAGE = "ja"  # the customer's language, which is not the CSM's: Japanese first
 
 #: Where a service's field name shows up on the forms.
 _FIELDS = {
@@ -85,64 +84,6 @@ def _date(value: str) -> dt.date | None:
 def _bad_dates(form: dict[str, Any], start: dt.date | None, end: dt.date | None) -> bool:
     """A period date was typed but is not a date (an empty one is the default period's)."""
     return bool((form["start"].strip() and start is None) or (form["end"].strip() and end is None))
-
-
-def default_form(viewer: Viewer, choices: list[tuple[Any, bool]]) -> dict[str, Any]:
-    """The send form as it first shows: last month, the champions, Japanese, no message."""
-    start, end = reports_svc.default_period(viewer.today)
-    return {
-        "start": start.isoformat(),
-        "end": end.isoformat(),
-        "language": DEFAULT_LANGUAGE,
-        "message": "",
-        "recipients": [c.id for c, chosen in choices if chosen],
-        "key": uuid.uuid4().hex,
-    }
-
-
-def send_report_context(session: Any, viewer: Viewer, account: Any) -> dict[str, Any]:
-    """What the panel shows: the send form, the last send's notice, the scheduled sends
-    (``send`` is None for viewers, who see no panel)."""
-    if not viewer.can_edit:
-        return {"send": None}
-    choices = reports_svc.recipient_choices(session, account_id=account.external_id)
-    sent = None
-    sent_id = viewer.request.query_params.get("sent", "")
-    if sent_id.isdigit():
-        try:
-            report = reports_svc.get_report(session, int(sent_id))
-        except NotFound:
-            report = None
-        if report is not None and report.account_id == account.id:
-            sent = report
-    return {
-        "send": {
-            "form": default_form(viewer, choices),
-            "choices": choices,
-            "errors": {},
-            "sent": sent,
-            "languages": LANGUAGE_NAMES,
-            "cadences": CADENCES,
-            "schedules": reports_svc.list_schedules(session, account_id=account.external_id),
-            "recent": [
-                {
-                    "report": r,
-                    "link": reports_svc.link_for(viewer.settings, r.id or 0),
-                    "state": "revoked"
-                    if r.revoked_at
-                    else ("expired" if viewer.now >= r.expires_at else "open"),
-                }
-                for r in reports_svc.recent_reports(session, account_id=account.external_id)
-            ],
-            "schedule_form": {
-                "cadence": "monthly",
-                "day_of_month": 1,
-                "language": DEFAULT_LANGUAGE,
-                "recipients": [c.email for c, chosen in choices if chosen],
-            },
-            "schedule_errors": {},
-        }
-    }
 
 
 # -- compose, preview, send ----------------------------------------------------------------------
@@ -320,8 +261,6 @@ def _panel(
     values["send"].update(changes)
     if htmx.is_htmx(viewer.request):
         return show(viewer, PANEL, {"account": account, "can_edit": True, **values}, status_code=status_code)
-    from app.views.accounts import page_context
-
     return show(
         viewer,
         "accounts/detail.html",

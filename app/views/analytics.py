@@ -26,7 +26,7 @@ from app.views import htmx
 from app.views.downloads import csv_response
 from app.views.page import Viewer, ViewerDep, show, url_with
 
-router = APIRouter(include_in_schema=False)
+router = APIRouter()
 PATH = "/kpis/interventions"
 TABLES = ("30", "60", "touches")
 

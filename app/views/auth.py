@@ -10,7 +10,7 @@ from starlette.responses import Response
 
 from app.auth import web_auth
 from app.deps import SESSION_COOKIE, CurrentUserDep, NowDep, SessionDep
-from app.errors import InvalidInput
+from app.errors import BadCredentials, InvalidInput, TooManyAttempts
 from app.i18n import LANGUAGES
 from app.views import htmx
 from app.views.page import LANGUAGE_COOKIE, ViewerDep, secure_cookies, show
@@ -55,7 +55,7 @@ def login(
     try:
         signed_in = web_auth.sign_in(session, email=email, password=password,
                                      ip=_client_ip(viewer.request), now=now)
-    except web_auth.TooManyAttempts as exc:
+    except TooManyAttempts as exc:
         minutes = max(1, int(exc.retry_after.total_seconds() // 60) + 1)
         error = _("Too many failed sign-ins. Try again in %(minutes)s minutes.", minutes=minutes)
         response = show(viewer, "auth/login.html",
@@ -63,7 +63,7 @@ def login(
                         block="form", status_code=429)
         response.headers["Retry-After"] = str(minutes * 60)
         return response
-    except web_auth.BadCredentials:
+    except BadCredentials:
         error = _("The email or password is not right.")
         return show(viewer, "auth/login.html",
                     {"next": safe_next(next), "email": email, "error": error},

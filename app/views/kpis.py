@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Query
 from starlette.responses import Response
 
 from app.accounts import portfolio as portfolio_svc
@@ -24,9 +24,9 @@ from app.models import SEGMENTS
 from app.scoring import kpis as calc
 from app.views import htmx
 from app.views.downloads import csv_response
-from app.views.page import Viewer, ViewerDep, show, url_with, verify_csrf
+from app.views.page import Viewer, ViewerDep, show, url_with
 
-router = APIRouter(include_in_schema=False, dependencies=[Depends(verify_csrf)])
+router = APIRouter()
 TABLES = ("trend", "renewals", "nps")
 #: How far back the period picker offers months and quarters.
 PICKER_MONTHS = 24

@@ -11,7 +11,7 @@ from app.ops import JobsCheck, jobs_check, readiness
 from app.scheduler import default_jobs
 from app.views.templating import templates
 
-router = APIRouter(include_in_schema=False)
+router = APIRouter()
 
 SWAGGER_UI = "vendor/swagger-ui-5.35.0"
 # Swagger UI styles its widgets with inline style attributes; only this page allows them.

@@ -29,51 +29,13 @@ from app.models import LOST_REASONS, OPPORTUNITY_KINDS, SEGMENTS
 from app.scoring import expansion as pure
 from app.types import DbId
 from app.views import htmx
+from app.views.account_page import new_form, opportunities_context, opportunity_labels, page_context
 from app.views.downloads import csv_response
-from app.views.labels import N_
 from app.views.page import Viewer, ViewerDep, account_url, fragment, show, url_with
 
 router = APIRouter()
 TEMPLATE = "pipeline/index.html"
 PANEL = "accounts/_opportunities.html"
-
-KIND_LABELS = {
-    "upsell_seats": N_("opportunity-kind:upsell_seats"),
-    "cross_sell": N_("opportunity-kind:cross_sell"),
-    "upgrade_plan": N_("opportunity-kind:upgrade_plan"),
-}
-STAGE_LABELS = {
-    "identified": N_("opportunity-stage:identified"),
-    "qualified": N_("opportunity-stage:qualified"),
-    "proposal": N_("opportunity-stage:proposal"),
-    "committed": N_("opportunity-stage:committed"),
-    "won": N_("opportunity-stage:won"),
-    "lost": N_("opportunity-stage:lost"),
-}
-LOST_LABELS = {
-    "budget": N_("lost-reason:budget"),
-    "timing": N_("lost-reason:timing"),
-    "no_need": N_("lost-reason:no_need"),
-    "competitor": N_("lost-reason:competitor"),
-    "product_fit": N_("lost-reason:product_fit"),
-    "other": N_("lost-reason:other"),
-}
-SOURCE_LABELS = {
-    "manual": N_("opportunity-source:manual"),
-    "seats_nearly_full": N_("opportunity-source:seats_nearly_full"),
-    "usage_growth": N_("opportunity-source:usage_growth"),
-}
-
-
-def labels(viewer: Viewer) -> dict[str, dict[str, str]]:
-    """Every stored value's display name in the reader's language (translated once per page)."""
-    _ = viewer._
-    return {
-        "kind": {k: _(v) for k, v in KIND_LABELS.items()},
-        "stage": {k: _(v) for k, v in STAGE_LABELS.items()},
-        "lost": {k: _(v) for k, v in LOST_LABELS.items()},
-        "source": {k: _(v) for k, v in SOURCE_LABELS.items()},
-    }
 
 
 def signal_facts(viewer: Viewer, kind: str, data: dict[str, Any]) -> str:
@@ -152,7 +114,7 @@ def results_values(
         "tiers": svc.TIERS,
         "stages": pure.STAGES,
         "lost_reasons": LOST_REASONS,
-        "labels": labels(viewer),
+        "labels": opportunity_labels(viewer),
         "can_edit": viewer.can_edit,
         "row_errors": {},
         "row_notices": {},
@@ -224,8 +186,10 @@ def pipeline_csv(
     _, filters = _params(session, user, owner=owner, segment=segment, tier=tier)
     items = svc.list_opportunities(session, filters=filters, page=None, today=viewer.today).items
     rows = [
-        ["" if row[c] is None else (row[c].isoformat() if isinstance(row[c], dt.date) else row[c])
-         for c in CSV_COLUMNS]
+        [
+            "" if row[c] is None else (row[c].isoformat() if isinstance(row[c], dt.date) else row[c])
+            for c in CSV_COLUMNS
+        ]
         for row in (svc.public(view) for view in items)
     ]
     return csv_response(f"pipeline-{viewer.today.isoformat()}.csv", [list(CSV_COLUMNS), *rows])
@@ -264,14 +228,10 @@ def _row_response(
     row = svc.get_opportunity(session, opportunity_id)
     view = svc.view_of(session, row, today=today)
     if panel:
-        from app.views.account_opportunities import opportunities_context
-
         values = opportunities_context(session, viewer, view.account)
         values["opp_errors"] = {opportunity_id: errors} if errors else {}
         values["opp_notices"] = {opportunity_id: notice} if notice else {}
         if not htmx.is_htmx(viewer.request):
-            from app.views.accounts import page_context
-
             full = page_context(session, viewer, view.account)
             full.update({k: values[k] for k in ("opp_errors", "opp_notices")})
             return show(viewer, "accounts/detail.html", full, status_code=status_code)
@@ -474,8 +434,6 @@ def add_opportunity(
 ) -> Response:
     """Add an opportunity to the account: 303 back, or the refreshed panel for htmx; 422 with
     each field's message."""
-    from app.views.account_opportunities import new_form, opportunities_context
-
     account = accounts_svc.get_account(session, account_id)
     submitted = {
         "kind": kind,
@@ -520,8 +478,6 @@ def add_opportunity(
         values.update(new_form(**submitted))
         values["opp_form_errors"] = errors
         if not htmx.is_htmx(viewer.request):
-            from app.views.accounts import page_context
-
             full = page_context(session, viewer, account)
             full.update({k: values[k] for k in ("opp_form", "opp_form_errors")})
             return show(viewer, "accounts/detail.html", full, status_code=422)

@@ -7,7 +7,6 @@ meanwhile — reload" notice (409), never a silent overwrite.
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Form
@@ -22,58 +21,24 @@ from app.plans import goals as plan_goals
 from app.plans import plans as success_plans
 from app.plans import steps as plan_steps
 from app.plans.schemas import GoalCreate, PlanCreate, StepCreate
-from app.scoring.plans import goal_progress
 from app.types import DbId
 from app.views import htmx
+from app.views.account_page import page_context, plan_context
 from app.views.page import Viewer, ViewerDep, account_url, show
 
 router = APIRouter()
 TEMPLATE = "accounts/detail.html"
 
 
-def _when(value: Any) -> Any:
-    if isinstance(value, str) and len(value) > 10:
-        return dt.datetime.fromisoformat(value)
-    if isinstance(value, str) and len(value) == 10:
-        return dt.date.fromisoformat(value)
-    return value
-
-
-def progress(goal: dict[str, Any]) -> float | None:
-    """How far the goal is, 0..1 (``app.scoring.plans.goal_progress``)."""
-    steps = goal.get("steps") or []
-    return goal_progress(
-        status=goal["status"], baseline=goal.get("baseline"), target=goal.get("target"),
-        current=goal.get("current_value"), steps_done=sum(1 for s in steps if s["done"]),
-        steps_total=len(steps),
-    )
-
-
-def _goal_values(goal: dict[str, Any]) -> dict[str, Any]:
-    out = dict(goal)
-    for key in ("due_on", "last_verified_at", "achieved_at", "updated_at"):
-        out[key] = _when(goal.get(key))
-    out["progress"] = progress(goal)
-    out["steps"] = [{**s, "due_on": _when(s.get("due_on"))} for s in goal.get("steps", [])]
-    return out
-
-
-def plan_context(session: Any, viewer: Viewer, account: Any) -> dict[str, Any]:
-    """The plan shown: the active one, else the newest; with its goals and steps."""
-    plans = success_plans.list_plans(session, account_id=account.external_id)
-    chosen = next((p for p in plans if p.status == "active"), plans[0] if plans else None)
-    detail = None
-    if chosen is not None:
-        detail = success_plans.plan_detail(session, chosen)
-        detail["goals"] = [_goal_values(g) for g in detail["goals"]]
-        detail["target_on"] = _when(detail.get("target_on"))
-    return {"plan": detail, "goal_statuses": GOAL_STATUSES, "goal_notices": {}, "goal_errors": {},
-            "plan_errors": {}, "goal_form": {}, "account": account, "can_edit": viewer.can_edit}
-
-
 def _goal_fragment(
-    session: Any, viewer: Viewer, account: Any, goal_id: DbId, *, status_code: int = 200,
-    notice: str | None = None, errors: dict[str, str] | None = None,
+    session: Any,
+    viewer: Viewer,
+    account: Any,
+    goal_id: DbId,
+    *,
+    status_code: int = 200,
+    notice: str | None = None,
+    errors: dict[str, str] | None = None,
 ) -> Response:
     values = plan_context(session, viewer, account)
     goal = next((g for g in (values["plan"] or {}).get("goals", []) if g["id"] == goal_id), None)
@@ -82,8 +47,6 @@ def _goal_fragment(
     if errors:
         values["goal_errors"] = {goal_id: errors}
     if not htmx.is_htmx(viewer.request) and status_code != 200:
-        from app.views.accounts import page_context
-
         full = page_context(session, viewer, account)
         full.update({k: values[k] for k in ("goal_notices", "goal_errors")})
         return show(viewer, TEMPLATE, full, status_code=status_code)
@@ -94,14 +57,16 @@ def _goal_fragment(
 
 
 def _plan_form_invalid(
-    session: Any, viewer: Viewer, account: Any, *, plan_errors: dict[str, str],
+    session: Any,
+    viewer: Viewer,
+    account: Any,
+    *,
+    plan_errors: dict[str, str],
     goal_form: dict[str, str] | None = None,
 ) -> Response:
     """422 with the field messages: the plan panel for htmx, the whole page for a plain form."""
     messages: dict[str, Any] = {"plan_errors": plan_errors, "goal_form": goal_form or {}}
     if not htmx.is_htmx(viewer.request):
-        from app.views.accounts import page_context
-
         full = page_context(session, viewer, account)
         full.update(messages)
         return show(viewer, TEMPLATE, full, status_code=422)
@@ -113,8 +78,7 @@ def _stale_notice(session: Any, viewer: Viewer, entity: str, entity_id: DbId) ->
     change = portfolio_svc.last_change(session, entity=entity, entity_id=entity_id)
     who = change.actor if change is not None else "?"
     who = portfolio_svc.user_names(session, [who]).get(who, who)
-    return viewer._("Changed by %(who)s meanwhile — reload to see their version before editing.",
-                    who=who)
+    return viewer._("Changed by %(who)s meanwhile — reload to see their version before editing.", who=who)
 
 
 def _done(viewer: Viewer, account: Any, session: Any, goal_id: DbId) -> Response:
@@ -135,8 +99,13 @@ GOAL = "/accounts/{account_id}/plans/{plan_id}/goals/{goal_id}"
 
 @router.post(GOAL)
 def edit_goal(
-    account_id: str, plan_id: DbId, goal_id: DbId, user: EditorUserDep, viewer: ViewerDep,
-    session: SessionDep, now: NowDep,
+    account_id: str,
+    plan_id: DbId,
+    goal_id: DbId,
+    user: EditorUserDep,
+    viewer: ViewerDep,
+    session: SessionDep,
+    now: NowDep,
     version: Annotated[str, Form()] = "0",
     status: Annotated[str | None, Form()] = None,
     current_value: Annotated[str | None, Form()] = None,
@@ -161,75 +130,160 @@ def edit_goal(
     if errors:
         return _goal_fragment(session, viewer, account, goal_id, status_code=422, errors=errors)
     try:
-        plan_goals.update_goal(session, account_id=account.external_id, plan_id=plan_id,
-                               goal_id=goal_id, changes=changes, expected_version=_version(version),
-                               actor=user.email, now=now)
+        plan_goals.update_goal(
+            session,
+            account_id=account.external_id,
+            plan_id=plan_id,
+            goal_id=goal_id,
+            changes=changes,
+            expected_version=_version(version),
+            actor=user.email,
+            now=now,
+        )
     except PreconditionFailed:
-        return _goal_fragment(session, viewer, account, goal_id, status_code=409,
-                              notice=_stale_notice(session, viewer, "goal", goal_id))
+        return _goal_fragment(
+            session,
+            viewer,
+            account,
+            goal_id,
+            status_code=409,
+            notice=_stale_notice(session, viewer, "goal", goal_id),
+        )
     except InvalidInput as exc:
-        return _goal_fragment(session, viewer, account, goal_id, status_code=422,
-                              errors={e.field: e.message for e in exc.errors})
+        return _goal_fragment(
+            session,
+            viewer,
+            account,
+            goal_id,
+            status_code=422,
+            errors={e.field: e.message for e in exc.errors},
+        )
     return _done(viewer, account, session, goal_id)
 
 
 @router.post(GOAL + "/verify")
 def verify_goal(
-    account_id: str, plan_id: DbId, goal_id: DbId, user: EditorUserDep, viewer: ViewerDep,
-    session: SessionDep, now: NowDep, version: Annotated[str, Form()] = "0",
+    account_id: str,
+    plan_id: DbId,
+    goal_id: DbId,
+    user: EditorUserDep,
+    viewer: ViewerDep,
+    session: SessionDep,
+    now: NowDep,
+    version: Annotated[str, Form()] = "0",
 ) -> Response:
     """Record that the goal was re-validated with the customer today."""
     account = accounts_svc.get_account(session, account_id)
     try:
-        plan_goals.verify_goal(session, account_id=account.external_id, plan_id=plan_id,
-                               goal_id=goal_id, status=None, expected_version=_version(version),
-                               actor=user.email, now=now)
+        plan_goals.verify_goal(
+            session,
+            account_id=account.external_id,
+            plan_id=plan_id,
+            goal_id=goal_id,
+            status=None,
+            expected_version=_version(version),
+            actor=user.email,
+            now=now,
+        )
     except PreconditionFailed:
-        return _goal_fragment(session, viewer, account, goal_id, status_code=409,
-                              notice=_stale_notice(session, viewer, "goal", goal_id))
+        return _goal_fragment(
+            session,
+            viewer,
+            account,
+            goal_id,
+            status_code=409,
+            notice=_stale_notice(session, viewer, "goal", goal_id),
+        )
     return _done(viewer, account, session, goal_id)
 
 
 @router.post(GOAL + "/steps")
 def add_step(
-    account_id: str, plan_id: DbId, goal_id: DbId, user: EditorUserDep, viewer: ViewerDep,
-    session: SessionDep, now: NowDep, title: Annotated[str, Form()] = "",
+    account_id: str,
+    plan_id: DbId,
+    goal_id: DbId,
+    user: EditorUserDep,
+    viewer: ViewerDep,
+    session: SessionDep,
+    now: NowDep,
+    title: Annotated[str, Form()] = "",
 ) -> Response:
     """A new step on the goal."""
     account = accounts_svc.get_account(session, account_id)
     if not title.strip():
-        return _goal_fragment(session, viewer, account, goal_id, status_code=422,
-                              errors={"step_title": viewer._("Give the step a title.")})
-    plan_steps.create_step(session, account_id=account.external_id, plan_id=plan_id,
-                           goal_id=goal_id, step_in=StepCreate(title=title.strip()[:255]),
-                           actor=user.email, now=now)
+        return _goal_fragment(
+            session,
+            viewer,
+            account,
+            goal_id,
+            status_code=422,
+            errors={"step_title": viewer._("Give the step a title.")},
+        )
+    plan_steps.create_step(
+        session,
+        account_id=account.external_id,
+        plan_id=plan_id,
+        goal_id=goal_id,
+        step_in=StepCreate(title=title.strip()[:255]),
+        actor=user.email,
+        now=now,
+    )
     return _done(viewer, account, session, goal_id)
 
 
 @router.post(GOAL + "/steps/{step_id}")
 def check_step(
-    account_id: str, plan_id: DbId, goal_id: DbId, step_id: DbId, user: EditorUserDep,
-    viewer: ViewerDep, session: SessionDep, now: NowDep,
-    version: Annotated[str, Form()] = "0", done: Annotated[str, Form()] = "",
+    account_id: str,
+    plan_id: DbId,
+    goal_id: DbId,
+    step_id: DbId,
+    user: EditorUserDep,
+    viewer: ViewerDep,
+    session: SessionDep,
+    now: NowDep,
+    version: Annotated[str, Form()] = "0",
+    done: Annotated[str, Form()] = "",
 ) -> Response:
     """Check a step off (or back on)."""
     account = accounts_svc.get_account(session, account_id)
     try:
-        plan_steps.update_step(session, account_id=account.external_id, plan_id=plan_id,
-                               goal_id=goal_id, step_id=step_id, changes={"done": done == "true"},
-                               expected_version=_version(version), actor=user.email, now=now)
+        plan_steps.update_step(
+            session,
+            account_id=account.external_id,
+            plan_id=plan_id,
+            goal_id=goal_id,
+            step_id=step_id,
+            changes={"done": done == "true"},
+            expected_version=_version(version),
+            actor=user.email,
+            now=now,
+        )
     except PreconditionFailed:
-        return _goal_fragment(session, viewer, account, goal_id, status_code=409,
-                              notice=_stale_notice(session, viewer, "step", step_id))
+        return _goal_fragment(
+            session,
+            viewer,
+            account,
+            goal_id,
+            status_code=409,
+            notice=_stale_notice(session, viewer, "step", step_id),
+        )
     return _done(viewer, account, session, goal_id)
 
 
 @router.post("/accounts/{account_id}/plans/{plan_id}/goals")
 def add_goal(
-    account_id: str, plan_id: DbId, user: EditorUserDep, viewer: ViewerDep, session: SessionDep,
-    now: NowDep, title: Annotated[str, Form()] = "", kind: Annotated[str, Form()] = "qualitative",
-    criterion: Annotated[str, Form()] = "", metric: Annotated[str, Form()] = "",
-    target: Annotated[str, Form()] = "", unit: Annotated[str, Form()] = "",
+    account_id: str,
+    plan_id: DbId,
+    user: EditorUserDep,
+    viewer: ViewerDep,
+    session: SessionDep,
+    now: NowDep,
+    title: Annotated[str, Form()] = "",
+    kind: Annotated[str, Form()] = "qualitative",
+    criterion: Annotated[str, Form()] = "",
+    metric: Annotated[str, Form()] = "",
+    target: Annotated[str, Form()] = "",
+    unit: Annotated[str, Form()] = "",
 ) -> Response:
     """A new goal in the plan: qualitative (with its success criterion) or quantitative (what is
     measured and the target)."""
@@ -254,22 +308,41 @@ def add_goal(
     if not errors:
         quantitative = kind == "quantitative"
         goal_in = GoalCreate(
-            title=title.strip()[:255], kind="quantitative" if quantitative else "qualitative",
-            target=target_value, baseline=0.0 if quantitative else None,
+            title=title.strip()[:255],
+            kind="quantitative" if quantitative else "qualitative",
+            target=target_value,
+            baseline=0.0 if quantitative else None,
             current_value=0.0 if quantitative else None,
             metric=metric.strip()[:200] or None if quantitative else None,
             unit=(unit.strip()[:50] or None) if quantitative else None,
             success_criterion=None if quantitative else criterion.strip(),
         )
         try:
-            plan_goals.create_goal(session, account_id=account.external_id, plan_id=plan_id,
-                                   goal_in=goal_in, actor=user.email, now=now)
+            plan_goals.create_goal(
+                session,
+                account_id=account.external_id,
+                plan_id=plan_id,
+                goal_in=goal_in,
+                actor=user.email,
+                now=now,
+            )
         except InvalidInput as exc:
             errors = {e.field: _("Check this field.") for e in exc.errors}
     if errors:
-        return _plan_form_invalid(session, viewer, account, plan_errors=errors, goal_form={
-            "title": title, "kind": kind, "criterion": criterion, "metric": metric,
-            "target": target, "unit": unit})
+        return _plan_form_invalid(
+            session,
+            viewer,
+            account,
+            plan_errors=errors,
+            goal_form={
+                "title": title,
+                "kind": kind,
+                "criterion": criterion,
+                "metric": metric,
+                "target": target,
+                "unit": unit,
+            },
+        )
     if not htmx.is_htmx(viewer.request):
         return htmx.redirect(viewer.request, f"{account_url(account.external_id)}#plan")
     return show(viewer, TEMPLATE, plan_context(session, viewer, account), block="plan")
@@ -277,18 +350,26 @@ def add_goal(
 
 @router.post("/accounts/{account_id}/plans")
 def add_plan(
-    account_id: str, user: EditorUserDep, viewer: ViewerDep, session: SessionDep, now: NowDep,
+    account_id: str,
+    user: EditorUserDep,
+    viewer: ViewerDep,
+    session: SessionDep,
+    now: NowDep,
     title: Annotated[str, Form()] = "",
 ) -> Response:
     """Start an active success plan for the account."""
     account = accounts_svc.get_account(session, account_id)
     if not title.strip():
-        return _plan_form_invalid(session, viewer, account,
-                                  plan_errors={"plan_title": viewer._("Give the plan a title.")})
-    success_plans.create_plan(session, account_id=account.external_id,
-                              plan_in=PlanCreate(title=title.strip()[:255], status="active",
-                              start_on=viewer.today),
-                              actor=user.email, now=now)
+        return _plan_form_invalid(
+            session, viewer, account, plan_errors={"plan_title": viewer._("Give the plan a title.")}
+        )
+    success_plans.create_plan(
+        session,
+        account_id=account.external_id,
+        plan_in=PlanCreate(title=title.strip()[:255], status="active", start_on=viewer.today),
+        actor=user.email,
+        now=now,
+    )
     if not htmx.is_htmx(viewer.request):
         return htmx.redirect(viewer.request, f"{account_url(account.external_id)}#plan")
     return show(viewer, TEMPLATE, plan_context(session, viewer, account), block="plan")

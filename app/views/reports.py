@@ -28,7 +28,7 @@ from app.reports import service as reports
 from app.views.templating import render
 
 router = APIRouter()
-answers_router = APIRouter(include_in_schema=False)
+answers_router = APIRouter()
 
 #: These pages are self-contained: inline styles (the same markup as the email), no scripts, no
 #: requests to anywhere, no forms (the check-in page's one form posts back to itself).

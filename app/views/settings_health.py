@@ -23,16 +23,14 @@ from app.errors import Conflict, InvalidInput
 from app.health import models as health_models
 from app.health import preview as health_preview
 from app.scoring.health import BANDS as SCORE_BANDS
-from app.scoring.health import DEFAULT_BAND_GOOD, DEFAULT_BAND_NORMAL
 from app.types import DbId
 from app.views import htmx
 from app.views.labels import N_
 from app.views.page import Viewer, ViewerDep, show
+from app.views.settings import BAND_DEFAULTS, SECTIONS
 
-router = APIRouter()
+router = APIRouter(prefix="/settings")
 BANDS = (*SCORE_BANDS, "none")
-#: The band cuts shown for a definition that leaves them out (what scoring then uses).
-BAND_DEFAULTS = {"band_good": DEFAULT_BAND_GOOD, "band_normal": DEFAULT_BAND_NORMAL}
 #: The grading numbers the form shows for each kind of grading.
 GRADING_FIELDS = {"thresholds": ("good", "normal"), "linear": ("low", "high"), "breakpoints": ("cuts",)}
 GRADING_LABELS = (N_("grading:good"), N_("grading:normal"), N_("grading:low"), N_("grading:high"))
@@ -124,8 +122,6 @@ def _editor(
     preview: Any = None,
     block: str = "section",
 ) -> Response:
-    from app.views.settings import SECTIONS  # the settings module includes this router
-
     model = health_models.get_model(session, model_id)
     versions = health_models.versions(session, model_id)
     published = next((v for v in versions if v.state == "published"), None)

@@ -28,11 +28,17 @@ from app.types import DbId
 from app.views import htmx
 from app.views.labels import N_
 from app.views.page import Viewer, ViewerDep, show
+from app.views.settings import SECTIONS
 from app.views.week import FACTOR_LABELS, STAGE_LABELS
 
 router = APIRouter(prefix="/settings")
-SECTION_NAMES = (N_("settings:priorities"), N_("settings:industries"), N_("settings:playbooks"),
-                 N_("settings:stages"), N_("settings:signals"))
+SECTION_NAMES = (
+    N_("settings:priorities"),
+    N_("settings:industries"),
+    N_("settings:playbooks"),
+    N_("settings:stages"),
+    N_("settings:signals"),
+)
 RULES: TypeAdapter[list[Any]] = TypeAdapter(Rules)
 
 #: The weights a form shows, in order, with their labels (the rest keep their values).
@@ -94,10 +100,12 @@ RULE_HELP = {
     "stages": N_(
         "An account's stage counts three indicators: a star user, a motivated champion and community "
         "attendance. All three: Success; two: Growth; one: Rescue; none: Mogura. The numbers below "
-        "decide when an indicator is met."),
+        "decide when an indicator is met."
+    ),
     "signals": N_(
         "Signals flag accounts that need a look: each fires when its numbers below are crossed, and "
-        "clears when they are not."),
+        "clears when they are not."
+    ),
 }
 
 
@@ -131,24 +139,37 @@ def _numbers(config: dict[str, Any]) -> dict[str, Any]:
     return {k: int(v) if isinstance(v, float) and v.is_integer() else v for k, v in config.items()}
 
 
-def _sections() -> tuple[str, ...]:
-    from app.views.settings import SECTIONS
-
-    return SECTIONS
-
-
 def _priorities_page(
-    viewer: Viewer, session: Any, *, status_code: int = 200, form: dict[str, Any] | None = None,
-    errors: dict[str, str] | None = None, preview: Any = None, saved: DbId | None = None,
+    viewer: Viewer,
+    session: Any,
+    *,
+    status_code: int = 200,
+    form: dict[str, Any] | None = None,
+    errors: dict[str, str] | None = None,
+    preview: Any = None,
+    saved: DbId | None = None,
 ) -> Response:
     current = rules_svc.priority_weights(session)
     values = current.rules.to_json()
-    return show(viewer, "settings/priorities.html", {
-        "section": "priorities", "sections": _sections(), "current": current,
-        "form": {**values, **(form or {})}, "fields": WEIGHT_FIELDS, "errors": errors or {},
-        "versions": rules_svc.history(session, "priorities")[:10], "preview": preview, "saved": saved,
-        "week": priorities_svc.week_of(viewer.today), "factor_labels": FACTOR_LABELS,
-    }, block="section", status_code=status_code)
+    return show(
+        viewer,
+        "settings/priorities.html",
+        {
+            "section": "priorities",
+            "sections": SECTIONS,
+            "current": current,
+            "form": {**values, **(form or {})},
+            "fields": WEIGHT_FIELDS,
+            "errors": errors or {},
+            "versions": rules_svc.history(session, "priorities")[:10],
+            "preview": preview,
+            "saved": saved,
+            "week": priorities_svc.week_of(viewer.today),
+            "factor_labels": FACTOR_LABELS,
+        },
+        block="section",
+        status_code=status_code,
+    )
 
 
 @router.get("/priorities")
@@ -159,40 +180,65 @@ def priorities_settings(user: AdminUserDep, viewer: ViewerDep, session: SessionD
 
 @router.post("/priorities/preview")
 async def preview_weights(
-    request: Request, user: AdminUserDep, viewer: ViewerDep, session: SessionDep, now: NowDep,
+    request: Request,
+    user: AdminUserDep,
+    viewer: ViewerDep,
+    session: SessionDep,
+    now: NowDep,
 ) -> Response:
     """This week's list as the submitted weights would rank it, beside today's ranks (not saved)."""
     config = await _number_fields(request, WEIGHT_FIELDS)
     try:
         _, rows = priorities_svc.preview(
-            session, week=priorities_svc.week_of(viewer.today), config_in=config, tz=viewer.settings.tz,
-            now=now)
+            session,
+            week=priorities_svc.week_of(viewer.today),
+            config_in=config,
+            tz=viewer.settings.tz,
+            now=now,
+        )
     except InvalidInput as exc:
         errors = {"config": "; ".join(e.message for e in exc.errors)}
         return _priorities_page(viewer, session, status_code=422, form=config, errors=errors)
     moved = [r for r in rows if r.before_rank != r.after_rank]
-    preview = {"rows": rows, "moved": len(moved), "entering": sum(1 for r in rows if r.before_rank is None),
-               "leaving": sum(1 for r in rows if r.after_rank is None)}
+    preview = {
+        "rows": rows,
+        "moved": len(moved),
+        "entering": sum(1 for r in rows if r.before_rank is None),
+        "leaving": sum(1 for r in rows if r.after_rank is None),
+    }
     return _priorities_page(viewer, session, form=config, preview=preview)
 
 
 @router.post("/priorities")
 async def save_weights(
-    request: Request, user: AdminUserDep, viewer: ViewerDep, session: SessionDep, now: NowDep,
-    note: Annotated[str | None, Form()] = None, expected_version: Annotated[str | None, Form()] = None,
+    request: Request,
+    user: AdminUserDep,
+    viewer: ViewerDep,
+    session: SessionDep,
+    now: NowDep,
+    note: Annotated[str | None, Form()] = None,
+    expected_version: Annotated[str | None, Form()] = None,
 ) -> Response:
     """Saves the weights as a new version (this week's stored list keeps the weights it used)."""
     config = await _number_fields(request, WEIGHT_FIELDS)
     try:
         expected = _expected_version(expected_version)
-        saved = rules_svc.save(session, kind="priorities", config_in=config, author=user.email,
-                               note=(note or "").strip() or None, now=now, expected_version=expected)
+        saved = rules_svc.save(
+            session,
+            kind="priorities",
+            config_in=config,
+            author=user.email,
+            note=(note or "").strip() or None,
+            now=now,
+            expected_version=expected,
+        )
     except InvalidInput as exc:
         errors = {"config": "; ".join(e.message for e in exc.errors)}
         return _priorities_page(viewer, session, status_code=422, form=config, errors=errors)
     except (Conflict, ValueError) as exc:
-        return _priorities_page(viewer, session, status_code=409, form=config,
-                                errors={"config": getattr(exc, "detail", str(exc))})
+        return _priorities_page(
+            viewer, session, status_code=409, form=config, errors={"config": getattr(exc, "detail", str(exc))}
+        )
     return htmx.redirect(viewer.request, f"/settings/priorities?saved={saved.version}")
 
 
@@ -200,13 +246,24 @@ async def save_weights(
 
 
 def _industries_page(
-    viewer: Viewer, session: Any, *, status_code: int = 200, errors: dict[str, str] | None = None,
+    viewer: Viewer,
+    session: Any,
+    *,
+    status_code: int = 200,
+    errors: dict[str, str] | None = None,
 ) -> Response:
-    return show(viewer, "settings/industries.html", {
-        "section": "industries", "sections": _sections(),
-        "industries": industries_svc.list_industries(session, as_of=viewer.today),
-        "errors": errors or {},
-    }, block="section", status_code=status_code)
+    return show(
+        viewer,
+        "settings/industries.html",
+        {
+            "section": "industries",
+            "sections": SECTIONS,
+            "industries": industries_svc.list_industries(session, as_of=viewer.today),
+            "errors": errors or {},
+        },
+        block="section",
+        status_code=status_code,
+    )
 
 
 @router.get("/industries")
@@ -217,8 +274,12 @@ def industries_settings(user: AdminUserDep, viewer: ViewerDep, session: SessionD
 
 @router.post("/industries/override")
 def override_industry(
-    user: AdminUserDep, viewer: ViewerDep, session: SessionDep, now: NowDep,
-    industry: Annotated[str, Form()], tier: Annotated[str, Form()] = "",
+    user: AdminUserDep,
+    viewer: ViewerDep,
+    session: SessionDep,
+    now: NowDep,
+    industry: Annotated[str, Form()],
+    tier: Annotated[str, Form()] = "",
     reason: Annotated[str, Form()] = "",
 ) -> Response:
     """Sets (or, with no tier, clears) an industry's tier by hand, with the reason."""
@@ -228,11 +289,13 @@ def override_industry(
         else:
             if not reason.strip():
                 raise InvalidInput.field("reason", viewer._("Say why the tier is set by hand"))
-            industries_svc.set_override(session, industry=industry, tier=int(tier), reason=reason.strip(),
-                                        actor=user.email, now=now)
+            industries_svc.set_override(
+                session, industry=industry, tier=int(tier), reason=reason.strip(), actor=user.email, now=now
+            )
     except InvalidInput as exc:
-        return _industries_page(viewer, session, status_code=422,
-                                errors={industry: "; ".join(e.message for e in exc.errors)})
+        return _industries_page(
+            viewer, session, status_code=422, errors={industry: "; ".join(e.message for e in exc.errors)}
+        )
     except ValueError:
         return _industries_page(viewer, session, status_code=422, errors={industry: viewer._("Pick a tier")})
     return htmx.redirect(viewer.request, "/settings/industries")
@@ -242,16 +305,31 @@ def override_industry(
 
 
 def _playbooks_page(
-    viewer: Viewer, session: Any, *, status_code: int = 200, errors: dict[str, str] | None = None,
+    viewer: Viewer,
+    session: Any,
+    *,
+    status_code: int = 200,
+    errors: dict[str, str] | None = None,
     drafts: dict[int, str] | None = None,
 ) -> Response:
     views = playbooks_svc.list_playbooks(session)
-    return show(viewer, "settings/playbooks.html", {
-        "section": "playbooks", "sections": _sections(), "playbooks": views, "actions": ACTIONS,
-        "errors": errors or {}, "drafts": drafts or {},
-        "documents": {v.playbook.id: json.dumps(list(v.version.rules), ensure_ascii=False, indent=2)
-                      for v in views},
-    }, block="section", status_code=status_code)
+    return show(
+        viewer,
+        "settings/playbooks.html",
+        {
+            "section": "playbooks",
+            "sections": SECTIONS,
+            "playbooks": views,
+            "actions": ACTIONS,
+            "errors": errors or {},
+            "drafts": drafts or {},
+            "documents": {
+                v.playbook.id: json.dumps(list(v.version.rules), ensure_ascii=False, indent=2) for v in views
+            },
+        },
+        block="section",
+        status_code=status_code,
+    )
 
 
 @router.get("/playbooks")
@@ -262,22 +340,40 @@ def playbooks_settings(user: AdminUserDep, viewer: ViewerDep, session: SessionDe
 
 @router.post("/playbooks/{playbook_id}")
 def publish_playbook(
-    playbook_id: DbId, user: AdminUserDep, viewer: ViewerDep, session: SessionDep, now: NowDep,
-    rules: Annotated[str, Form()], note: Annotated[str | None, Form()] = None,
+    playbook_id: DbId,
+    user: AdminUserDep,
+    viewer: ViewerDep,
+    session: SessionDep,
+    now: NowDep,
+    rules: Annotated[str, Form()],
+    note: Annotated[str | None, Form()] = None,
 ) -> Response:
     """Publishes edited rules (JSON) as the playbook's next version, after validating them."""
     try:
         parsed = RULES.validate_json(rules)
         rule_objects = [rule_from_dict(r.model_dump()) for r in parsed]
-        playbooks_svc.publish(session, playbook_id=playbook_id, rules=rule_objects, description=None,
-                              note=(note or "").strip() or None, actor=user.email, now=now)
+        playbooks_svc.publish(
+            session,
+            playbook_id=playbook_id,
+            rules=rule_objects,
+            description=None,
+            note=(note or "").strip() or None,
+            actor=user.email,
+            now=now,
+        )
     except InvalidInput as exc:
-        return _playbooks_page(viewer, session, status_code=422, drafts={playbook_id: rules},
-                               errors={str(playbook_id): exc.detail})
+        return _playbooks_page(
+            viewer,
+            session,
+            status_code=422,
+            drafts={playbook_id: rules},
+            errors={str(playbook_id): exc.detail},
+        )
     except ValidationError as exc:
         problems = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors())
-        return _playbooks_page(viewer, session, status_code=422, drafts={playbook_id: rules},
-                               errors={str(playbook_id): problems})
+        return _playbooks_page(
+            viewer, session, status_code=422, drafts={playbook_id: rules}, errors={str(playbook_id): problems}
+        )
     return htmx.redirect(viewer.request, "/settings/playbooks")
 
 
@@ -285,23 +381,45 @@ def publish_playbook(
 
 
 def _rules_page(
-    viewer: Viewer, session: Any, kind: str, *, status_code: int = 200,
-    form: dict[str, Any] | None = None, errors: dict[str, str] | None = None, saved: DbId | None = None,
+    viewer: Viewer,
+    session: Any,
+    kind: str,
+    *,
+    status_code: int = 200,
+    form: dict[str, Any] | None = None,
+    errors: dict[str, str] | None = None,
+    saved: DbId | None = None,
 ) -> Response:
     current = rules_svc.current(session, kind)
-    return show(viewer, "settings/rules.html", {
-        "section": kind, "sections": _sections(), "kind": kind, "current": current,
-        "title": RULE_TITLES[kind], "help": RULE_HELP[kind],
-        "form": {**current.rules.to_json(), **(form or {})}, "fields": RULE_FIELDS[kind],
-        "errors": errors or {}, "versions": rules_svc.history(session, kind)[:10], "saved": saved,
-        "counts": stages_svc.stage_counts(session) if kind == "stages" else None,
-        "stage_labels": STAGE_LABELS,
-    }, block="section", status_code=status_code)
+    return show(
+        viewer,
+        "settings/rules.html",
+        {
+            "section": kind,
+            "sections": SECTIONS,
+            "kind": kind,
+            "current": current,
+            "title": RULE_TITLES[kind],
+            "help": RULE_HELP[kind],
+            "form": {**current.rules.to_json(), **(form or {})},
+            "fields": RULE_FIELDS[kind],
+            "errors": errors or {},
+            "versions": rules_svc.history(session, kind)[:10],
+            "saved": saved,
+            "counts": stages_svc.stage_counts(session) if kind == "stages" else None,
+            "stage_labels": STAGE_LABELS,
+        },
+        block="section",
+        status_code=status_code,
+    )
 
 
 @router.get("/stages")
 def stage_settings(
-    user: AdminUserDep, viewer: ViewerDep, session: SessionDep, saved: DbId | None = None,
+    user: AdminUserDep,
+    viewer: ViewerDep,
+    session: SessionDep,
+    saved: DbId | None = None,
 ) -> Response:
     """The stage rules in force, how many accounts are in each stage, and a form for new rules."""
     return _rules_page(viewer, session, "stages", saved=saved)
@@ -309,14 +427,22 @@ def stage_settings(
 
 @router.get("/signals")
 def signal_settings(
-    user: AdminUserDep, viewer: ViewerDep, session: SessionDep, saved: DbId | None = None,
+    user: AdminUserDep,
+    viewer: ViewerDep,
+    session: SessionDep,
+    saved: DbId | None = None,
 ) -> Response:
     """The signal rules in force and a form for new ones."""
     return _rules_page(viewer, session, "signals", saved=saved)
 
 
 async def _save_rules(
-    kind: str, request: Request, user: Any, viewer: Viewer, session: Any, now: Any,
+    kind: str,
+    request: Request,
+    user: Any,
+    viewer: Viewer,
+    session: Any,
+    now: Any,
 ) -> Response:
     form = await request.form()
     note, expected_text = form.get("note"), form.get("expected_version")
@@ -324,21 +450,36 @@ async def _save_rules(
     try:
         expected = _expected_version(expected_text)
         saved = rules_svc.save(
-            session, kind=kind, config_in={**rules_svc.current(session, kind).rules.to_json(), **config},
-            author=user.email, note=(note.strip() or None) if isinstance(note, str) else None, now=now,
-            expected_version=expected)
+            session,
+            kind=kind,
+            config_in={**rules_svc.current(session, kind).rules.to_json(), **config},
+            author=user.email,
+            note=(note.strip() or None) if isinstance(note, str) else None,
+            now=now,
+            expected_version=expected,
+        )
     except InvalidInput as exc:
         errors = {"config": "; ".join(e.message for e in exc.errors)}
         return _rules_page(viewer, session, kind, status_code=422, form=config, errors=errors)
     except (Conflict, ValueError) as exc:
-        return _rules_page(viewer, session, kind, status_code=409, form=config,
-                           errors={"config": getattr(exc, "detail", str(exc))})
+        return _rules_page(
+            viewer,
+            session,
+            kind,
+            status_code=409,
+            form=config,
+            errors={"config": getattr(exc, "detail", str(exc))},
+        )
     return htmx.redirect(viewer.request, f"/settings/{kind}?saved={saved.version}")
 
 
 @router.post("/stages")
 async def save_stage_rules(
-    request: Request, user: AdminUserDep, viewer: ViewerDep, session: SessionDep, now: NowDep,
+    request: Request,
+    user: AdminUserDep,
+    viewer: ViewerDep,
+    session: SessionDep,
+    now: NowDep,
 ) -> Response:
     """Saves the stage rules as a new version; the next daily run assesses stages with them."""
     return await _save_rules("stages", request, user, viewer, session, now)
@@ -346,7 +487,11 @@ async def save_stage_rules(
 
 @router.post("/signals")
 async def save_signal_rules(
-    request: Request, user: AdminUserDep, viewer: ViewerDep, session: SessionDep, now: NowDep,
+    request: Request,
+    user: AdminUserDep,
+    viewer: ViewerDep,
+    session: SessionDep,
+    now: NowDep,
 ) -> Response:
     """Saves the signal rules as a new version; the next daily run detects signals with them."""
     return await _save_rules("signals", request, user, viewer, session, now)

@@ -9,8 +9,7 @@ import pytest
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
-from app.contention import Busy
-from app.errors import Conflict, InvalidInput, PreconditionFailed, PreconditionRequired
+from app.errors import Busy, Conflict, InvalidInput, PreconditionFailed, PreconditionRequired
 from app.ingest import service as ingest
 from app.ingest.service import UsageRow
 from app.models import Account, Interaction, PlanAudit, PlanEvent, PlanGoal, PlanGoalProgress, SuccessPlan

@@ -15,7 +15,7 @@ from app.accounts import portfolio as portfolio_svc
 from app.accounts import timeline as timeline_svc
 from app.models import Account, HealthModelVersion, Task
 from app.plans import goals as plan_goals
-from app.views.account_lifecycle import signal_facts
+from app.views.account_page import signal_facts
 from app.views.settings_health import apply_form
 from tests.views.conftest import HTML, HX, csrf
 from tests.views.data import AS_OF, CSM, TZ, Book
