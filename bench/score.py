@@ -55,7 +55,7 @@ from app import migrations
 from app.db import make_engine
 from app.health import service as health
 from app.health.values import compute_values, load_accounts
-from app.ingest.service import UsageRow, add_usage
+from app.ingest.rollups import UsageRow, add_usage
 from app.usage import features as features_svc
 from app.usage import presence
 from bench import baselines

@@ -26,7 +26,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.exc import OperationalError
 
 from app.errors import BansouError, InvalidInput, NotAuthenticated, PayloadTooLarge, problem
-from app.ingest import service as ingest
+from app.ingest import checks, pacing
 from app.ingest.segment import MAX_BATCH_BYTES, loads_body, parse_time
 from app.ingest.writer import Job, LogWriter, Overloaded
 
@@ -137,7 +137,7 @@ async def _handle(request: Request, implied_type: str | None) -> JSONResponse:
         )
     gate.in_flight += 1
     try:
-        with ingest.request_in_flight():
+        with pacing.request_in_flight():
             return await _process(request, implied_type)
     finally:
         gate.in_flight -= 1
@@ -175,7 +175,7 @@ async def _process(request: Request, implied_type: str | None) -> JSONResponse:
     except ValueError:
         batch_sent_at = None
 
-    checked = ingest.check_batch(
+    checked = checks.check_batch(
         raws, received_at=received_at, batch_sent_at=batch_sent_at, implied_type=implied_type
     )
     writer = _writer(request)

@@ -20,7 +20,7 @@ from sqlmodel import Session, select
 from app import migrations
 from app.db import make_engine
 from app.health import service as health
-from app.ingest.service import UsageRow, add_usage
+from app.ingest.rollups import UsageRow, add_usage
 from app.models import ScoreSnapshot
 from tests.builders import AS_OF, make_account, make_interaction
 from tests.conftest import DatabaseFactory

@@ -14,7 +14,7 @@ from sqlmodel import Session, select
 
 from app.health import score_queue
 from app.health import service as health
-from app.ingest.service import UsageRow, add_usage
+from app.ingest.rollups import UsageRow, add_usage
 from app.models import ScoreSnapshot
 from tests.builders import AS_OF, make_account, make_interaction
 from tests.conftest import ENGINE

@@ -11,8 +11,7 @@ from sqlmodel import Session, col, select
 
 from app.contention import Busy
 from app.errors import Conflict, InvalidInput, PreconditionFailed
-from app.ingest import service as ingest
-from app.ingest.service import UsageRow
+from app.ingest.rollups import UsageRow, add_usage
 from app.models import Account, Interaction, PlanAudit, PlanEvent, PlanGoal, PlanGoalProgress, SuccessPlan
 from app.plans import service as svc
 from app.plans.schemas import GoalCreate, PlanCreate
@@ -45,7 +44,7 @@ def _usage(session: Session, account: Account, day: dt.date, users: list[str],
            event: str = "report.viewed") -> None:
     assert account.id is not None
     at = dt.datetime.combine(day, dt.time(3), tzinfo=dt.UTC)
-    ingest.add_usage(session, [UsageRow(account.id, day, event, u, at) for u in users], at)
+    add_usage(session, [UsageRow(account.id, day, event, u, at) for u in users], at)
 
 
 @pytest.fixture
