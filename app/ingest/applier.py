@@ -11,11 +11,13 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import orjson
-from sqlalchemy import select, text
+from sqlalchemy import Row, select, text
 from sqlmodel import Session
 
 from app.db import table_of, utcnow
@@ -64,6 +66,17 @@ class _Unit:
     seen: set[str] = field(default_factory=set)
     set_aside: int = 0
 
+    def add(self, messages: list[Message], received_at: dt.datetime, origin: dead_letters.Origin) -> None:
+        """Take a logged batch's messages, but those the unit already has (duplicates)."""
+        for msg in messages:
+            if msg.message_id in self.seen:
+                self.result.duplicates += 1
+                continue
+            self.seen.add(msg.message_id)
+            self.messages.append(msg)
+            self.received.append(received_at)
+            self.origins.append(origin)
+
 
 def apply_log(
     session: Session,
@@ -79,21 +92,10 @@ def apply_log(
     return ``busy`` at once if another process holds it)."""
     applied = Applied()
     now = now or utcnow()
-    if session.get_bind().dialect.name == "postgresql":
-        if wait:
-            session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _APPLIER_KEY})
-        elif not session.execute(text("SELECT pg_try_advisory_xact_lock(:k)"), {"k": _APPLIER_KEY}).scalar():
-            applied.busy = True
-            return applied
-    else:
-        take_write_lock(session)
-    heads = session.execute(select(LOG.c.id, LOG.c.messages).order_by(LOG.c.id).limit(1000)).all()
-    ids: list[int] = []
-    for id_, count in heads:
-        if ids and applied.messages + count > max_messages:
-            break
-        ids.append(id_)
-        applied.messages += count
+    if not _lock_the_log(session, wait=wait):
+        applied.busy = True
+        return applied
+    ids, applied.messages = _oldest_batches(session, max_messages)
     if not ids:
         return applied
     rows = session.execute(
@@ -107,7 +109,43 @@ def apply_log(
             select(Source).where(Source.id.in_({r.source_id for r in rows}))  # type: ignore[union-attr]
         ).scalars()
     }
+    for unit in _units(session, rows, tz):
+        _apply_unit(session, sources, unit, tz, now, applied)
+    sql_of(session).select_in(session, "DELETE FROM ingest_batch WHERE id", ids)
+    dead_letters.clear_failure(session)
+    applied.batches = len(ids)
+    return applied
 
+
+def _lock_the_log(session: Session, *, wait: bool) -> bool:
+    """Become the one applier (PostgreSQL: the advisory lock; SQLite: the writer); False when
+    another process's applier holds the lock and ``wait`` is False."""
+    if session.get_bind().dialect.name != "postgresql":
+        take_write_lock(session)
+        return True
+    if wait:
+        session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _APPLIER_KEY})
+        return True
+    return bool(session.execute(text("SELECT pg_try_advisory_xact_lock(:k)"), {"k": _APPLIER_KEY}).scalar())
+
+
+def _oldest_batches(session: Session, max_messages: int) -> tuple[list[int], int]:
+    """The ids of the oldest logged batches up to about ``max_messages`` messages (at least
+    one batch), and how many messages they hold."""
+    heads = session.execute(select(LOG.c.id, LOG.c.messages).order_by(LOG.c.id).limit(1000)).all()
+    ids: list[int] = []
+    messages = 0
+    for id_, count in heads:
+        if ids and messages + count > max_messages:
+            break
+        ids.append(id_)
+        messages += count
+    return ids, messages
+
+
+def _units(session: Session, rows: Sequence[Row[Any]], tz: ZoneInfo) -> list[_Unit]:
+    """The logged batches' messages, in units to store (see ``_Unit``); the messages the checks
+    reject now are logged for their source."""
     units: list[_Unit] = []
     for row in rows:
         origin = dead_letters.Origin(row.received_at, row.sent_at, row.implied_type)
@@ -126,31 +164,30 @@ def apply_log(
         if probe.rejected:
             outcomes.log_rejections(session, row.source_id, raws, probe.rejected, row.received_at)
         unit.result.duplicates += probe.duplicates
-        for msg in messages:
-            if msg.message_id in unit.seen:
-                unit.result.duplicates += 1
-                continue
-            unit.seen.add(msg.message_id)
-            unit.messages.append(msg)
-            unit.received.append(row.received_at)
-            unit.origins.append(origin)
+        unit.add(messages, row.received_at, origin)
+    return units
 
-    for unit in units:
-        result = unit.result
-        if unit.messages:
-            _store_or_set_aside(session, sources[unit.source_id], unit, tz, now)
-            applied.set_aside += unit.set_aside
-        outcomes.add_stats(
-            session, unit.source_id, unit.day, result.accepted, len(result.rejected), result.duplicates
-        )
-        applied.accepted += result.accepted
-        applied.duplicates += result.duplicates
-        applied.pending += result.pending
-        applied.rejected += len(result.rejected)
-    sql_of(session).select_in(session, "DELETE FROM ingest_batch WHERE id", ids)
-    dead_letters.clear_failure(session)
-    applied.batches = len(ids)
-    return applied
+
+def _apply_unit(
+    session: Session,
+    sources: dict[int | None, Source],
+    unit: _Unit,
+    tz: ZoneInfo,
+    now: dt.datetime,
+    applied: Applied,
+) -> None:
+    """Store a unit, add its counts to its source's stats of the day and to ``applied``."""
+    result = unit.result
+    if unit.messages:
+        _store_or_set_aside(session, sources[unit.source_id], unit, tz, now)
+        applied.set_aside += unit.set_aside
+    outcomes.add_stats(
+        session, unit.source_id, unit.day, result.accepted, len(result.rejected), result.duplicates
+    )
+    applied.accepted += result.accepted
+    applied.duplicates += result.duplicates
+    applied.pending += result.pending
+    applied.rejected += len(result.rejected)
 
 
 def _store_or_set_aside(

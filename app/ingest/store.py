@@ -13,6 +13,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 from collections import defaultdict
+from dataclasses import dataclass, field
 from typing import Any, cast
 from zoneinfo import ZoneInfo
 
@@ -25,7 +26,7 @@ from app.ingest import identities, outcomes, rollups
 from app.ingest.checks import IngestResult, parse_batch
 from app.ingest.rollups import UsageRow
 from app.ingest.segment import USAGE_TYPES, Message, user_key
-from app.ingest.statements import sql_of
+from app.ingest.statements import Sql, sql_of
 from app.models import Event, Source
 
 EVENT = table_of(Event)
@@ -66,6 +67,50 @@ def store_messages(
     groups = sorted(  # by account, then batch order: row locks in one order across transactions
         (m for m in messages if m.type == "group" and m.group_id), key=lambda m: m.group_id or ""
     )
+    known = _read_attribution(session, messages, groups)
+    # Group calls first, so that usage in the same batch is attributed to their accounts.
+    _apply_group_calls(session, messages, groups, known, received_at)
+    sql = sql_of(session)
+    rows, attributions = _event_rows(sql, source, messages, received, known)
+    new_ids = _insert_events(session, sql, rows)
+    result.accepted += len(new_ids)
+    result.duplicates += len(messages) - len(new_ids)
+    usage, fresh_links = _apply_new(session, messages, attributions, new_ids, known, tz, received_at, result)
+
+    # Events that named one of these accounts before it existed, or came from a user whose
+    # account we did not know, are attributed now.
+    grouped = sorted({m.group_id for m in groups if m.group_id})
+    if fresh_links or grouped:
+        usage.extend(_attribute_pending(session, fresh_links, grouped, known.accounts, tz))
+    rollups.add_usage(session, usage, received_at)
+    sql.execute(
+        session,
+        f"UPDATE source SET last_event_at = {sql.marks(1)} WHERE id = {sql.marks(1, 2)}",  # noqa: S608
+        [sql.time(received_at), source.id],
+    )
+
+
+@dataclass
+class _Attribution:
+    """What says which account a message belongs to while a batch is stored."""
+
+    accounts: dict[str, int]  # external id -> account id, of the accounts the batch names
+    known_links: dict[str, int]  # user -> account, linked before this batch
+    links: dict[str, int] = field(default_factory=dict)  # user -> account, by this batch's group calls
+
+    def account_of(self, m: Message) -> int | None:
+        if m.type not in USAGE_TYPES:
+            return self.accounts.get(m.group_id or "")
+        if m.group_id:
+            return self.accounts.get(m.group_id)
+        if m.user_id:
+            return self.links.get(m.user_id) or self.known_links.get(m.user_id)
+        return None
+
+
+def _read_attribution(session: Session, messages: list[Message], groups: list[Message]) -> _Attribution:
+    """The accounts the messages name and the stored links of the users whose usage names none
+    (on PostgreSQL read again once no concurrent batch can change them)."""
     named = {m.group_id for m in messages if m.group_id}
     accounts = identities.account_ids(session, named)
     grouping_users = {m.user_id for m in groups if m.user_id}
@@ -77,29 +122,31 @@ def store_messages(
     known_links = identities.user_links(session, unlinked)
     if session.get_bind().dialect.name == "postgresql":
         _serialise_with_attribution(session, messages, groups, accounts, unlinked, known_links)
+    return _Attribution(accounts, known_links)
 
-    # Group calls first, so that usage in the same batch is attributed to their accounts.
-    links: dict[str, int] = {}
+
+def _apply_group_calls(
+    session: Session, messages: list[Message], groups: list[Message], known: _Attribution, now: dt.datetime
+) -> None:
+    """Create or update the accounts the group calls name, and note the users they link."""
     for m in groups:
         assert m.group_id is not None
-        accounts[m.group_id] = identities.upsert_account(session, m.group_id, m.traits, received_at)
+        known.accounts[m.group_id] = identities.upsert_account(session, m.group_id, m.traits, now)
     for m in messages:
         if m.type == "group" and m.group_id and m.user_id:
-            links[m.user_id] = accounts[m.group_id]
+            known.links[m.user_id] = known.accounts[m.group_id]
 
-    def account_for(m: Message) -> int | None:
-        if m.group_id:
-            return accounts.get(m.group_id)
-        if m.user_id:
-            return links.get(m.user_id) or known_links.get(m.user_id)
-        return None
 
-    sql = sql_of(session)
+def _event_rows(
+    sql: Sql, source: Source, messages: list[Message], received: list[dt.datetime], known: _Attribution
+) -> tuple[list[tuple[Any, ...]], list[int | None]]:
+    """The messages' event rows, sorted by message id, and each message's account (or None)."""
     times: dict[dt.datetime, Any] = {}
     attributions: list[int | None] = []
     rows: list[tuple[Any, ...]] = []
+    account_of = known.account_of
     for m, at in zip(messages, received, strict=True):
-        account_id = account_for(m) if m.type in USAGE_TYPES else accounts.get(m.group_id or "")
+        account_id = account_of(m)
         attributions.append(account_id)
         stamp = times.get(at)
         if stamp is None:
@@ -121,7 +168,12 @@ def store_messages(
         )
     # Sorted, so that two transactions racing on the same messages wait rather than deadlock.
     rows.sort(key=lambda r: cast(str, r[1]))
-    new_ids = {
+    return rows, attributions
+
+
+def _insert_events(session: Session, sql: Sql, rows: list[tuple[Any, ...]]) -> set[str]:
+    """Insert the event rows not stored yet; the message ids of those inserted."""
+    return {
         row[0]
         for row in sql.run(
             session,
@@ -132,9 +184,20 @@ def store_messages(
             json_at=10,
         )
     }
-    result.accepted += len(new_ids)
-    result.duplicates += len(messages) - len(new_ids)
 
+
+def _apply_new(
+    session: Session,
+    messages: list[Message],
+    attributions: list[int | None],
+    new_ids: set[str],
+    known: _Attribution,
+    tz: ZoneInfo,
+    now: dt.datetime,
+    result: IngestResult,
+) -> tuple[list[UsageRow], dict[str, int]]:
+    """Apply the messages stored for the first time: their usage rows (or count them pending),
+    their identify calls and their group calls' links; the usage rows and the new links."""
     usage: list[UsageRow] = []
     fresh_links: dict[str, int] = {}
     for m, attributed in zip(messages, attributions, strict=True):
@@ -154,25 +217,14 @@ def store_messages(
                     )
                 )
         elif m.type == "identify" and m.user_id:
-            account_id = accounts.get(m.group_id or "") or links.get(m.user_id)
-            identities.identify(session, m.user_id, m.traits, account_id, received_at)
+            account_id = known.accounts.get(m.group_id or "") or known.links.get(m.user_id)
+            identities.identify(session, m.user_id, m.traits, account_id, now)
         elif m.type == "group" and m.user_id and m.group_id:
-            identities.link_user(session, m.user_id, accounts[m.group_id], received_at)
+            identities.link_user(session, m.user_id, known.accounts[m.group_id], now)
             # Every new group call, not only a moved link: an identify earlier in this batch
             # may already have recorded the link, and the user's older events still wait.
-            fresh_links[m.user_id] = accounts[m.group_id]
-
-    # Events that named one of these accounts before it existed, or came from a user whose
-    # account we did not know, are attributed now.
-    grouped = sorted({m.group_id for m in groups if m.group_id})
-    if fresh_links or grouped:
-        usage.extend(_attribute_pending(session, fresh_links, grouped, accounts, tz))
-    rollups.add_usage(session, usage, received_at)
-    sql.execute(
-        session,
-        f"UPDATE source SET last_event_at = {sql.marks(1)} WHERE id = {sql.marks(1, 2)}",  # noqa: S608
-        [sql.time(received_at), source.id],
-    )
+            fresh_links[m.user_id] = known.accounts[m.group_id]
+    return usage, fresh_links
 
 
 def _serialise_with_attribution(
