@@ -18,10 +18,10 @@ from typing import Any
 from sqlmodel import Session
 
 from app.db import table_of
+from app.health import score_queue
 from app.ingest.statements import Sql, sql_of
 from app.models import (
     AccountActivity,
-    ScoreDirty,
     UsageAccountDay,
     UsageActiveUser,
     UsageDaily,
@@ -34,7 +34,6 @@ USAGE_DAILY_USER = table_of(UsageDailyUser)
 USAGE_ACCOUNT_DAY = table_of(UsageAccountDay)
 USAGE_ACTIVE_USER = table_of(UsageActiveUser)
 ACCOUNT_ACTIVITY = table_of(AccountActivity)
-SCORE_DIRTY = table_of(ScoreDirty)
 
 
 @dataclass(slots=True)
@@ -61,14 +60,7 @@ def add_usage(session: Session, usage: list[UsageRow], received_at: dt.datetime)
     new_active_users, first_days = _add_account_days(session, sql, tally, days)
     _record_activity(session, sql, tally.latest, received_at)
     # The scheduler rescores these accounts within minutes.
-    since = sql.time(received_at)
-    sql.run(
-        session,
-        f"INSERT INTO {SCORE_DIRTY.name} (account_id, since)",
-        [(a, since) for a in sorted(tally.latest)],
-        # The latest change's time: a scoring run clears only the marks it read.
-        "ON CONFLICT (account_id) DO UPDATE SET since = excluded.since",
-    )
+    score_queue.mark_dirty_direct(session, tally.latest, received_at)
     # Presence bits mirror "count > 0" (account-days, events) and active-user rows, so only what
     # just became active can lack its bit: a user's second event of the day needs no presence
     # work at all (it read ~50 presence rows per event otherwise).
