@@ -17,7 +17,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import orjson
-from sqlalchemy import Row, select, text
+from sqlalchemy import Row, select
 from sqlmodel import Session
 
 from app.db import table_of, utcnow
@@ -120,13 +120,15 @@ def apply_log(
 def _lock_the_log(session: Session, *, wait: bool) -> bool:
     """Become the one applier (PostgreSQL: the advisory lock; SQLite: the writer); False when
     another process's applier holds the lock and ``wait`` is False."""
-    if session.get_bind().dialect.name != "postgresql":
+    sql = sql_of(session)
+    if not sql.postgres:
         take_write_lock(session)
         return True
     if wait:
-        session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _APPLIER_KEY})
+        sql.execute(session, "SELECT pg_advisory_xact_lock($1)", [_APPLIER_KEY])
         return True
-    return bool(session.execute(text("SELECT pg_try_advisory_xact_lock(:k)"), {"k": _APPLIER_KEY}).scalar())
+    [(locked,)] = sql.execute(session, "SELECT pg_try_advisory_xact_lock($1)", [_APPLIER_KEY])
+    return bool(locked)
 
 
 def _oldest_batches(session: Session, max_messages: int) -> tuple[list[int], int]:

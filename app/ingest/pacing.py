@@ -14,6 +14,8 @@ from typing import Any
 
 from sqlmodel import Session
 
+from app.ingest.statements import sql_of
+
 
 class _Turn:
     """Who writes next, within one process.
@@ -138,8 +140,9 @@ def take_write_lock(session: Session) -> None:
     that writes first waits its turn. A DELETE matching nothing is the cheapest write.
     PostgreSQL needs nothing: its row locks wait.
     """
-    if session.get_bind().dialect.name == "sqlite":
-        session.connection().exec_driver_sql("DELETE FROM ingest_batch WHERE id < 0")
+    sql = sql_of(session)
+    if not sql.postgres:
+        sql.execute(session, "DELETE FROM ingest_batch WHERE id < 0", [])
 
 
 #: One apply transaction takes the oldest batches up to about this many messages: large enough

@@ -1,5 +1,6 @@
-"""The ingestion hot path's statements, written out for the driver, and the one runner that
-executes them on SQLite or PostgreSQL.
+"""The ingestion hot path's statements, written out for the driver, and the one runner of
+ingestion's hand-written SQL in a session's transaction (the hot path's statements and its
+locks), on SQLite or PostgreSQL; only the log writer runs its own, on its own connection.
 
 Every track event costs one event row and four rollup rows. Built through SQLAlchemy, the
 per-row type processing and statement construction cost more than the database's own work

@@ -18,7 +18,7 @@ from typing import Any, cast
 from zoneinfo import ZoneInfo
 
 import orjson
-from sqlalchemy import and_, or_, select, text, update
+from sqlalchemy import and_, or_, select, update
 from sqlmodel import Session
 
 from app.db import table_of
@@ -262,9 +262,8 @@ def _serialise_with_attribution(
     keys |= {_lock_key("account", g) for g in grouped | waiting_groups}
     if not keys:
         return
-    session.execute(
-        text("SELECT pg_advisory_xact_lock(k) FROM unnest(CAST(:keys AS bigint[])) AS t(k)"),
-        {"keys": sorted(keys)},
+    sql_of(session).execute(
+        session, "SELECT pg_advisory_xact_lock(k) FROM unnest(CAST($1 AS bigint[])) AS t(k)", [sorted(keys)]
     )
     if waiting_groups:
         accounts.update(identities.account_ids(session, waiting_groups))
