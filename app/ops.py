@@ -70,11 +70,11 @@ def readiness(
         return Readiness(False, f"unreachable: {type(exc).__name__}", None, head)
     if current != head or now is None:
         return Readiness(current == head, "ok", current, head)
-    from app.ingest import service as ingest
+    from app.ingest import pending as ingest_pending
 
     try:
         with Session(engine) as session:
-            queued = ingest.backlog(session)
+            queued = ingest_pending.backlog(session)
             health = applier_health(session)
     except Exception as exc:  # the database went away since the check above: not ready, no 500
         return Readiness(False, f"unreachable: {type(exc).__name__}", current, head)

@@ -4,7 +4,7 @@ continuously, the ingestion applier, which stores the batches ``/v1`` acknowledg
 
 With several server processes on PostgreSQL, each job takes a PostgreSQL advisory lock first,
 so exactly one process runs it; on SQLite (one machine) the lock is not needed. The applier
-likewise runs in one process at a time (``ingest.apply_log`` locks the log).
+likewise runs in one process at a time (``applier.apply_log`` locks the log).
 
 Each job returns what it did as counts; its start, finish, outcome or error, failures in a row
 and next turn are recorded in ``job_run`` (``app.jobs.service``) by the process that ran it. That
@@ -33,8 +33,8 @@ from app.config import Settings
 from app.db import session_scope, utcnow
 from app.health import score_queue
 from app.health import snapshots as health_snapshots
-from app.ingest import dead_letters
-from app.ingest import service as ingest
+from app.ingest import applier, dead_letters, pacing
+from app.ingest import store as ingest_store
 from app.jobs import service as jobs
 from app.jobs.service import Outcome
 from app.lifecycle import run as lifecycle
@@ -55,7 +55,7 @@ class Job:
 def purge_job(engine: Engine, settings: Settings, now: dt.datetime) -> Outcome:
     before = now - dt.timedelta(days=settings.event_retention_days)
     with session_scope(engine) as session:
-        deleted = ingest.purge_events(session, before=before)
+        deleted = ingest_store.purge_events(session, before=before)
     return {"deleted": deleted, "before": before.date().isoformat()}
 
 
@@ -115,16 +115,16 @@ def weekly_list_job(engine: Engine, settings: Settings, now: dt.datetime) -> Out
 
 def apply_ingest_log(
     engine: Engine, settings: Settings, *, wait: bool = True,
-    max_messages: int = ingest.APPLY_MESSAGES,
-) -> ingest.Applied:
+    max_messages: int = pacing.APPLY_MESSAGES,
+) -> applier.Applied:
     """One applier transaction: the oldest logged batches stored, their log rows deleted."""
-    with ingest.writer_turn(engine), session_scope(engine) as session:
-        return ingest.apply_log(session, tz=settings.tz, wait=wait, max_messages=max_messages, now=utcnow())
+    with pacing.writer_turn(engine), session_scope(engine) as session:
+        return applier.apply_log(session, tz=settings.tz, wait=wait, max_messages=max_messages, now=utcnow())
 
 
-def drain_ingest_log(engine: Engine, settings: Settings) -> ingest.Applied:
+def drain_ingest_log(engine: Engine, settings: Settings) -> applier.Applied:
     """Apply the whole ingestion log now (tests, commands and benchmarks wait with this)."""
-    total = ingest.Applied()
+    total = applier.Applied()
     while True:
         applied = apply_ingest_log(engine, settings)
         if not applied.batches:
@@ -137,7 +137,7 @@ def record_applier_failure(engine: Engine, exc: BaseException) -> None:
     """Record a failed applier transaction for ``/readyz`` (of every process); if the database
     cannot take even that, ``/readyz`` finds the database unreachable by itself."""
     try:
-        with ingest.writer_turn(engine), session_scope(engine) as session:
+        with pacing.writer_turn(engine), session_scope(engine) as session:
             dead_letters.record_failure(session, exc=exc, now=utcnow())
     except Exception:
         log.exception("could not record the ingestion applier's failure")
@@ -153,13 +153,13 @@ async def run_applier(engine: Engine, settings: Settings, *, idle: float = 0.05)
     gc.freeze()
     first, *rest = gc.get_threshold()
     gc.set_threshold(max(first, 50_000), *rest)
-    pacer = ingest.ApplierPacer()
+    pacer = pacing.ApplierPacer()
     while True:
         pacer.starting()
         started = time.monotonic()
         try:
             applied = await asyncio.to_thread(
-                apply_ingest_log, engine, settings, wait=False, max_messages=ingest.apply_budget()
+                apply_ingest_log, engine, settings, wait=False, max_messages=pacing.apply_budget()
             )
         except Exception as exc:
             log.exception("ingestion applier failed; the log is kept and retried")

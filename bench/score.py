@@ -58,7 +58,7 @@ from app.health import reading as health_reading
 from app.health import scores as health_scores
 from app.health import snapshots as health_snapshots
 from app.health.values import compute_values, load_accounts
-from app.ingest.service import UsageRow, add_usage
+from app.ingest.rollups import UsageRow, add_usage
 from app.usage import features as features_svc
 from app.usage import presence
 from bench import baselines

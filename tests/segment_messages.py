@@ -8,7 +8,7 @@ from typing import Any, Protocol
 from fastapi import FastAPI
 
 from app import scheduler
-from app.ingest import service as ingest
+from app.ingest import applier
 
 Headers = dict[str, str]
 
@@ -21,7 +21,7 @@ class _Getter(Protocol):
     def get(self, url: str, *, headers: Headers, params: dict[str, Any] | None = ...) -> Any: ...
 
 
-def drain(app: FastAPI) -> ingest.Applied:
+def drain(app: FastAPI) -> applier.Applied:
     """Store everything ``/v1`` acknowledged, now: the applier's work, which a test waits for."""
     return scheduler.drain_ingest_log(app.state.engine, app.state.settings)
 

@@ -16,7 +16,7 @@ from app.accounts import history as account_history
 from app.accounts.schemas import AccountCreate, AccountUpdate, ContactCreate, ContactUpdate
 from app.auth.users import require_user_by_email
 from app.errors import Conflict, FieldError, InvalidInput, NotFound
-from app.ingest import service as ingest
+from app.ingest import store as ingest_store
 from app.models import Account, Contact, User
 from app.pagination import Cursor, PageParams, decode_cursor, encode_cursor
 
@@ -94,7 +94,7 @@ def create_account(
     account_history.record_changes(session, account=account, before=None, now=now)
     if tz is not None:
         assert account.id is not None
-        ingest.attribute_pending_for_account(
+        ingest_store.attribute_pending_for_account(
             session, account_id=account.id, external_id=account.external_id, tz=tz, now=now
         )
     return account

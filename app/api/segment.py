@@ -33,7 +33,7 @@ from app.errors import (
     Overloaded,
     PayloadTooLarge,
 )
-from app.ingest import service as ingest
+from app.ingest import checks, pacing
 from app.ingest.segment import MAX_BATCH_BYTES, loads_body, parse_time
 from app.ingest.writer import Job, LogWriter
 
@@ -130,7 +130,7 @@ async def _handle(request: Request, implied_type: str | None) -> JSONResponse:
         raise Overloaded("too many requests in flight; retry shortly")
     gate.in_flight += 1
     try:
-        with ingest.request_in_flight():
+        with pacing.request_in_flight():
             return await _process(request, implied_type)
     finally:
         gate.in_flight -= 1
@@ -168,7 +168,7 @@ async def _process(request: Request, implied_type: str | None) -> JSONResponse:
     except ValueError:
         batch_sent_at = None
 
-    checked = ingest.check_batch(
+    checked = checks.check_batch(
         raws, received_at=received_at, batch_sent_at=batch_sent_at, implied_type=implied_type
     )
     writer = _writer(request)

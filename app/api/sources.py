@@ -9,7 +9,7 @@ from fastapi import APIRouter, Query, status
 from app.api.common import BODY, CONFLICT, ERRORS, NOT_FOUND
 from app.deps import AdminKeyDep, NowDep, SessionDep
 from app.ingest import dead_letters
-from app.ingest import service as ingest
+from app.ingest import pending as ingest_pending
 from app.ingest import sources as svc
 from app.ingest.schemas import (
     DayStat,
@@ -122,4 +122,4 @@ def pending(
 ) -> Any:
     """Usage not in the rollups yet: events waiting for their account (never dropped, shown
     here until attributed) and accepted batches still queued for the applier."""
-    return ingest.pending_summary(session, limit=limit)
+    return ingest_pending.pending_summary(session, limit=limit)

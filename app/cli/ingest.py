@@ -19,11 +19,11 @@ ingest_cli = typer.Typer(
 @ingest_cli.command("status")
 def ingest_status() -> None:
     """Show the ingestion log's backlog (how far the applier lags) and the pending events."""
-    from app.ingest import service as ingest
+    from app.ingest import pending as ingest_pending
 
     now = utcnow()
     with unit_of_work(settings_or_exit()) as session:
-        summary = ingest.pending_summary(session, limit=10)
+        summary = ingest_pending.pending_summary(session, limit=10)
     queued = summary["queued"]
     oldest = queued["oldest_received_at"]
     lag = f"; the oldest was acknowledged {(now - oldest).total_seconds():.1f} s ago" if oldest else ""
@@ -76,11 +76,11 @@ def purge(
     ] = None,
 ) -> None:
     """Delete raw events past the retention period (daily rollups are kept)."""
-    from app.ingest import service as ingest
+    from app.ingest import store as ingest_store
 
     settings = settings_or_exit()
     days = older_than or settings.event_retention_days
     before = utcnow() - dt.timedelta(days=days)
     with unit_of_work(settings) as session:
-        deleted = ingest.purge_events(session, before=before)
+        deleted = ingest_store.purge_events(session, before=before)
     typer.echo(f"purged {deleted} raw events received before {before:%Y-%m-%d}")

@@ -29,8 +29,8 @@ from app.demo import kpis as demo_kpis
 from app.demo import plans as plans_demo
 from app.health import models as health_models
 from app.health import snapshots as health_snapshots
-from app.ingest import service as ingest
 from app.ingest import sources as sources_svc
+from app.ingest import store as ingest_store
 from app.interactions import service as interactions_svc
 from app.interactions.schemas import InteractionIn
 from app.lifecycle import run as lifecycle
@@ -266,7 +266,7 @@ def _load_activity(
     for start in range(0, len(aggregates), 5000):
         usage_svc.replace_daily_aggregates(session, rows=aggregates[start:start + 5000], now=now)
     for start in range(0, len(messages), 500):
-        ingest.ingest_messages(session, source=source, raws=messages[start:start + 500],
+        ingest_store.ingest_messages(session, source=source, raws=messages[start:start + 500],
                                received_at=now, tz=tz)
     for start in range(0, len(interactions), 1000):
         interactions_svc.create_interactions(

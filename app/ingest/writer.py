@@ -1,11 +1,11 @@
 """Appending checked Segment batches to the ingestion log: group commit on the event loop.
 
-A ``/v1`` request is answered once its batch is committed to the log (``ingest.apply_log``
+A ``/v1`` request is answered once its batch is committed to the log (``applier.apply_log``
 stores the events and rollups shortly after). The batches of the requests that are waiting are
 appended together, in one transaction, by one writer task per event loop:
 
 - **SQLite**: the task writes on the event loop itself, through the driver, and never waits
-  for a lock there. It takes the process's write turn (``ingest.writer_turn``) and SQLite's
+  for a lock there. It takes the process's write turn (``pacing.writer_turn``) and SQLite's
   write lock without waiting (``busy_timeout`` 0 on its own connection); when the applier or
   another process holds either, the batches stay queued and the task tries again a moment
   later, for up to the configured busy timeout (then 503: the SDKs retry). Written on a thread
@@ -38,8 +38,10 @@ from sqlalchemy.engine import Engine
 
 from app.db import session_scope
 from app.errors import NotAuthenticated, Overloaded, WriteLockTaken, WriteLockTimeout
-from app.ingest import service as ingest
-from app.ingest import sources
+from app.ingest import pacing, sources
+from app.ingest.checks import Checked
+from app.ingest.outcomes import rejection_statements
+from app.ingest.statements import sql_for
 
 #: Acknowledged messages the applier has not stored yet; past this, 503 + Retry-After until it
 #: catches up (a few minutes of work for the applier; ~400 MB of log at most).
@@ -56,7 +58,7 @@ class Job:
 
     source_id: int
     raws: list[Any]
-    checked: ingest.Checked
+    checked: Checked
     received_at: dt.datetime
     batch_sent_at: dt.datetime | None
     implied_type: str | None
@@ -71,7 +73,7 @@ class LogWriter:
         self.tz = tz
         self.sqlite = engine.dialect.name == "sqlite"
         self.busy_timeout_ms = busy_timeout_ms
-        self.sql = ingest.sql_for(engine.dialect.name)
+        self.sql = sql_for(engine.dialect.name)
         self.queue: list[Job] = []
         self.task: asyncio.Task[None] | None = None
         self.loop: asyncio.AbstractEventLoop | None = None
@@ -166,7 +168,7 @@ class LogWriter:
         return await (self._write_sqlite(jobs) if self.sqlite else self._write_postgres(jobs))
 
     async def _write_sqlite(self, jobs: list[Job]) -> list[BaseException | None]:
-        turn = ingest.write_turn_lock()
+        turn = pacing.write_turn_lock()
         if not turn.acquire(blocking=False):  # the applier is writing: its turn first
             raise WriteLockTaken
         try:
@@ -278,7 +280,7 @@ class LogWriter:
             )
         if checked.rejected:
             day = job.received_at.astimezone(self.tz).date()
-            for statement, params in ingest.rejection_statements(
+            for statement, params in rejection_statements(
                 sql, job.source_id, day, job.raws, checked.rejected, job.received_at
             ):
                 await db.run(statement, params)

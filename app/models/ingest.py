@@ -1,7 +1,7 @@
 """Ingestion log: Segment batches acknowledged to their sender but not yet applied.
 
 A request is answered once its checked messages are committed here (one row per batch); the
-applier (``app.ingest.service.apply_log``) turns rows into raw events and rollups in large
+applier (``app.ingest.applier.apply_log``) turns rows into raw events and rollups in large
 transactions and deletes each row in the transaction that applies it, so the table holds
 exactly the backlog: a crash before that commit leaves the row to be applied again, and the
 ``(source, messageId)`` deduplication of raw events keeps a second application from counting twice.

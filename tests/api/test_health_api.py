@@ -6,7 +6,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlmodel import Session
 
-from app.ingest.service import UsageRow, add_usage
+from app.ingest.rollups import UsageRow, add_usage
 from app.usage import features as features_svc
 from tests.builders import AS_OF, make_account, make_contact, make_interaction, make_user
 

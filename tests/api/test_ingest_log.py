@@ -28,7 +28,8 @@ from typer.testing import CliRunner, Result
 from app import scheduler
 from app.cli import cli
 from app.db import session_scope
-from app.ingest import service as ingest
+from app.ingest import applier, checks
+from app.ingest import pending as ingest_pending
 from app.ingest import writer as ingest_writer
 from app.ingest.writer import Job, LogWriter
 from app.models import Event, IngestBatch, UsageDaily
@@ -126,7 +127,7 @@ def test_an_applier_failing_before_its_commit_loses_nothing_and_counts_once(
 
     # The applier stores everything, then dies before committing (a crash, a lost connection).
     with pytest.raises(Boom), session_scope(engine) as session:
-        applied = ingest.apply_log(session, tz=app.state.settings.tz)
+        applied = applier.apply_log(session, tz=app.state.settings.tz)
         assert applied.accepted == 5
         raise Boom
 
@@ -196,9 +197,9 @@ def test_one_apply_takes_about_max_messages(app: FastAPI, client: TestClient, ke
         post(client, key, [track(f"t{n}-{i}", f"u{i}", group="acme") for i in range(4)])
 
     with session_scope(app.state.engine) as session:
-        first = ingest.apply_log(session, tz=app.state.settings.tz, max_messages=10)
+        first = applier.apply_log(session, tz=app.state.settings.tz, max_messages=10)
     with session_scope(app.state.engine) as session:
-        tiny = ingest.apply_log(session, tz=app.state.settings.tz, max_messages=1)
+        tiny = applier.apply_log(session, tz=app.state.settings.tz, max_messages=1)
 
     assert (first.batches, first.messages) == (2, 8)
     assert (tiny.batches, tiny.messages) == (1, 4)  # always at least one batch
@@ -252,10 +253,10 @@ def test_only_one_applier_runs_at_a_time_on_postgresql(app: FastAPI, client: Tes
     post(client, key, BATCH)
 
     with session_scope(engine) as holder:
-        assert ingest.apply_log(holder, tz=app.state.settings.tz).batches == 1
+        assert applier.apply_log(holder, tz=app.state.settings.tz).batches == 1
         # While the first applier's transaction is open, a second one gives way at once.
         with session_scope(engine) as other:
-            assert ingest.apply_log(other, tz=app.state.settings.tz, wait=False).busy
+            assert applier.apply_log(other, tz=app.state.settings.tz, wait=False).busy
 
     assert counts(engine)[0] == 0
 
@@ -472,7 +473,7 @@ def test_a_batch_whose_logging_fails_fails_only_its_own_request(
             Job(
                 writer.keys[key],
                 [track(f"j{n}")],
-                ingest.check_batch([track(f"j{n}")], received_at=at + dt.timedelta(seconds=n)),
+                checks.check_batch([track(f"j{n}")], received_at=at + dt.timedelta(seconds=n)),
                 at + dt.timedelta(seconds=n),
                 None,
                 None,
@@ -493,10 +494,10 @@ def test_a_batch_whose_logging_fails_fails_only_its_own_request(
 def test_readyz_is_503_not_500_when_the_backlog_cannot_be_read(
     client: TestClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    def gone(session: Any) -> ingest.Backlog:
+    def gone(session: Any) -> ingest_pending.Backlog:
         raise Boom("the database went away")
 
-    monkeypatch.setattr(ingest, "backlog", gone)
+    monkeypatch.setattr(ingest_pending, "backlog", gone)
     response = client.get("/readyz")
 
     assert response.status_code == 503, response.text

@@ -23,8 +23,7 @@ from typer.testing import CliRunner
 
 from app import scheduler
 from app.cli import cli
-from app.ingest import segment
-from app.ingest import service as ingest
+from app.ingest import identities, segment, store
 from app.ingest.segment import MAX_SEATS
 from tests.conftest import ENGINE
 from tests.helpers import Headers
@@ -185,14 +184,14 @@ def test_a_set_aside_message_is_stored_when_replayed_after_the_fix(
     client: TestClient, key: str, admin: Headers, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     app = client.app
-    original = ingest._identify
+    original = identities.identify
 
     def broken(session: Any, user_id: str, *args: Any) -> None:
         if user_id == "u1":
             raise ValueError("a bug in storing identify calls")
         original(session, user_id, *args)
 
-    monkeypatch.setattr(ingest, "_identify", broken)
+    monkeypatch.setattr(identities, "identify", broken)
     post(client, key, [group("g1", "u1", "acme"), identify("i1", "u1", email="a@example.com")])
     assert drain(app).set_aside == 1  # type: ignore[arg-type]
     sid = source_id(client, admin)
@@ -229,7 +228,7 @@ def test_readyz_is_503_while_the_applier_keeps_failing_and_says_why(
 ) -> None:
     app = client.app
     post(client, key, [track("t1")])
-    monkeypatch.setattr(ingest, "_store", _disk_failure)
+    monkeypatch.setattr(store, "store_messages", _disk_failure)
 
     async def run_until_failed_twice() -> None:
         task = asyncio.create_task(scheduler.run_applier(app.state.engine, app.state.settings, idle=0.01))  # type: ignore[attr-defined]

@@ -17,7 +17,7 @@ from sqlalchemy.exc import OperationalError
 
 from app.api import segment as segment_api
 from app.config import Settings
-from app.ingest import service as ingest
+from app.ingest.outcomes import MAX_LOGGED_REJECTIONS
 from app.ingest.segment import MAX_BATCH_BYTES, MAX_MESSAGE_BYTES
 from app.ingest.writer import LogWriter
 from app.main import create_app
@@ -385,7 +385,7 @@ def test_the_error_log_keeps_at_most_50_rejections_per_batch(
 
     assert body["rejected"] == 80
     errors = client.get(f"/api/v1/sources/{src.id}/errors", headers=admin, params={"limit": 500})
-    assert len(errors.json()["data"]) == ingest.MAX_LOGGED_REJECTIONS
+    assert len(errors.json()["data"]) == MAX_LOGGED_REJECTIONS
     assert stats(client, admin, src.id)["days"][0]["rejected"] == 80
 
 

@@ -22,7 +22,7 @@ from app.db import make_engine
 from app.health import models as health_models
 from app.health import reading as health_reading
 from app.health import snapshots as health_snapshots
-from app.ingest.service import UsageRow, add_usage
+from app.ingest.rollups import UsageRow, add_usage
 from app.models import ScoreSnapshot
 from tests.builders import AS_OF, make_account, make_interaction
 from tests.conftest import DatabaseFactory

@@ -17,7 +17,7 @@ from app.demo import expansion as demo_expansion
 from app.errors import Conflict, InvalidInput, NotFound, PreconditionFailed, PreconditionRequired
 from app.expansion import service as svc
 from app.expansion.schemas import OpportunityCreate
-from app.ingest.service import UsageRow, add_usage
+from app.ingest.rollups import UsageRow, add_usage
 from app.usage import aggregates as usage_svc
 from app.usage.schemas import DailyAggregateIn
 from tests.builders import AS_OF, make_account, make_user

@@ -17,7 +17,7 @@ from app.health import reading as health_reading
 from app.health import score_queue
 from app.health import scores as health_scores
 from app.health import snapshots as health_snapshots
-from app.ingest.service import UsageRow, add_usage
+from app.ingest.rollups import UsageRow, add_usage
 from app.models import ScoreSnapshot
 from tests.builders import AS_OF, make_account, make_interaction
 from tests.conftest import ENGINE

@@ -18,7 +18,7 @@ from sqlmodel import Session
 from app.health import values as health_values
 from app.health.spec import ModelSpec
 from app.health.values import Values, compute_values, load_accounts
-from app.ingest.service import UsageRow, add_usage
+from app.ingest.rollups import UsageRow, add_usage
 from app.models import Account, Contact, SentimentRating
 from app.usage import aggregates as usage_svc
 from app.usage import features as features_svc

@@ -13,8 +13,7 @@ from hypothesis import strategies as st
 from sqlmodel import Session
 
 from app.errors import NotAuthenticated
-from app.ingest import service as ingest
-from app.ingest import sources
+from app.ingest import checks, pacing, sources
 from app.ingest.segment import MAX_MESSAGE_BYTES, Rejected, check_message, parse_message
 
 AS_OF = dt.datetime(2026, 11, 23, 9, 0, tzinfo=dt.UTC)
@@ -116,11 +115,11 @@ def test_a_checked_batch_logs_its_accepted_messages_as_one_json_array() -> None:
         {"type": "page", "anonymousId": "a1", "messageId": "m3", "properties": {"q": "é"}},
     ]
 
-    checked = ingest.check_batch(raws, received_at=AS_OF)
+    checked = checks.check_batch(raws, received_at=AS_OF)
 
     assert [r.index for r in checked.rejected] == [1]
     assert checked.body() == orjson.dumps([raws[0], raws[2]])
-    assert ingest.check_batch([], received_at=AS_OF).body() == b"[]"
+    assert checks.check_batch([], received_at=AS_OF).body() == b"[]"
 
 
 # -- the write-key cache -----------------------------------------------------------------------
@@ -194,7 +193,7 @@ def test_the_applier_takes_the_time_requests_leave_free_and_at_least_a_tenth(
     busy_during_rest: float, took: float, rest: float
 ) -> None:
     turn, now = FakeTurn(), [100.0]
-    pacer = ingest.ApplierPacer(turn, clock=lambda: now[0])  # type: ignore[arg-type]
+    pacer = pacing.ApplierPacer(turn, clock=lambda: now[0])  # type: ignore[arg-type]
     pacer.starting()
     pacer.rest(0.2)
     now[0] += 2.0  # two seconds of rest, some of them busy with requests
@@ -207,29 +206,29 @@ def test_the_applier_takes_the_time_requests_leave_free_and_at_least_a_tenth(
 
 def test_the_first_transaction_after_an_idle_spell_looks_at_requests_in_flight_now() -> None:
     turn = FakeTurn()
-    pacer = ingest.ApplierPacer(turn, clock=lambda: 0.0)  # type: ignore[arg-type]
+    pacer = pacing.ApplierPacer(turn, clock=lambda: 0.0)  # type: ignore[arg-type]
     turn.now_busy = True
 
     pacer.idle()
     pacer.starting()
 
-    assert pacer.rest(0.2) == pytest.approx(0.2 * (1 - ingest.APPLIER_SHARE) / ingest.APPLIER_SHARE)
-    assert ingest.APPLY_MESSAGES_BUSY < ingest.APPLY_MESSAGES
+    assert pacer.rest(0.2) == pytest.approx(0.2 * (1 - pacing.APPLIER_SHARE) / pacing.APPLIER_SHARE)
+    assert pacing.APPLY_MESSAGES_BUSY < pacing.APPLY_MESSAGES
 
 
 def test_the_turn_sums_the_time_requests_were_in_flight(monkeypatch: pytest.MonkeyPatch) -> None:
-    turn = ingest._Turn()
-    monkeypatch.setattr(ingest, "_TURN", turn)
-    assert ingest.apply_budget() == ingest.APPLY_MESSAGES
+    turn = pacing._Turn()
+    monkeypatch.setattr(pacing, "_TURN", turn)
+    assert pacing.apply_budget() == pacing.APPLY_MESSAGES
 
-    with ingest.request_in_flight(), ingest.request_in_flight():  # overlapping: counted once
-        assert turn.busy(ingest.APPLIER_QUIET)
-        assert ingest.apply_budget() == ingest.APPLY_MESSAGES_BUSY
+    with pacing.request_in_flight(), pacing.request_in_flight():  # overlapping: counted once
+        assert turn.busy(pacing.APPLIER_QUIET)
+        assert pacing.apply_budget() == pacing.APPLY_MESSAGES_BUSY
         first = turn.busy_seconds()
     after = turn.busy_seconds()
 
     assert turn.in_flight == 0
     assert 0 <= first <= after == turn.busy_total
-    assert turn.busy(ingest.APPLIER_QUIET)  # just ended: the next one is probably on its way
-    turn.last_request -= ingest.APPLIER_QUIET
-    assert not turn.busy(ingest.APPLIER_QUIET)
+    assert turn.busy(pacing.APPLIER_QUIET)  # just ended: the next one is probably on its way
+    turn.last_request -= pacing.APPLIER_QUIET
+    assert not turn.busy(pacing.APPLIER_QUIET)

@@ -23,8 +23,7 @@ from sqlmodel import Session
 
 from app.config import Settings
 from app.db import session_scope, table_of
-from app.ingest import service as ingest
-from app.ingest import sources
+from app.ingest import applier, checks, sources
 from app.models import Event, IngestBatch
 from tests.conftest import AS_OF
 
@@ -172,7 +171,7 @@ def test_hostile_messages_never_stop_their_neighbours(
     if raws is None:
         return  # no JSON parser reads it: the whole request is refused with 400
 
-    checked = ingest.check_batch(raws, received_at=AS_OF)
+    checked = checks.check_batch(raws, received_at=AS_OF)
     with session_scope(engine) as session:
         session.add(
             IngestBatch(
@@ -180,7 +179,7 @@ def test_hostile_messages_never_stop_their_neighbours(
             )
         )
     with session_scope(engine) as session:
-        applied = ingest.apply_log(session, tz=settings.tz, now=AS_OF)
+        applied = applier.apply_log(session, tz=settings.tz, now=AS_OF)
 
     assert applied.batches == 1
     assert applied.set_aside == 0  # the door let nothing through that the database refuses

@@ -20,8 +20,8 @@ from sqlalchemy.exc import OperationalError
 from sqlmodel import Session, func, select
 
 from app.db import session_scope
-from app.ingest import service as ingest
-from app.ingest import sources
+from app.ingest import rollups, sources, store
+from app.ingest.checks import IngestResult
 from app.models import Account, Contact, Event, UsageAccountDay
 from tests.builders import AS_OF
 
@@ -41,23 +41,23 @@ def source_id(engine: Engine) -> int:
 def slow_rollups(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """Hold every transaction open a little after its reads, so that two racing transactions
     each read before the other commits (the window a race needs)."""
-    add_usage = ingest.add_usage
+    add_usage = rollups.add_usage
 
     def slow(*args: Any, **kwargs: Any) -> None:
         add_usage(*args, **kwargs)
         time.sleep(0.1)
 
-    monkeypatch.setattr(ingest, "add_usage", slow)
+    monkeypatch.setattr(rollups, "add_usage", slow)
     yield
 
 
-def send(engine: Engine, source_id: int, raws: list[dict[str, Any]]) -> ingest.IngestResult:
+def send(engine: Engine, source_id: int, raws: list[dict[str, Any]]) -> IngestResult:
     """One batch in its own transaction, retried as a client would retry a 503."""
     for _attempt in range(50):
         try:
             with session_scope(engine) as session:
                 source = sources.get_source(session, source_id)
-                return ingest.ingest_messages(session, source=source, raws=raws, received_at=AS_OF, tz=TOKYO)
+                return store.ingest_messages(session, source=source, raws=raws, received_at=AS_OF, tz=TOKYO)
         except OperationalError:  # SQLite: busy, or its snapshot went stale; PostgreSQL: deadlock
             time.sleep(0.02)
     raise AssertionError("never stored")

@@ -10,8 +10,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
 from app.errors import Busy, Conflict, InvalidInput, PreconditionFailed, PreconditionRequired
-from app.ingest import service as ingest
-from app.ingest.service import UsageRow
+from app.ingest.rollups import UsageRow, add_usage
 from app.models import Account, Interaction, PlanAudit, PlanEvent, PlanGoal, PlanGoalProgress, SuccessPlan
 from app.pagination import PageParams
 from app.plans import from_template
@@ -49,7 +48,7 @@ def _usage(session: Session, account: Account, day: dt.date, users: list[str],
            event: str = "report.viewed") -> None:
     assert account.id is not None
     at = dt.datetime.combine(day, dt.time(3), tzinfo=dt.UTC)
-    ingest.add_usage(session, [UsageRow(account.id, day, event, u, at) for u in users], at)
+    add_usage(session, [UsageRow(account.id, day, event, u, at) for u in users], at)
 
 
 @pytest.fixture

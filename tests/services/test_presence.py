@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy import select
 from sqlmodel import Session
 
-from app.ingest.service import UsageRow, add_usage
+from app.ingest.rollups import UsageRow, add_usage
 from app.usage import aggregates as usage_svc
 from app.usage import presence
 from app.usage.schemas import DailyAggregateIn

@@ -5,8 +5,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
 from app.config import Settings
-from app.ingest import service as ingest
-from app.ingest import sources
+from app.ingest import sources, store
 from app.jobs import service as jobs
 from app.models import Event, UsageDaily
 from app.scheduler import Job, default_jobs, run_job_once
@@ -20,7 +19,7 @@ def _send(session: Session, received_at: dt.datetime, n: int) -> None:
          "context": {"groupId": "acme"}, "timestamp": received_at.isoformat()}
         for i in range(n)
     ]
-    ingest.ingest_messages(
+    store.ingest_messages(
         session, source=source, raws=raws, received_at=received_at, tz=dt.UTC
     )
 
@@ -32,7 +31,7 @@ def test_purge_deletes_old_raw_events_and_keeps_rollups(session: Session) -> Non
     _send(session, AS_OF - dt.timedelta(days=10), 2)
     session.commit()
 
-    deleted = ingest.purge_events(session, before=AS_OF - dt.timedelta(days=400), chunk=2)
+    deleted = store.purge_events(session, before=AS_OF - dt.timedelta(days=400), chunk=2)
     session.commit()
 
     assert deleted == 3

@@ -506,8 +506,8 @@ def messages(draw: st.DrawFn) -> Any:
 def test_the_request_paths_shortcut_never_accepts_what_the_checks_reject(raw: Any) -> None:
     """Messages of the usual shape skip the full checks (``usual_fields``): whatever the
     shortcut lets through, the full checks accept too, and they extract the same fields."""
+    from app.ingest.checks import check_batch
     from app.ingest.segment import _examine, check_message, usual_fields
-    from app.ingest.service import check_batch
 
     if isinstance(raw, dict):
         try:

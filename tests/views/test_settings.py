@@ -9,8 +9,7 @@ from sqlmodel import Session
 
 from app.auth import api_keys
 from app.auth.users import get_user_by_email
-from app.ingest import dead_letters, sources
-from app.ingest import service as ingest
+from app.ingest import dead_letters, pending, sources
 from tests.conftest import AS_OF
 from tests.views.conftest import HTML, HX, csrf, sign_in
 from tests.views.data import VIEWER
@@ -129,7 +128,7 @@ def test_messages_set_aside_are_listed_per_source_and_replayed(admin: TestClient
     assert replayed.status_code == 200  # followed the redirect back to the page
     assert replayed.context["set_aside"] == {}  # type: ignore[attr-defined]
     with Session(engine) as session:
-        assert ingest.backlog(session).messages == 1
+        assert pending.backlog(session).messages == 1
 
 
 def test_replaying_needs_the_csrf_token(admin: TestClient, engine: Engine) -> None:
