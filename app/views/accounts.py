@@ -87,6 +87,77 @@ def _parse_local(value: str, viewer: Viewer) -> dt.datetime | None:
         return None
 
 
+def _check_meeting_form(
+    viewer: Viewer, *, now: dt.datetime, occurred_at: str, kind: str, next_meeting: str, notes: str
+) -> tuple[dict[str, str], dt.datetime | None, dt.datetime | None]:
+    """Each bad field's message for the Log meeting form, with the two times parsed."""
+    _ = viewer._
+    errors: dict[str, str] = {}
+    when = _parse_local(occurred_at, viewer)
+    if when is None:
+        errors["occurred_at"] = _("Enter the date and time of the meeting.")
+    elif when > now + interactions_svc.FUTURE_SLACK:
+        errors["occurred_at"] = _("A meeting cannot be logged more than a day ahead.")
+    if kind not in MEETING_KINDS:
+        errors["kind"] = _("Choose a type.")
+    upcoming = _parse_local(next_meeting, viewer)
+    if next_meeting.strip() and upcoming is None:
+        errors["next_meeting"] = _("Enter a date and time, or leave it empty.")
+    elif upcoming is not None and upcoming <= now:
+        errors["next_meeting"] = _("The next meeting must be in the future.")
+    if len(notes) > 100_000:
+        errors["notes"] = _("The notes are too long.")
+    return errors, when, upcoming
+
+
+def _meeting_items(
+    viewer: Viewer,
+    errors: dict[str, str],
+    *,
+    account_id: str,
+    author: str,
+    key: str,
+    kind: str,
+    when: dt.datetime,
+    upcoming: dt.datetime | None,
+    attendees: list[int],
+    notes: str,
+    onboarding_topic: str,
+    now: dt.datetime,
+) -> list[Any]:
+    """The meeting (and the next one, if given) as interaction inputs; a field the input models
+    refuse gets its message in ``errors``."""
+    _ = viewer._
+    items: list[Any] = []
+    base = {"account_id": account_id, "author": author, "external_id": f"web-{key[:64]}"}
+    meeting: dict[str, Any] = {**base, "type": kind, "occurred_at": when, "body": notes.strip() or None}
+    if kind == "meeting":
+        meeting["attendees"] = attendees
+        meeting["onboarding_topic"] = onboarding_topic.strip() or None
+    else:
+        meeting["contacts"] = attendees
+    try:
+        items.append(_interaction.validate_python(meeting))
+        if upcoming is not None:
+            items.append(
+                _interaction.validate_python(
+                    {
+                        **base,
+                        "external_id": f"{base['external_id']}-next",
+                        "type": "meeting_scheduled",
+                        "occurred_at": now,
+                        "scheduled_for": upcoming,
+                        "title": _("Next meeting"),
+                    }
+                )
+            )
+    except ValidationError as exc:
+        for err in exc.errors():
+            field = str(err["loc"][-1]) if err["loc"] else "notes"
+            errors[_FORM_FIELDS.get(field, "notes")] = _("Check this field.")
+    return items
+
+
 @router.post("/accounts/{account_id}/meetings")
 def log_meeting(
     account_id: str,
@@ -106,6 +177,7 @@ def log_meeting(
     ``timeline-changed`` event for htmx; 422 re-renders the form with each field's message."""
     _ = viewer._
     account = _account(session, account_id)
+    retry_key = key or uuid.uuid4().hex
     submitted = {
         "occurred_at": occurred_at,
         "kind": kind,
@@ -113,56 +185,28 @@ def log_meeting(
         "notes": notes,
         "onboarding_topic": onboarding_topic,
         "next_meeting": next_meeting,
-        "key": key or uuid.uuid4().hex,
+        "key": retry_key,
     }
-    errors: dict[str, str] = {}
-    when = _parse_local(occurred_at, viewer)
-    if when is None:
-        errors["occurred_at"] = _("Enter the date and time of the meeting.")
-    elif when > now + interactions_svc.FUTURE_SLACK:
-        errors["occurred_at"] = _("A meeting cannot be logged more than a day ahead.")
-    if kind not in MEETING_KINDS:
-        errors["kind"] = _("Choose a type.")
-    upcoming = _parse_local(next_meeting, viewer)
-    if next_meeting.strip() and upcoming is None:
-        errors["next_meeting"] = _("Enter a date and time, or leave it empty.")
-    elif upcoming is not None and upcoming <= now:
-        errors["next_meeting"] = _("The next meeting must be in the future.")
-    if len(notes) > 100_000:
-        errors["notes"] = _("The notes are too long.")
+    errors, when, upcoming = _check_meeting_form(
+        viewer, now=now, occurred_at=occurred_at, kind=kind, next_meeting=next_meeting, notes=notes
+    )
     items: list[Any] = []
     if not errors:
         assert when is not None
-        base = {
-            "account_id": account.external_id,
-            "author": user.email,
-            "external_id": f"web-{submitted['key'][:64]}",
-        }
-        meeting: dict[str, Any] = {**base, "type": kind, "occurred_at": when, "body": notes.strip() or None}
-        if kind == "meeting":
-            meeting["attendees"] = attendees or []
-            meeting["onboarding_topic"] = onboarding_topic.strip() or None
-        else:
-            meeting["contacts"] = attendees or []
-        try:
-            items.append(_interaction.validate_python(meeting))
-            if upcoming is not None:
-                items.append(
-                    _interaction.validate_python(
-                        {
-                            **base,
-                            "external_id": f"{base['external_id']}-next",
-                            "type": "meeting_scheduled",
-                            "occurred_at": now,
-                            "scheduled_for": upcoming,
-                            "title": _("Next meeting"),
-                        }
-                    )
-                )
-        except ValidationError as exc:
-            for err in exc.errors():
-                field = str(err["loc"][-1]) if err["loc"] else "notes"
-                errors[_FORM_FIELDS.get(field, "notes")] = _("Check this field.")
+        items = _meeting_items(
+            viewer,
+            errors,
+            account_id=account.external_id,
+            author=user.email,
+            key=retry_key,
+            kind=kind,
+            when=when,
+            upcoming=upcoming,
+            attendees=attendees or [],
+            notes=notes,
+            onboarding_topic=onboarding_topic,
+            now=now,
+        )
     if not errors:
         try:
             interactions_svc.create_interaction(session, interaction_in=items[0], now=now)
