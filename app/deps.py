@@ -82,8 +82,9 @@ def get_outbox_kick(request: Request, background: BackgroundTasks) -> Callable[[
 
     def kick() -> None:
         clock: Callable[[], dt.datetime] = getattr(app.state, "clock", utcnow)
-        background.add_task(outbox.deliver_requested, app.state.engine,
-                            settings=app.state.settings, clock=clock)
+        background.add_task(
+            outbox.deliver_requested, app.state.engine, settings=app.state.settings, clock=clock
+        )
 
     return kick
 
@@ -104,8 +105,9 @@ def require_scope(need: str) -> Callable[..., ApiKey]:
     ) -> ApiKey:
         if credentials is None or credentials.scheme.lower() != "bearer":
             raise NotAuthenticated("send an API key as `Authorization: Bearer <key>`")
-        return api_keys.authenticate(session, token=credentials.credentials, need=need, now=now,
-                                     last_used=last_used)
+        return api_keys.authenticate(
+            session, token=credentials.credentials, need=need, now=now, last_used=last_used
+        )
 
     dependency.__name__ = f"require_{need}_scope"
     return dependency
@@ -129,8 +131,9 @@ def get_optional_user(
     if hasattr(request.state, "web_user"):
         cached: User | None = request.state.web_user
         return cached
-    user = web_auth.resolve(session, token=request.cookies.get(SESSION_COOKIE, ""), now=now,
-                            last_used=last_used)
+    user = web_auth.resolve(
+        session, token=request.cookies.get(SESSION_COOKIE, ""), now=now, last_used=last_used
+    )
     if user is not None:
         # Detached, so the error page can still greet the user after a failed request's rollback
         # (which expires every attached row); a service that changes the user re-attaches it.
@@ -167,3 +170,11 @@ def require_role(*roles: str) -> Callable[..., User]:
 #: CSMs and admins change data; viewers only read.
 EditorUserDep = Annotated[User, Depends(require_role("csm", "admin"))]
 AdminUserDep = Annotated[User, Depends(require_role("admin"))]
+
+
+def get_today(now: NowDep, settings: SettingsDep) -> dt.date:
+    """Today in the team's time zone (``BANSOU_TIMEZONE``), which periods and weeks are in."""
+    return now.astimezone(settings.tz).date()
+
+
+TodayDep = Annotated[dt.date, Depends(get_today)]

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Query
 
 from app.analytics import interventions as svc
 from app.api.common import ERRORS
-from app.deps import NowDep, ReadKeyDep, SessionDep, SettingsDep
+from app.deps import NowDep, ReadKeyDep, SessionDep, SettingsDep, TodayDep
 
 router = APIRouter(prefix="/analytics", tags=["analytics"], responses=ERRORS)
 
@@ -19,6 +19,7 @@ def intervention_effectiveness(
     session: SessionDep,
     settings: SettingsDep,
     now: NowDep,
+    today: TodayDep,
     _key: ReadKeyDep,
     start: Annotated[
         dt.date | None,
@@ -41,6 +42,6 @@ def intervention_effectiveness(
         window=window,
         segment=segment,
         owner=owner,
-        today=now.astimezone(settings.tz).date(),
+        today=today,
     )
     return svc.as_json(svc.effectiveness(session, filters=filters, tz=settings.tz))

@@ -8,7 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Response, status
 
 from app.api.common import BODY, CONFLICT, ERRORS, NOT_FOUND
-from app.deps import AdminKeyDep, NowDep, ReadKeyDep, SessionDep, SettingsDep
+from app.deps import AdminKeyDep, NowDep, ReadKeyDep, SessionDep, SettingsDep, TodayDep
 from app.models import Feature
 from app.pagination import Page
 from app.usage import features as svc
@@ -22,6 +22,7 @@ from app.usage.schemas import (
 
 router = APIRouter(tags=["features"], responses=ERRORS)
 
+
 def _public(feature: Feature) -> FeaturePublic:
     return FeaturePublic.model_validate(feature, from_attributes=True)
 
@@ -33,7 +34,9 @@ def list_features(session: SessionDep, _key: ReadKeyDep) -> Page[FeaturePublic]:
 
 
 @router.post(
-    "/features", status_code=status.HTTP_201_CREATED, response_model=FeaturePublic,
+    "/features",
+    status_code=status.HTTP_201_CREATED,
+    response_model=FeaturePublic,
     responses={**CONFLICT, **BODY},
 )
 def create_feature(
@@ -60,25 +63,28 @@ def delete_feature(key: str, session: SessionDep, _key: AdminKeyDep) -> Response
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
-@router.get(
-    "/accounts/{account_id}/features", response_model=AccountFeaturesPublic, responses=NOT_FOUND
-)
+@router.get("/accounts/{account_id}/features", response_model=AccountFeaturesPublic, responses=NOT_FOUND)
 def account_features(
     account_id: str,
     session: SessionDep,
     settings: SettingsDep,
     now: NowDep,
+    today: TodayDep,
     _key: ReadKeyDep,
     start: Annotated[dt.date | None, Query(alias="from")] = None,
     end: Annotated[dt.date | None, Query(alias="to")] = None,
 ) -> AccountFeaturesPublic:
     """Use of each feature in the range (default: the last 30 days), unused key features included."""
-    end = end or now.astimezone(settings.tz).date()
+    end = end or today
     start = start or end - dt.timedelta(days=29)
     rows = svc.account_feature_usage(session, account_id=account_id, start=start, end=end)
     data = [FeatureUsagePublic(**vars(r), used=r.event_count > 0) for r in rows]
     keys = [d for d in data if d.is_key]
     return AccountFeaturesPublic(
-        account_id=account_id, start=start, end=end,
-        key_features_used=sum(1 for d in keys if d.used), key_features_total=len(keys), data=data,
+        account_id=account_id,
+        start=start,
+        end=end,
+        key_features_used=sum(1 for d in keys if d.used),
+        key_features_total=len(keys),
+        data=data,
     )

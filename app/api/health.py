@@ -8,7 +8,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, Query, Response, status
 
 from app.api.common import BODY, CONFLICT, ERRORS, NOT_FOUND
-from app.deps import AdminKeyDep, NowDep, ReadKeyDep, SessionDep, SettingsDep, WriteKeyDep
+from app.deps import AdminKeyDep, NowDep, ReadKeyDep, SessionDep, SettingsDep, TodayDep, WriteKeyDep
 from app.health import backtest as backtest_svc
 from app.health import models as health_models
 from app.health import preview as health_preview
@@ -49,7 +49,10 @@ def _ref(model: HealthModel, version: HealthModelVersion) -> ModelRef:
 def _model_public(session: Any, model: HealthModel) -> HealthModelPublic:
     all_versions = health_models.versions(session, model.id or 0)
     return HealthModelPublic(
-        id=model.id or 0, name=model.name, description=model.description, preset=model.preset,
+        id=model.id or 0,
+        name=model.name,
+        description=model.description,
+        preset=model.preset,
         is_default=model.is_default,
         published_version=next((v.version for v in all_versions if v.state == "published"), None),
         draft_version=next((v.version for v in all_versions if v.state == "draft"), None),
@@ -62,34 +65,51 @@ def _model_public(session: Any, model: HealthModel) -> HealthModelPublic:
 
 @router.get("/accounts/{account_id}/health", response_model=HealthPublic, responses=NOT_FOUND)
 def account_health(
-    account_id: str, session: SessionDep, settings: SettingsDep, now: NowDep, _key: ReadKeyDep,
+    account_id: str,
+    session: SessionDep,
+    settings: SettingsDep,
+    now: NowDep,
+    today: TodayDep,
+    _key: ReadKeyDep,
     model: Annotated[DbId | None, Query(description="Model id (default: the default model)")] = None,
 ) -> HealthPublic:
     """The current score with every measure's value, grade, weight and contribution."""
     current = health_reading.current_health(
-        session, account_id=account_id, model_id=model, today=now.astimezone(settings.tz).date(),
+        session,
+        account_id=account_id,
+        model_id=model,
+        today=today,
         tz=settings.tz,
     )
     return HealthPublic(
-        account_id=current.account.external_id, as_of=current.day,
-        model=_ref(current.model, current.version), score=current.score,
-        scale=Scale(max=current.scale_max), band=current.band, status=current.status,
-        change_7d=current.change_week, change_30d=current.change_month, live=current.live,
+        account_id=current.account.external_id,
+        as_of=current.day,
+        model=_ref(current.model, current.version),
+        score=current.score,
+        scale=Scale(max=current.scale_max),
+        band=current.band,
+        status=current.status,
+        change_7d=current.change_week,
+        change_30d=current.change_month,
+        live=current.live,
         groups=[GroupPublic.model_validate(g) for g in current.groups],
     )
 
 
-@router.get(
-    "/accounts/{account_id}/health/history", response_model=HistoryPublic, responses=NOT_FOUND
-)
+@router.get("/accounts/{account_id}/health/history", response_model=HistoryPublic, responses=NOT_FOUND)
 def account_health_history(
-    account_id: str, session: SessionDep, settings: SettingsDep, now: NowDep, _key: ReadKeyDep,
+    account_id: str,
+    session: SessionDep,
+    settings: SettingsDep,
+    now: NowDep,
+    today: TodayDep,
+    _key: ReadKeyDep,
     start: Annotated[dt.date | None, Query(alias="from")] = None,
     end: Annotated[dt.date | None, Query(alias="to")] = None,
     model: DbId | None = None,
 ) -> HistoryPublic:
     """Daily scores (default: the last 90 days) and the dates new model versions were published."""
-    end = end or now.astimezone(settings.tz).date()
+    end = end or today
     start = start or end - dt.timedelta(days=89)
     found, points, marks = health_reading.health_history(
         session, account_id=account_id, model_id=model, start=start, end=end
@@ -97,18 +117,23 @@ def account_health_history(
     published = health_models.published_version(session, found.id or 0)
     return HistoryPublic(
         account_id=account_id,
-        model=ModelRef(id=found.id or 0, name=found.name,
-                       version=published.version if published else 0),
-        data=[HistoryPointPublic(day=p.day, score=p.score, band=p.band, status=p.status,
-                                 model_version=p.version) for p in points],
-        versions=[VersionMark(version=v.version, published_at=v.published_at)
-                  for v in marks if v.published_at],
+        model=ModelRef(id=found.id or 0, name=found.name, version=published.version if published else 0),
+        data=[
+            HistoryPointPublic(
+                day=p.day, score=p.score, band=p.band, status=p.status, model_version=p.version
+            )
+            for p in points
+        ],
+        versions=[
+            VersionMark(version=v.version, published_at=v.published_at) for v in marks if v.published_at
+        ],
     )
 
 
 @router.get("/health", response_model=BulkPage, responses=NOT_FOUND)
 def bulk_health(
-    session: SessionDep, _key: ReadKeyDep,
+    session: SessionDep,
+    _key: ReadKeyDep,
     page: Annotated[PageParams, Depends(page_params)],
     band: Literal["good", "normal", "bad"] | None = None,
     owner: Annotated[str | None, Query(description="Owner's email, or `none`")] = None,
@@ -117,7 +142,11 @@ def bulk_health(
     """Every account's latest score (what other services poll), by account."""
     after = decode_cursor(page.cursor, sort="account").last_id if page.cursor else None
     found, version, day, rows = health_reading.bulk_health(
-        session, model_id=model, band=band, owner=owner, limit=page.limit + 1,
+        session,
+        model_id=model,
+        band=band,
+        owner=owner,
+        limit=page.limit + 1,
         after_account=after,
     )
     next_cursor = None
@@ -126,24 +155,42 @@ def bulk_health(
         last = rows[-1].account.id or 0
         next_cursor = encode_cursor(Cursor("account", last, last))
     return BulkPage(
-        model=_ref(found, version), as_of=day, next_cursor=next_cursor,
-        data=[BulkItem(account_id=r.account.external_id, name=r.account.name,
-                       owner=r.owner.email if r.owner else None, as_of=r.snapshot.day,
-                       score=r.snapshot.score, band=r.snapshot.band, status=r.snapshot.status)
-              for r in rows],
+        model=_ref(found, version),
+        as_of=day,
+        next_cursor=next_cursor,
+        data=[
+            BulkItem(
+                account_id=r.account.external_id,
+                name=r.account.name,
+                owner=r.owner.email if r.owner else None,
+                as_of=r.snapshot.day,
+                score=r.snapshot.score,
+                band=r.snapshot.band,
+                status=r.snapshot.status,
+            )
+            for r in rows
+        ],
     )
 
 
 @router.post(
-    "/accounts/{account_id}/sentiment", status_code=status.HTTP_201_CREATED,
-    response_model=SentimentPublic, responses={**NOT_FOUND, **BODY},
+    "/accounts/{account_id}/sentiment",
+    status_code=status.HTTP_201_CREATED,
+    response_model=SentimentPublic,
+    responses={**NOT_FOUND, **BODY},
 )
 def rate_sentiment(
     account_id: str, rating_in: SentimentIn, session: SessionDep, now: NowDep, _key: WriteKeyDep
 ) -> SentimentPublic:
     """Record the CSM's own health rating (1–5) with a comment; it expires and resets with a new owner."""
-    entry = health_sentiment.rate_sentiment(session, account_id=account_id, rating=rating_in.rating,
-                                            comment=rating_in.comment, author_user_id=None, now=now)
+    entry = health_sentiment.rate_sentiment(
+        session,
+        account_id=account_id,
+        rating=rating_in.rating,
+        comment=rating_in.comment,
+        author_user_id=None,
+        now=now,
+    )
     return SentimentPublic.model_validate(entry, from_attributes=True)
 
 
@@ -157,7 +204,9 @@ def list_models(session: SessionDep, _key: ReadKeyDep) -> list[HealthModelPublic
 
 
 @router.post(
-    "/health-models", status_code=status.HTTP_201_CREATED, response_model=HealthModelPublic,
+    "/health-models",
+    status_code=status.HTTP_201_CREATED,
+    response_model=HealthModelPublic,
     responses={**CONFLICT, **BODY},
 )
 def create_model(
@@ -165,8 +214,13 @@ def create_model(
 ) -> HealthModelPublic:
     """Adopt a preset (`{"preset": "abc"}`), or create a model from a definition (JSON import)."""
     model = health_models.create_or_adopt(
-        session, preset=model_in.preset, name=model_in.name, definition=model_in.definition,
-        description=model_in.description, publish=model_in.publish, now=now,
+        session,
+        preset=model_in.preset,
+        name=model_in.name,
+        definition=model_in.definition,
+        description=model_in.description,
+        publish=model_in.publish,
+        now=now,
     )
     return _model_public(session, model)
 
@@ -178,7 +232,8 @@ def get_model(model_id: DbId, session: SessionDep, _key: ReadKeyDep) -> HealthMo
 
 
 @router.put(
-    "/health-models/{model_id}/draft", response_model=HealthModelPublic,
+    "/health-models/{model_id}/draft",
+    response_model=HealthModelPublic,
     responses={**NOT_FOUND, **BODY},
 )
 def save_draft(
@@ -190,7 +245,8 @@ def save_draft(
 
 
 @router.post(
-    "/health-models/{model_id}/versions/{version}/publish", response_model=HealthModelPublic,
+    "/health-models/{model_id}/versions/{version}/publish",
+    response_model=HealthModelPublic,
     responses={**NOT_FOUND, **CONFLICT},
 )
 def publish(
@@ -201,17 +257,13 @@ def publish(
     return _model_public(session, health_models.get_model(session, model_id))
 
 
-@router.post(
-    "/health-models/{model_id}/default", response_model=HealthModelPublic, responses=NOT_FOUND
-)
+@router.post("/health-models/{model_id}/default", response_model=HealthModelPublic, responses=NOT_FOUND)
 def make_default(model_id: DbId, session: SessionDep, _key: AdminKeyDep) -> HealthModelPublic:
     """Show this model's scores unless another is asked for."""
     return _model_public(session, health_models.set_default(session, model_id=model_id))
 
 
-@router.delete(
-    "/health-models/{model_id}", status_code=status.HTTP_204_NO_CONTENT, responses=NOT_FOUND
-)
+@router.delete("/health-models/{model_id}", status_code=status.HTTP_204_NO_CONTENT, responses=NOT_FOUND)
 def delete_model(model_id: DbId, session: SessionDep, _key: AdminKeyDep) -> Response:
     """Delete a model with its versions and snapshots."""
     health_models.delete_model(session, model_id=model_id)
@@ -219,35 +271,57 @@ def delete_model(model_id: DbId, session: SessionDep, _key: AdminKeyDep) -> Resp
 
 
 @router.post(
-    "/health-models/{model_id}/preview", response_model=HealthPreviewPublic,
+    "/health-models/{model_id}/preview",
+    response_model=HealthPreviewPublic,
     responses={**NOT_FOUND, **BODY},
 )
 def preview(
-    model_id: DbId, preview_in: HealthPreviewIn, session: SessionDep, settings: SettingsDep,
-    now: NowDep, _key: ReadKeyDep,
+    model_id: DbId,
+    preview_in: HealthPreviewIn,
+    session: SessionDep,
+    settings: SettingsDep,
+    now: NowDep,
+    today: TodayDep,
+    _key: ReadKeyDep,
 ) -> HealthPreviewPublic:
     """Score every active account with a draft, store nothing, and compare bands before/after."""
     result = health_preview.preview(
-        session, model_id=model_id, definition=preview_in.definition,
-        as_of=now.astimezone(settings.tz).date(), tz=settings.tz,
+        session,
+        model_id=model_id,
+        definition=preview_in.definition,
+        as_of=today,
+        tz=settings.tz,
     )
     return HealthPreviewPublic(
-        as_of=result.as_of, accounts=result.accounts, bands_before=result.before,
-        bands_after=result.after, moved=result.moved, biggest_changes=result.biggest_changes,
+        as_of=result.as_of,
+        accounts=result.accounts,
+        bands_before=result.before,
+        bands_after=result.after,
+        moved=result.moved,
+        biggest_changes=result.biggest_changes,
     )
 
 
 @router.post(
-    "/health-models/{model_id}/backtest", response_model=BacktestPublic,
+    "/health-models/{model_id}/backtest",
+    response_model=BacktestPublic,
     responses={**NOT_FOUND, **BODY},
 )
 def backtest(
-    model_id: DbId, backtest_in: BacktestIn, session: SessionDep,
-    settings: SettingsDep, now: NowDep, _key: ReadKeyDep,
+    model_id: DbId,
+    backtest_in: BacktestIn,
+    session: SessionDep,
+    settings: SettingsDep,
+    now: NowDep,
+    today: TodayDep,
+    _key: ReadKeyDep,
 ) -> BacktestPublic:
     """How well the model's past scores separated accounts that later churned from those that
     renewed: ROC AUC overall and per measure, churn rate and lift by band."""
     return backtest_svc.run_backtest(
-        session, model_id=model_id, params=backtest_in, today=now.astimezone(settings.tz).date(),
+        session,
+        model_id=model_id,
+        params=backtest_in,
+        today=today,
         tz=settings.tz,
     )

@@ -17,7 +17,7 @@ from app.analytics.schemas import (
     TrendPoint,
 )
 from app.api.common import ERRORS
-from app.deps import NowDep, ReadKeyDep, SessionDep, SettingsDep
+from app.deps import NowDep, ReadKeyDep, SessionDep, SettingsDep, TodayDep
 from app.scoring import kpis as calc
 
 router = APIRouter(tags=["kpis"], responses=ERRORS)
@@ -143,6 +143,7 @@ def get_kpis(
     session: SessionDep,
     settings: SettingsDep,
     now: NowDep,
+    today: TodayDep,
     _key: ReadKeyDep,
     period: Annotated[
         str | None, Query(description="`2026-10` (a month) or `2026-Q3` (a quarter); default: this month")
@@ -160,7 +161,6 @@ def get_kpis(
 
     Periods and dates are in the team's time zone; a renewal on a period's last day counts in it.
     """
-    today = now.astimezone(settings.tz).date()
     query = svc.parse_query(
         period=period,
         start=start,

@@ -7,14 +7,13 @@ Every single opportunity comes with an ``ETag``; PATCH and DELETE require it bac
 
 from __future__ import annotations
 
-import datetime as dt
 from decimal import Decimal
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Query, Response, status
 
 from app.api.common import BODY, CONFLICT, ERRORS, NOT_FOUND
-from app.deps import NowDep, ReadKeyDep, SessionDep, SettingsDep, WriteKeyDep
+from app.deps import NowDep, ReadKeyDep, SessionDep, SettingsDep, TodayDep, WriteKeyDep
 from app.expansion import service as svc
 from app.expansion.schemas import (
     OpportunityCreate,
@@ -56,10 +55,6 @@ SegmentQuery = Annotated[str | None, Query(description="enterprise, mid_market o
 TierQuery = Annotated[str | None, Query(description="The account's industry tier: 1–4 or `none`")]
 
 
-def _today(now: dt.datetime, settings: Any) -> dt.date:
-    return now.astimezone(settings.tz).date()
-
-
 def _public(view: svc.OpportunityView) -> OpportunityPublic:
     return OpportunityPublic.model_validate(svc.public(view))
 
@@ -83,6 +78,7 @@ def list_opportunities(
     session: SessionDep,
     settings: SettingsDep,
     now: NowDep,
+    today: TodayDep,
     _key: ReadKeyDep,
     page: Annotated[PageParams, Depends(page_params)],
     stage: StageQuery = None,
@@ -92,7 +88,7 @@ def list_opportunities(
 ) -> Page[OpportunityPublic]:
     """Opportunities, newest first, filtered by stage, owner, segment and industry tier."""
     filters = svc.parse_filters(session, stage=stage, owner=owner, segment=segment, tier=tier)
-    result = svc.list_opportunities(session, filters=filters, page=page, today=_today(now, settings))
+    result = svc.list_opportunities(session, filters=filters, page=page, today=today)
     return Page(data=[_public(v) for v in result.items], next_cursor=result.next_cursor)
 
 
@@ -107,6 +103,7 @@ def create_opportunity(
     session: SessionDep,
     settings: SettingsDep,
     now: NowDep,
+    today: TodayDep,
     key: WriteKeyDep,
     response: Response,
     idempotency_key: IdempotencyKey = None,
@@ -119,7 +116,7 @@ def create_opportunity(
         idempotency_key=idempotency_key,
         actor=key.name,
         now=now,
-        today=_today(now, settings),
+        today=today,
     )
     if not view.created:
         response.status_code = status.HTTP_200_OK
@@ -133,6 +130,7 @@ def get_pipeline(
     session: SessionDep,
     settings: SettingsDep,
     now: NowDep,
+    today: TodayDep,
     _key: ReadKeyDep,
     owner: OwnerQuery = None,
     segment: SegmentQuery = None,
@@ -141,7 +139,7 @@ def get_pipeline(
     """Counts, amounts and weighted amounts (amount × the stage's win probability) by stage, and
     of the open pipeline by industry tier, per currency."""
     filters = svc.parse_filters(session, owner=owner, segment=segment, tier=tier)
-    result = svc.pipeline(session, filters=filters, today=_today(now, settings))
+    result = svc.pipeline(session, filters=filters, today=today)
     rules = pure.PipelineRules()
     return PipelinePublic.model_validate(
         {
@@ -158,6 +156,7 @@ def list_suggestions(
     session: SessionDep,
     settings: SettingsDep,
     now: NowDep,
+    today: TodayDep,
     _key: ReadKeyDep,
     owner: OwnerQuery = None,
     segment: SegmentQuery = None,
@@ -179,7 +178,7 @@ def list_suggestions(
             currency=s.account.currency,
             data=s.signal.data,
         )
-        for s in svc.suggestions(session, filters=filters, today=_today(now, settings))
+        for s in svc.suggestions(session, filters=filters, today=today)
     ]
 
 
@@ -189,12 +188,13 @@ def get_opportunity(
     session: SessionDep,
     settings: SettingsDep,
     now: NowDep,
+    today: TodayDep,
     _key: ReadKeyDep,
     response: Response,
 ) -> OpportunityPublic:
     """One opportunity, with its ETag."""
     row = svc.get_opportunity(session, opportunity_id)
-    view = svc.view_of(session, row, today=_today(now, settings))
+    view = svc.view_of(session, row, today=today)
     _tagged(response, view)
     return _public(view)
 
@@ -210,6 +210,7 @@ def update_opportunity(
     session: SessionDep,
     settings: SettingsDep,
     now: NowDep,
+    today: TodayDep,
     key: WriteKeyDep,
     response: Response,
     if_match: IfMatch = None,
@@ -222,7 +223,7 @@ def update_opportunity(
         expected_version=svc.expected_version(if_match, id=opportunity_id),
         actor=key.name,
         now=now,
-        today=_today(now, settings),
+        today=today,
     )
     _tagged(response, view)
     return _public(view)
@@ -238,6 +239,7 @@ def delete_opportunity(
     session: SessionDep,
     settings: SettingsDep,
     now: NowDep,
+    today: TodayDep,
     _key: WriteKeyDep,
     if_match: IfMatch = None,
 ) -> None:
@@ -246,7 +248,7 @@ def delete_opportunity(
         session,
         opportunity_id=opportunity_id,
         expected_version=svc.expected_version(if_match, id=opportunity_id),
-        today=_today(now, settings),
+        today=today,
     )
 
 
@@ -258,8 +260,9 @@ def account_opportunities(
     session: SessionDep,
     settings: SettingsDep,
     now: NowDep,
+    today: TodayDep,
     _key: ReadKeyDep,
 ) -> list[OpportunityPublic]:
     """The account's opportunities: open ones first, then newest first."""
-    _, items = svc.account_opportunities(session, account_id=account_id, today=_today(now, settings))
+    _, items = svc.account_opportunities(session, account_id=account_id, today=today)
     return [_public(v) for v in items]

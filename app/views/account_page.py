@@ -68,7 +68,7 @@ def header_context(session: Any, viewer: Viewer, account: Any) -> dict[str, Any]
 
 def health_context(session: Any, viewer: Viewer, account: Any) -> dict[str, Any]:
     """The latest score with its explanation and a 12-month chart (None without a model)."""
-    today = viewer.now.astimezone(viewer.settings.tz).date()
+    today = viewer.team_today
     try:
         current = health_reading.current_health(
             session, account_id=account.external_id, model_id=None, today=today, tz=viewer.settings.tz

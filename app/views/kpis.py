@@ -188,7 +188,7 @@ def _parts(viewer: Viewer, kpis: calc.PeriodKpis, key: str) -> str:
 
 def _team_today(viewer: Viewer) -> dt.date:
     """Today in the team's time zone, which the periods are in (not the reader's own zone)."""
-    return viewer.now.astimezone(viewer.settings.tz).date()
+    return viewer.team_today
 
 
 def period_label(viewer: Viewer, period: calc.Period) -> str:

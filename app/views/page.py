@@ -62,7 +62,13 @@ class Viewer:
 
     @property
     def today(self) -> dt.date:
+        """Today in the reader's own time zone (dates the reader types and reads)."""
         return self.l10n.today(self.now)
+
+    @property
+    def team_today(self) -> dt.date:
+        """Today in the team's time zone, which periods, weeks and score days are in."""
+        return self.now.astimezone(self.settings.tz).date()
 
     @property
     def can_edit(self) -> bool:
