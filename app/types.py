@@ -20,6 +20,7 @@ from pydantic import (
     AwareDatetime,
     BaseModel,
     ConfigDict,
+    EmailStr,
     Field,
     PlainSerializer,
     StringConstraints,
@@ -141,6 +142,13 @@ JobTitle = Annotated[str, StringConstraints(max_length=200), NoNul]
 
 
 Currency = Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")]
+
+
+_OWNER = "Email of the owning CSM"
+#: The CSM who owns an account (or a plan), as a request sets it: an email, or null for nobody.
+Owner = Annotated[EmailStr | None, Field(description=_OWNER)]
+#: The same owner as a response shows it (as stored, not re-validated).
+OwnerPublic = Annotated[str | None, Field(description=_OWNER)]
 
 
 Money = Annotated[

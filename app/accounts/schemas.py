@@ -23,6 +23,8 @@ from app.types import (
     Name,
     NewAccountId,
     NoNul,
+    Owner,
+    OwnerPublic,
     PersonName,
     Segment,
     Strict,
@@ -48,7 +50,7 @@ class AccountCreate(Strict):
     renewal_on: dt.date | None = None
     status: Literal["active", "churned"] = "active"
     churned_on: dt.date | None = None
-    owner: EmailStr | None = Field(default=None, description="Email of the owning CSM")
+    owner: Owner = None
     traits: JsonObject = Field(default_factory=dict)
 
 
@@ -83,7 +85,7 @@ class AccountPublic(BaseModel):
     renewal_on: dt.date | None
     status: AccountStatus
     churned_on: dt.date | None
-    owner: str | None = Field(description="Email of the owning CSM")
+    owner: OwnerPublic
     traits: dict[str, Any]
     created_at: dt.datetime
     updated_at: dt.datetime

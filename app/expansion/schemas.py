@@ -15,7 +15,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, EmailStr, Field, StringConstraints
 
-from app.types import Currency, ExternalId, Money, Name, Strict
+from app.types import Currency, ExternalId, Money, Name, OwnerPublic, Strict
 
 Kind = Literal["upsell_seats", "cross_sell", "upgrade_plan"]
 
@@ -88,7 +88,7 @@ class OpportunityPublic(BaseModel):
     lost_reason: LostReason | None
     source: Source
     source_data: dict[str, Any]
-    owner: str | None = Field(description="Email of the owning CSM")
+    owner: OwnerPublic
     notes: str | None
     external_id: str | None
     created_by: str

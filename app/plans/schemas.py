@@ -7,7 +7,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, EmailStr, Field, StringConstraints
 
-from app.types import DbId, NoNul, Strict
+from app.types import DbId, NoNul, Owner, Strict
 
 PlanStatus = Literal["draft", "active", "completed", "archived"]
 GoalKind = Literal["quantitative", "qualitative"]
@@ -40,7 +40,7 @@ class PlanCreate(Strict):
     title: Title
     objective: LongText | None = None
     status: PlanStatus = "draft"
-    owner: EmailStr | None = Field(default=None, description="Email of the owning CSM")
+    owner: Owner = None
     customer_owner_id: DbId | None = Field(default=None, description="A contact of the account")
     start_on: dt.date | None = None
     target_on: dt.date | None = None
