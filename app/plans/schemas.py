@@ -7,26 +7,30 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, EmailStr, Field, StringConstraints
 
-from app.types import DbId, NoNul, Owner, Strict
+from app.types import DbId, Name, NoNul, Owner, Strict
 
 PlanStatus = Literal["draft", "active", "completed", "archived"]
 GoalKind = Literal["quantitative", "qualitative"]
 GoalStatus = Literal["not_started", "on_track", "at_risk", "achieved", "dropped"]
 Priority = Literal["high", "medium", "low"]
-MetricName = Literal[
-    "weekly_active_users", "monthly_active_users", "event_count_30d", "feature_events_30d"
-]
+MetricName = Literal["weekly_active_users", "monthly_active_users", "event_count_30d", "feature_events_30d"]
 
-Title = Annotated[
-    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=255), NoNul
-]
+# Each field's type and limits as a request gives them, written once for the create and the
+# update body (an update makes every field optional); the public bodies show what is stored.
+#: A plan's, a goal's or a step's title.
+Title = Name
+#: A plan's objective; a goal's description and success criterion.
 LongText = Annotated[str, StringConstraints(max_length=10_000), NoNul]
+#: What a goal measures, in words.
 Short = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200), NoNul]
+#: A goal's unit.
 Unit = Annotated[str, StringConstraints(strip_whitespace=True, max_length=50), NoNul]
+#: A goal's baseline, target and current value.
 Number = Annotated[float, Field(allow_inf_nan=False)]
+#: A goal's or a step's place in its list.
 Position = Annotated[int, Field(ge=0, le=10_000)]
-
-
+#: Who does a step: a user's email, a contact's name, "customer"... (free text).
+StepOwner = Annotated[str, StringConstraints(strip_whitespace=True, max_length=320)]
 
 
 class MetricSource(Strict):
@@ -103,7 +107,7 @@ class GoalVerify(Strict):
 class StepCreate(Strict):
     title: Title
     due_on: dt.date | None = None
-    owner: Annotated[str, StringConstraints(strip_whitespace=True, max_length=320)] | None = None
+    owner: StepOwner | None = None
     done: bool = False
     position: Position | None = None
 
@@ -111,7 +115,7 @@ class StepCreate(Strict):
 class StepUpdate(Strict):
     title: Title | None = None
     due_on: dt.date | None = None
-    owner: Annotated[str, StringConstraints(strip_whitespace=True, max_length=320)] | None = None
+    owner: StepOwner | None = None
     done: bool | None = None
     position: Position | None = None
 
