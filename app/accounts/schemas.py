@@ -34,6 +34,12 @@ from app.types import (
 #: Free text stored in a column of ``max_length`` characters.
 Label100 = Annotated[str, StringConstraints(max_length=100), NoNul]
 
+#: The statuses a request sets on an account (it becomes ``deleted`` only by being deleted).
+SettableStatus = Literal["active", "churned"]
+
+#: An industry tier, 1 to 4 (an override, the target tier).
+Tier = Annotated[int, Field(ge=1, le=4)]
+
 
 class AccountCreate(Strict):
     id: Annotated[ExternalId, NewAccountId] = Field(
@@ -48,7 +54,7 @@ class AccountCreate(Strict):
     currency: Currency = "JPY"
     contract_start_on: dt.date | None = None
     renewal_on: dt.date | None = None
-    status: Literal["active", "churned"] = "active"
+    status: SettableStatus = "active"
     churned_on: dt.date | None = None
     owner: Owner = None
     traits: JsonObject = Field(default_factory=dict)
@@ -66,7 +72,7 @@ class AccountUpdate(Strict):
     currency: Currency | None = None
     contract_start_on: dt.date | None = None
     renewal_on: dt.date | None = None
-    status: Literal["active", "churned"] | None = None
+    status: SettableStatus | None = None
     churned_on: dt.date | None = None
     owner: EmailStr | None = None
     traits: JsonObject | None = None
@@ -200,7 +206,7 @@ class IndustryList(BaseModel):
 
 
 class OverrideIn(Strict):
-    tier: Annotated[int, Field(ge=1, le=4)]
+    tier: Tier
     reason: Text
 
 
@@ -214,7 +220,7 @@ class TierConfigModel(Strict):
     lookback_months: Annotated[int, Field(ge=1, le=120)] = 24
     min_renewals_due: Annotated[int, Field(ge=1, le=100_000)] = 10
     cuts: Annotated[list[TierCutModel], Field(min_length=3, max_length=3)]
-    target_tier: Annotated[int, Field(ge=1, le=4)] = 1
+    target_tier: Tier = 1
 
 
 IndustryList.model_rebuild()
