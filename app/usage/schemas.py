@@ -68,23 +68,25 @@ class AccountUsagePublic(BaseModel):
 
 
 Pattern = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=255)]
+# A feature's fields as a request gives them, once for its create and update bodies.
+FeatureName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+FeaturePatterns = Annotated[list[Pattern], Field(min_length=1, max_length=200)]
+FeatureDescription = Annotated[str, StringConstraints(max_length=1000)]
 
 
 class FeatureCreate(BaseModel):
     key: Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_.-]{0,99}$")]
-    name: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
-    patterns: Annotated[list[Pattern], Field(min_length=1, max_length=200)] = Field(
-        description="Event names, or shell-style patterns such as `report.*`"
-    )
+    name: FeatureName
+    patterns: FeaturePatterns = Field(description="Event names, or shell-style patterns such as `report.*`")
     is_key: bool = False
-    description: Annotated[str, StringConstraints(max_length=1000)] | None = None
+    description: FeatureDescription | None = None
 
 
 class FeatureUpdate(BaseModel):
-    name: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)] | None = None
-    patterns: Annotated[list[Pattern], Field(min_length=1, max_length=200)] | None = None
+    name: FeatureName | None = None
+    patterns: FeaturePatterns | None = None
     is_key: bool | None = None
-    description: Annotated[str, StringConstraints(max_length=1000)] | None = None
+    description: FeatureDescription | None = None
 
 
 class FeaturePublic(BaseModel):
