@@ -58,3 +58,10 @@ def post_account(
     body: dict[str, Any] = response.json()
     return body
 
+
+def post_source(client: httpx.Client, headers: dict[str, str], name: str = "web-app") -> dict[str, Any]:
+    """POST /api/v1/sources; the body holds the id and the write key (shown this once)."""
+    response = client.post("/api/v1/sources", headers=headers, json={"name": name})
+    assert response.status_code == 201, response.text
+    body: dict[str, Any] = response.json()
+    return body
