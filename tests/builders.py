@@ -1,10 +1,12 @@
-"""Small builders with fixed defaults for test data, written through the services."""
+"""Small builders with fixed defaults for test data: written through the services (``make_*``) or
+posted to the JSON API (``post_*``)."""
 
 from __future__ import annotations
 
 import datetime as dt
 from typing import Any
 
+import httpx
 from sqlmodel import Session
 
 from app.accounts import service as accounts
@@ -45,3 +47,21 @@ def make_interaction(
     session.add(Interaction(account_id=account.id, type=type, occurred_at=occurred_at,
                             data=data, created_at=occurred_at))
     session.flush()
+
+
+def post_account(
+    client: httpx.Client, headers: dict[str, str], id: str = "acme", **fields: Any
+) -> dict[str, Any]:
+    """POST /api/v1/accounts: the id, its name in title case unless given, and the fields."""
+    response = client.post("/api/v1/accounts", json={"id": id, "name": id.title(), **fields}, headers=headers)
+    assert response.status_code == 201, response.text
+    body: dict[str, Any] = response.json()
+    return body
+
+
+def post_source(client: httpx.Client, headers: dict[str, str], name: str = "web-app") -> dict[str, Any]:
+    """POST /api/v1/sources; the body holds the id and the write key (shown this once)."""
+    response = client.post("/api/v1/sources", headers=headers, json={"name": name})
+    assert response.status_code == 201, response.text
+    body: dict[str, Any] = response.json()
+    return body

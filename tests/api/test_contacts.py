@@ -10,7 +10,7 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from app.pagination import Cursor, encode_cursor
-from tests.builders import AS_OF
+from tests.builders import AS_OF, post_account
 from tests.helpers import Headers, assert_problem, error_fields, walk
 
 
@@ -20,9 +20,8 @@ def url(account: str = "acme") -> str:
 
 @pytest.fixture
 def accounts(client: TestClient, writer: Headers) -> None:
-    for ext_id, name in (("acme", "Acme"), ("globex", "Globex")):
-        response = client.post("/api/v1/accounts", headers=writer, json={"id": ext_id, "name": name})
-        assert response.status_code == 201, response.text
+    for ext_id in ("acme", "globex"):
+        post_account(client, writer, ext_id)
 
 
 def add(client: TestClient, headers: Headers, account: str = "acme", **fields: Any) -> dict[str, Any]:

@@ -33,6 +33,7 @@ from app.ingest import pending as ingest_pending
 from app.ingest import writer as ingest_writer
 from app.ingest.writer import Job, LogWriter
 from app.models import Event, IngestBatch, UsageDaily
+from tests.builders import post_source
 from tests.conftest import AS_OF
 from tests.helpers import Headers, assert_problem
 from tests.segment_messages import WHEN, basic, drain, group, track, usage_on
@@ -49,9 +50,7 @@ def admin(auth: Callable[[str], Headers]) -> Headers:
 
 @pytest.fixture
 def key(client: TestClient, admin: Headers) -> str:
-    response = client.post("/api/v1/sources", headers=admin, json={"name": "web-app"})
-    assert response.status_code == 201, response.text
-    write_key: str = response.json()["write_key"]
+    write_key: str = post_source(client, admin)["write_key"]
     return write_key
 
 

@@ -25,6 +25,7 @@ from app import scheduler
 from app.cli import cli
 from app.ingest import identities, segment, store
 from app.ingest.segment import MAX_SEATS
+from tests.builders import post_source
 from tests.conftest import ENGINE
 from tests.helpers import Headers
 from tests.segment_messages import basic, drain, group, identify, track, usage_on
@@ -40,9 +41,7 @@ def admin(auth: Callable[[str], Headers]) -> Headers:
 
 @pytest.fixture
 def key(client: TestClient, admin: Headers) -> str:
-    response = client.post("/api/v1/sources", headers=admin, json={"name": "web-app"})
-    assert response.status_code == 201, response.text
-    write_key: str = response.json()["write_key"]
+    write_key: str = post_source(client, admin)["write_key"]
     return write_key
 
 

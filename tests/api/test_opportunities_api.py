@@ -4,13 +4,14 @@ and pagination, the weighted pipeline, suggestions from expansion signals."""
 from __future__ import annotations
 
 import datetime as dt
+from functools import partial
 from typing import Any
 
 from fastapi.testclient import TestClient
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
-from tests.builders import make_user
+from tests.builders import make_user, post_account
 from tests.helpers import assert_problem, error_fields, walk
 
 Headers = dict[str, str]
@@ -18,10 +19,7 @@ BASE = "/api/v1/opportunities"
 TODAY = dt.date(2026, 11, 23)  # AS_OF in Asia/Tokyo
 
 
-def _account(client: TestClient, writer: Headers, id: str = "acme", **fields: Any) -> None:
-    body = {"id": id, "name": id.title(), "segment": "smb", "currency": "JPY", **fields}
-    response = client.post("/api/v1/accounts", json=body, headers=writer)
-    assert response.status_code == 201, response.text
+_account = partial(post_account, segment="smb", currency="JPY")
 
 
 def _create(client: TestClient, writer: Headers, **fields: Any) -> dict[str, Any]:

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import datetime as dt
+from functools import partial
 from typing import Any
 
 from fastapi.testclient import TestClient
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
-from tests.builders import make_user
+from tests.builders import make_user, post_account
 from tests.conftest import AS_OF
 from tests.helpers import assert_problem, error_fields, walk
 
@@ -17,9 +18,7 @@ Headers = dict[str, str]
 BASE = "/api/v1/accounts/acme/success-plans"
 
 
-def _account(client: TestClient, writer: Headers, id: str = "acme", **fields: Any) -> None:
-    body = {"id": id, "name": id.title(), "segment": "smb", **fields}
-    assert client.post("/api/v1/accounts", json=body, headers=writer).status_code == 201
+_account = partial(post_account, segment="smb")
 
 
 def _plan(client: TestClient, writer: Headers, account: str = "acme", **fields: Any) -> dict[str, Any]:

@@ -22,6 +22,7 @@ from app.ingest.segment import MAX_BATCH_BYTES, MAX_MESSAGE_BYTES
 from app.ingest.writer import LogWriter
 from app.main import create_app
 from tests import segment_messages
+from tests.builders import post_source
 from tests.conftest import AS_OF
 from tests.helpers import Headers, assert_problem
 from tests.segment_messages import DAY, WHEN, basic, drain, group, identify, track
@@ -39,9 +40,8 @@ def admin(auth: Callable[[str], Headers]) -> Headers:
 
 
 def make_source(client: TestClient, admin: Headers, name: str = "web-app") -> SourceKey:
-    response = client.post("/api/v1/sources", headers=admin, json={"name": name})
-    assert response.status_code == 201, response.text
-    return SourceKey(response.json()["id"], response.json()["write_key"])
+    body = post_source(client, admin, name)
+    return SourceKey(body["id"], body["write_key"])
 
 
 @pytest.fixture

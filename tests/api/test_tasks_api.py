@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 from fastapi.testclient import TestClient
@@ -12,17 +13,14 @@ from sqlmodel import Session
 
 from app.lifecycle import tasks as tasks_svc
 from app.scoring.playbooks import AccountFacts
-from tests.builders import make_interaction, make_user
+from tests.builders import make_interaction, make_user, post_account
 from tests.conftest import AS_OF
 from tests.helpers import assert_problem, error_fields, walk
 
 Headers = dict[str, str]
 
 
-def _account(client: TestClient, writer: Headers, id: str = "acme", **fields: Any) -> None:
-    body = {"id": id, "name": id.title(), "segment": "enterprise", "industry": "retail", **fields}
-    response = client.post("/api/v1/accounts", json=body, headers=writer)
-    assert response.status_code == 201, response.text
+_account = partial(post_account, segment="enterprise", industry="retail")
 
 
 def _users(engine: Engine) -> None:

@@ -21,6 +21,7 @@ from segment.analytics.client import Client
 
 from app.config import Settings
 from app.main import create_app
+from tests.builders import post_source
 from tests.conftest import AS_OF
 from tests.helpers import Headers
 from tests.live import LiveServer, free_port, live_server
@@ -55,10 +56,7 @@ def admin(auth: Callable[[str], Headers]) -> Headers:
 
 @pytest.fixture
 def source(api: httpx.Client, admin: Headers) -> dict[str, Any]:
-    response = api.post("/api/v1/sources", headers=admin, json={"name": "python-sdk"})
-    assert response.status_code == 201, response.text
-    body: dict[str, Any] = response.json()
-    return body
+    return post_source(api, admin, "python-sdk")
 
 
 def sdk(write_key: str, host: str, **options: Any) -> tuple[Client, list[Any]]:

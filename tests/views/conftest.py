@@ -12,6 +12,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from tests.views.data import ADMIN, CSM, PASSWORD, VIEWER, Book, load_book
+from tests.views.lifecycle_data import load_lifecycle
 
 HTML = {"Accept": "text/html", "Accept-Language": "en"}
 HX = {**HTML, "HX-Request": "true"}
@@ -24,6 +25,15 @@ def book(engine: Engine) -> Book:
         loaded = load_book(session)
         session.commit()
     return loaded
+
+
+@pytest.fixture
+def lifecycle(engine: Engine, book: Book) -> dict[str, int]:
+    """Acme in Rescue with a signal and two open tasks (``tests.views.lifecycle_data``)."""
+    with Session(engine, expire_on_commit=False) as session:
+        ids = load_lifecycle(session)
+        session.commit()
+    return ids
 
 
 def csrf(client: TestClient, path: str = "/login") -> str:

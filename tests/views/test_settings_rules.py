@@ -1,10 +1,12 @@
-"""Settings for the weekly list: weights with a preview before saving, industry tiers, playbooks."""
+"""Rule settings: the weekly list's weights with a preview before saving, industry tiers,
+playbooks, and the stage and signal rules saved as versions."""
 
 from __future__ import annotations
 
 import json
 import re
 
+import pytest
 from fastapi.testclient import TestClient
 
 from tests.builders import AS_OF
@@ -113,3 +115,49 @@ def test_playbook_rules_are_validated_before_publishing(
     )
     assert ok.status_code == 303
     assert f"v{version + 1}" in admin.get("/settings/playbooks", headers=HTML).text
+
+
+@pytest.mark.parametrize(
+    ("kind", "field", "value", "bad"),
+    [
+        ("stages", "star_user_active_days", "10", {"motivated_at": "9"}),
+        ("signals", "no_meeting_days", "60", {"renewal_min_days": "200", "renewal_max_days": "100"}),
+    ],
+)
+def test_rule_settings_save_a_version(
+    admin: TestClient, book: Book, kind: str, field: str, value: str, bad: dict[str, str]
+) -> None:
+    page = admin.get(f"/settings/{kind}", headers=HTML)
+    assert page.status_code == 200 and "version 0" in page.text
+    token = csrf(admin, f"/settings/{kind}")
+
+    refused = admin.post(f"/settings/{kind}", headers=HX, data={"csrf_token": token, **bad})
+    assert refused.status_code == 422 and 'id="err-config"' in refused.text
+
+    saved = admin.post(
+        f"/settings/{kind}",
+        headers=HTML,
+        follow_redirects=False,
+        data={"csrf_token": token, field: value, "note": "tuning", "expected_version": "0"},
+    )
+    assert saved.status_code == 303 and saved.headers["location"] == f"/settings/{kind}?saved=1"
+    after = admin.get(f"/settings/{kind}?saved=1", headers=HTML)
+    assert after.context["current"].version == 1  # type: ignore[attr-defined]
+    assert after.context["form"][field] == int(value)  # type: ignore[attr-defined]
+
+    stale = admin.post(
+        f"/settings/{kind}", headers=HTML, data={"csrf_token": token, field: value, "expected_version": "0"}
+    )
+    assert stale.status_code == 409
+
+
+def test_rule_settings_are_for_admins(csm: TestClient) -> None:
+    assert csm.get("/settings/stages", headers=HTML).status_code == 403
+
+
+@pytest.mark.parametrize("kind", ["stages", "signals", "priorities"])
+def test_rule_settings_name_a_bad_expected_version(admin: TestClient, book: Book, kind: str) -> None:
+    token = csrf(admin, f"/settings/{kind}")
+    answer = admin.post(f"/settings/{kind}", headers=HX, data={"csrf_token": token, "expected_version": "x"})
+    assert answer.status_code == 422 and "expected_version must be a whole number" in answer.text
+    assert "version 0" in admin.get(f"/settings/{kind}", headers=HTML).text  # nothing saved
