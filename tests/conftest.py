@@ -3,7 +3,8 @@
 The engine is SQLite (a temporary file) unless ``BANSOU_TEST_DATABASE_URL`` names a PostgreSQL
 database (``scripts/with-postgres`` sets it). The schema is built once per session from the
 migrations into a template, then copied per test: a file copy on SQLite, ``CREATE DATABASE ...
-TEMPLATE`` on PostgreSQL.
+TEMPLATE`` on PostgreSQL (or a used database, emptied). Passwords are hashed at a test-only
+cost.
 """
 
 from __future__ import annotations
@@ -18,13 +19,15 @@ from pathlib import Path
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
+from pwdlib import PasswordHash
+from pwdlib.hashers.argon2 import Argon2Hasher
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.pool import NullPool
 from sqlmodel import Session, SQLModel
 
 from app import migrations
-from app.auth import api_keys
+from app.auth import api_keys, security
 from app.config import Settings
 from app.db import make_engine
 from app.main import create_app
@@ -33,6 +36,13 @@ PG_URL = os.environ.get("BANSOU_TEST_DATABASE_URL", "")
 ENGINE = "postgresql" if PG_URL.startswith("postgresql") else "sqlite"
 AS_OF = dt.datetime(2026, 11, 23, 9, 0, tzinfo=dt.UTC)
 _counter = itertools.count()
+
+#: argon2id at the least cost argon2 accepts: a real hash, made and checked by the app's own code,
+#: in a millisecond instead of the recommended parameters' half second (slow by design), which
+#: every user a test creates and every sign-in would pay. The app keeps the recommended ones
+#: (``tests/unit/test_security_and_cursors.py`` checks them with ``production_password_hashing``).
+TEST_PASSWORD_HASH = PasswordHash((Argon2Hasher(time_cost=1, memory_cost=1024, parallelism=1),))
+_production_hasher = security._hasher
 
 
 def pytest_report_header() -> str:
@@ -151,6 +161,19 @@ class DatabaseFactory:
             self._pool.append(name)
         else:
             self._drop_database(name)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _cheap_password_hashing() -> Iterator[None]:
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(security, "_hasher", lambda: TEST_PASSWORD_HASH)
+        yield
+
+
+@pytest.fixture
+def production_password_hashing(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The app's own password hashing parameters, for the tests of them."""
+    monkeypatch.setattr(security, "_hasher", _production_hasher)
 
 
 @pytest.fixture(scope="session")
