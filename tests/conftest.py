@@ -3,8 +3,8 @@
 The engine is SQLite (a temporary file) unless ``BANSOU_TEST_DATABASE_URL`` names a PostgreSQL
 database (``scripts/with-postgres`` sets it). The schema is built once per session from the
 migrations into a template, then copied per test: a file copy on SQLite, ``CREATE DATABASE ...
-TEMPLATE`` on PostgreSQL (or a used database, emptied). Passwords are hashed at a test-only
-cost.
+TEMPLATE`` on PostgreSQL (or a used database, emptied). Tests of the HTTP app share a few
+prepared apps (``app_for``), and hash passwords at a test-only cost.
 """
 
 from __future__ import annotations
@@ -209,9 +209,40 @@ def settings(db_url: str) -> Settings:
     )
 
 
+_prepared_apps: dict[str, FastAPI] = {}
+
+
+def app_for(settings: Settings, *, engine: Engine | None = None) -> FastAPI:
+    """``create_app(settings, engine=engine)``, on an app whose routes are already prepared.
+
+    FastAPI prepares an app's routes (dependencies, validation models) at its first request:
+    about a third of a second for Bansō's two hundred routes, more than most tests take, and
+    the OpenAPI document two seconds more. Apps whose settings differ only in the database are
+    alike but for their state and their lifespan (which opens the database), so an app made
+    earlier in the run serves: it gets the new app's state and lifespan, so it starts as the new
+    app would, with nothing kept from an earlier test.
+    """
+    fresh = create_app(settings, engine=engine)
+    key = settings.model_dump_json(exclude={"database_url"})
+    prepared = _prepared_apps.setdefault(key, fresh)
+    if prepared is fresh:
+        return fresh
+    if _shape(prepared) != _shape(fresh):  # a test added a route or a handler to it
+        _prepared_apps[key] = fresh
+        return fresh
+    prepared.state = fresh.state
+    prepared.router.lifespan_context = fresh.router.lifespan_context
+    prepared.dependency_overrides.clear()
+    return prepared
+
+
+def _shape(app: FastAPI) -> tuple[int, int, int]:
+    return len(app.routes), len(app.exception_handlers), len(app.user_middleware)
+
+
 @pytest.fixture
 def app(settings: Settings) -> FastAPI:
-    application = create_app(settings)
+    application = app_for(settings)
     application.state.clock = lambda: AS_OF
     return application
 

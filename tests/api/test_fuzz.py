@@ -34,7 +34,7 @@ from app.auth import api_keys
 from app.config import Settings
 from app.main import create_app
 from tests.builders import make_account
-from tests.conftest import AS_OF
+from tests.conftest import AS_OF, app_for
 from tests.views.data import load_book
 
 CHECKS = [
@@ -68,7 +68,7 @@ def fuzz_app(engine: Engine, settings: Settings) -> FastAPI:
         session.commit()
     # The test's engine: schemathesis runs the lifespan once and never ends it, so the engine
     # must be one this test disposes of.
-    app = create_app(settings, engine=engine)
+    app = app_for(settings, engine=engine)
     app.state.clock = lambda: AS_OF + dt.timedelta(seconds=SEEN.total())
     app.state.fuzz_key = secret
     return app
