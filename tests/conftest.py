@@ -3,8 +3,9 @@
 The engine is SQLite (a temporary file) unless ``BANSOU_TEST_DATABASE_URL`` names a PostgreSQL
 database (``scripts/with-postgres`` sets it). The schema is built once per session from the
 migrations into a template, then copied per test: a file copy on SQLite, ``CREATE DATABASE ...
-TEMPLATE`` on PostgreSQL (or a used database, emptied). Tests of the HTTP app share a few
-prepared apps (``app_for``), and hash passwords at a test-only cost.
+TEMPLATE`` on PostgreSQL (or a used database, emptied). Data many tests start from (the small
+book of business) is also built once, then copied in (``DatabaseFactory.load``). Tests of the
+HTTP app share a few prepared apps (``app_for``), and hash passwords at a test-only cost.
 """
 
 from __future__ import annotations
@@ -14,14 +15,16 @@ import itertools
 import os
 import shutil
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, TypeVar
 
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from pwdlib import PasswordHash
 from pwdlib.hashers.argon2 import Argon2Hasher
-from sqlalchemy import create_engine, text
+from sqlalchemy import Table, create_engine, select, text
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.pool import NullPool
 from sqlmodel import Session, SQLModel
@@ -36,6 +39,7 @@ PG_URL = os.environ.get("BANSOU_TEST_DATABASE_URL", "")
 ENGINE = "postgresql" if PG_URL.startswith("postgresql") else "sqlite"
 AS_OF = dt.datetime(2026, 11, 23, 9, 0, tzinfo=dt.UTC)
 _counter = itertools.count()
+T = TypeVar("T")
 
 #: argon2id at the least cost argon2 accepts: a real hash, made and checked by the app's own code,
 #: in a millisecond instead of the recommended parameters' half second (slow by design), which
@@ -49,6 +53,16 @@ def pytest_report_header() -> str:
     return f"bansou database engine: {ENGINE}"
 
 
+@dataclass(frozen=True)
+class _Seed:
+    """What a builder wrote (rows by table, parents first; PostgreSQL sequence positions) and
+    what it returned."""
+
+    rows: list[tuple[Table, list[dict[str, Any]]]]
+    sequences: list[tuple[str, int]]
+    value: Any
+
+
 class DatabaseFactory:
     """Makes fresh, migrated databases and returns their URLs."""
 
@@ -58,6 +72,7 @@ class DatabaseFactory:
         self._pool: list[str] = []
         self._migrated: set[str] = set()
         self._reset_sql: str | None = None
+        self._seeds: dict[Callable[..., Any], _Seed] = {}
 
     def _admin(self) -> Engine:
         url = make_url(PG_URL).set(database="postgres")
@@ -149,6 +164,47 @@ class DatabaseFactory:
         with admin.connect() as conn:
             conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         admin.dispose()
+
+    def load(self, engine: Engine, build: Callable[[Session], T]) -> T:
+        """Write into this fresh database what ``build`` writes into a fresh one; return what it
+        returned. ``build`` runs once per session, on a scratch database, and its rows are kept;
+        each call inserts them (ids included) and, on PostgreSQL, moves the sequences to where
+        ``build`` left them, so the database is as if ``build`` had run on it."""
+        seed = self._seeds.get(build)
+        if seed is None:
+            seed = self._seeds[build] = self._seed(build)
+        with engine.begin() as conn:
+            for table, rows in seed.rows:
+                conn.execute(table.insert(), rows)
+            for sequence, value in seed.sequences:
+                conn.execute(text("SELECT setval(CAST(:name AS regclass), :value)"),
+                             {"name": f'"{sequence}"', "value": value})
+        return seed.value  # type: ignore[no-any-return]
+
+    def _seed(self, build: Callable[[Session], Any]) -> _Seed:
+        url = self.fresh()
+        engine = make_engine(url)
+        try:
+            with Session(engine, expire_on_commit=False) as session:
+                value = build(session)
+                session.commit()
+            with engine.connect() as conn:
+                rows = []
+                for table in SQLModel.metadata.sorted_tables:
+                    found = [dict(zip(table.columns.keys(), row, strict=True))
+                             for row in conn.execute(select(table))]
+                    if found:
+                        rows.append((table, found))
+                sequences: list[tuple[str, int]] = []
+                if ENGINE == "postgresql":
+                    sequences = [(name, value) for name, value in conn.execute(text(
+                        "SELECT sequencename, last_value FROM pg_sequences "
+                        "WHERE schemaname = current_schema() AND last_value IS NOT NULL"
+                    ))]
+        finally:
+            engine.dispose()
+            self.drop(url)
+        return _Seed(rows, sequences, value)
 
     def drop(self, url: str) -> None:
         if ENGINE == "sqlite":

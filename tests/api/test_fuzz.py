@@ -34,7 +34,7 @@ from app.auth import api_keys
 from app.config import Settings
 from app.main import create_app
 from tests.builders import make_account
-from tests.conftest import AS_OF, app_for
+from tests.conftest import AS_OF, DatabaseFactory, app_for
 from tests.views.data import load_book
 
 CHECKS = [
@@ -58,14 +58,18 @@ def fuzz_figures() -> Iterator[None]:
 # -- the app under test ----------------------------------------------------------------------
 
 
+def fuzz_world(session: Session) -> str:
+    """The small book, accounts ``0`` and ``a``, and an admin key; returns the key."""
+    load_book(session)
+    make_account(session, id="0", name="Zero")
+    make_account(session, id="a", name="A")
+    _, secret = api_keys.create_api_key(session, name="fuzz", scope="admin", now=AS_OF)
+    return secret
+
+
 @pytest.fixture
-def fuzz_app(engine: Engine, settings: Settings) -> FastAPI:
-    with Session(engine, expire_on_commit=False) as session:
-        load_book(session)
-        make_account(session, id="0", name="Zero")
-        make_account(session, id="a", name="A")
-        _, secret = api_keys.create_api_key(session, name="fuzz", scope="admin", now=AS_OF)
-        session.commit()
+def fuzz_app(databases: DatabaseFactory, engine: Engine, settings: Settings) -> FastAPI:
+    secret = databases.load(engine, fuzz_world)
     # The test's engine: schemathesis runs the lifespan once and never ends it, so the engine
     # must be one this test disposes of.
     app = app_for(settings, engine=engine)
