@@ -14,6 +14,7 @@ import datetime as dt
 import itertools
 import os
 import shutil
+import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -232,9 +233,26 @@ def production_password_hashing(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(security, "_hasher", _production_hasher)
 
 
+#: Where SQLite's files go when there is room: memory. SQLite syncs every commit to disk
+#: (synchronous=FULL), a few milliseconds each on a disk, for nothing a test could see; in memory
+#: the same syncs are free (the PostgreSQL pass runs its server with fsync=off alike).
+MEMORY_DIR = Path("/dev/shm")
+
+
 @pytest.fixture(scope="session")
-def databases(tmp_path_factory: pytest.TempPathFactory) -> DatabaseFactory:
-    return DatabaseFactory(tmp_path_factory.mktemp("db"))
+def databases(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DatabaseFactory]:
+    in_memory = ENGINE == "sqlite" and MEMORY_DIR.is_dir() and os.access(MEMORY_DIR, os.W_OK) \
+        and shutil.disk_usage(MEMORY_DIR).free > 2 * 1024**3
+    if in_memory:
+        workdir = Path(tempfile.mkdtemp(prefix="bansou-test-", dir=MEMORY_DIR))
+    else:
+        workdir = tmp_path_factory.mktemp("db")
+    factory = DatabaseFactory(workdir)
+    try:
+        yield factory
+    finally:
+        if in_memory:
+            shutil.rmtree(workdir, ignore_errors=True)
 
 
 @pytest.fixture
