@@ -2,11 +2,31 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable
 
 import pytest
 
 Headers = dict[str, str]
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Give each generated API test (``test_fuzz.py``) its operation in its node id.
+
+    Schemathesis names them ``test_api[GET /path]``, but pytest 9 builds a node id from the
+    function's name, so all of them shared one id, and pytest-xdist, which hands out tests by
+    id, ran only the first: one operation fuzzed instead of all of them."""
+    for item in items:
+        label = getattr(item, "operation_label", None)
+        if label is None or item.nodeid.endswith("]"):
+            continue
+        node_id = getattr(item, "_id", None)
+        if hasattr(node_id, "with_params"):  # pytest 9
+            item._id = node_id.with_params(label)  # type: ignore[attr-defined, union-attr]
+        else:
+            item._nodeid = f"{item.nodeid}[{label}]"
+    shared = [nodeid for nodeid, n in Counter(item.nodeid for item in items).items() if n > 1]
+    assert not shared, f"tests share a node id, so pytest-xdist would run one of each: {shared}"
 
 
 @pytest.fixture
