@@ -55,6 +55,13 @@ def pytest_report_header() -> str:
     return f"bansou database engine: {ENGINE}"
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The tests marked slow go first (in their order), then the rest. pytest-xdist hands tests
+    out in this order (after groups such as the browser tests, which go first as a whole), so a
+    test of a minute is not the last to start while the other workers wait for it."""
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
+
+
 @dataclass(frozen=True)
 class _Seed:
     """What a builder wrote (rows by table, parents first; PostgreSQL sequence positions) and

@@ -156,6 +156,10 @@ def _bin(name: str) -> str:
     return found
 
 
+#: Both tests of the generated client on one pytest-xdist worker: it is generated once.
+ONE_CLIENT = pytest.mark.xdist_group("generated-client")
+
+
 @pytest.fixture(scope="module")
 def generated_client(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """openapi-python-client's project for this document (its package is importable from it)."""
@@ -179,6 +183,7 @@ def generated_client(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.mark.slow
+@ONE_CLIENT
 def test_the_generated_client_has_an_installable_name(generated_client: Path) -> None:
     """pip refuses a distribution name that is not PEP 508 (``bans-ō-client`` was not)."""
     name = re.search(r'name="([^"]+)"', (generated_client / "setup.py").read_text())
@@ -189,6 +194,7 @@ def test_the_generated_client_has_an_installable_name(generated_client: Path) ->
 
 
 @pytest.mark.slow
+@ONE_CLIENT
 def test_a_generated_client_installs_and_parses_problems(
     generated_client: Path,
     app: FastAPI,
