@@ -32,9 +32,9 @@ from sqlmodel import Session
 
 from app.auth import api_keys
 from app.config import Settings
-from app.main import create_app
 from tests.builders import make_account
 from tests.conftest import AS_OF, DatabaseFactory, app_for
+from tests.helpers import schema_app
 from tests.views.data import load_book
 
 CHECKS = [
@@ -78,21 +78,8 @@ def fuzz_app(databases: DatabaseFactory, engine: Engine, settings: Settings) -> 
     return app
 
 
-def _schema_app() -> FastAPI:
-    # Only for reading the document at collection time (schemathesis runs its lifespan, so no
-    # scheduler): no table is ever touched.
-    return create_app(
-        Settings(
-            env="test",
-            database_url="sqlite://",
-            secret_key="schema-only-secret-key-0123",
-            scheduler_enabled=False,
-        )
-    )
-
-
 # Each test's requests go to its own app (``case.call(app=...)``) over its own database.
-schema = schemathesis.openapi.from_asgi("/openapi.json", _schema_app())
+schema = schemathesis.openapi.from_asgi("/openapi.json", schema_app())
 # The coverage phase (every boundary value of every parameter: ~40 requests an operation) takes
 # minutes; it runs when BANSOU_FUZZ_COVERAGE=1, e.g. before a release. The generated examples
 # (MAX_EXAMPLES an operation) always run.
