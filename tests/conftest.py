@@ -55,11 +55,33 @@ def pytest_report_header() -> str:
     return f"bansou database engine: {ENGINE}"
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """The tests marked slow go first (in their order), then the rest. pytest-xdist hands tests
     out in this order (after groups such as the browser tests, which go first as a whole), so a
-    test of a minute is not the last to start while the other workers wait for it."""
+    test of a minute is not the last to start while the other workers wait for it.
+
+    Under ``--dist loadgroup``, a test marked ``xdist_group`` gets its group in its node id,
+    which is how pytest-xdist sends a group to one worker: pytest-xdist does it too, but in the
+    attribute pytest 9 no longer reads, so the groups were ignored."""
     items.sort(key=lambda item: item.get_closest_marker("slow") is None)
+    if not getattr(config.option, "loadgroup", False):
+        return
+    for item in items:
+        groups = sorted({str(mark.args[0] if mark.args else mark.kwargs.get("name", "default"))
+                         for mark in item.iter_markers("xdist_group")})
+        if groups and "@" not in item.nodeid:
+            set_node_id(item, f"{item.nodeid}@{'_'.join(groups)}")
+
+
+def set_node_id(item: pytest.Item, nodeid: str) -> None:
+    """Give a collected test another node id (pytest 9 keeps it structured in ``_id``, earlier
+    versions as the string ``_nodeid``)."""
+    current = getattr(item, "_id", None)
+    if current is not None and hasattr(type(current), "parse"):
+        item._id = type(current).parse(nodeid)  # type: ignore[attr-defined]
+    else:
+        item._nodeid = nodeid
 
 
 @dataclass(frozen=True)

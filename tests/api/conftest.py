@@ -7,6 +7,8 @@ from collections.abc import Callable
 
 import pytest
 
+from tests.conftest import set_node_id
+
 Headers = dict[str, str]
 
 
@@ -20,11 +22,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         label = getattr(item, "operation_label", None)
         if label is None or item.nodeid.endswith("]"):
             continue
-        node_id = getattr(item, "_id", None)
-        if hasattr(node_id, "with_params"):  # pytest 9
-            item._id = node_id.with_params(label)  # type: ignore[attr-defined, union-attr]
-        else:
-            item._nodeid = f"{item.nodeid}[{label}]"
+        set_node_id(item, f"{item.nodeid}[{label}]")
     shared = [nodeid for nodeid, n in Counter(item.nodeid for item in items).items() if n > 1]
     assert not shared, f"tests share a node id, so pytest-xdist would run one of each: {shared}"
 
