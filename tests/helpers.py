@@ -5,6 +5,7 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
+from functools import cache
 from typing import Any
 
 from fastapi import FastAPI
@@ -84,6 +85,17 @@ def write_lock_held(db_url: str) -> Iterator[None]:
         finally:
             conn.rollback()
     engine.dispose()
+
+
+@cache
+def schema_app() -> FastAPI:
+    """One app per run for reading the route table and the OpenAPI document (FastAPI prepares
+    both once per app, in seconds). Only its document is requested (by schemathesis, which runs
+    its lifespan: no scheduler, and an in-memory database no table is read from)."""
+    return create_app(Settings(
+        env="test", database_url="sqlite://", secret_key="schema-only-secret-key-0123",
+        scheduler_enabled=False,
+    ))
 
 
 def short_waits(settings: Settings) -> FastAPI:

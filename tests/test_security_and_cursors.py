@@ -33,6 +33,15 @@ def test_same_password_hashes_differently_each_time() -> None:
     assert hash_password("same password!") != hash_password("same password!")
 
 
+@pytest.mark.usefixtures("production_password_hashing")
+def test_the_app_hashes_with_the_recommended_argon2id_parameters() -> None:
+    stored = hash_password("correct horse battery")
+
+    # pwdlib's recommendation (argon2-cffi's defaults, RFC 9106's second choice): 64 MiB, 3 passes.
+    assert stored.startswith("$argon2id$v=19$m=65536,t=3,p=4$")
+    assert verify_password("correct horse battery", stored)
+
+
 @pytest.mark.parametrize("stored", ["", "not-a-hash", "$argon2id$v=19$garbage"])
 def test_malformed_stored_hash_reads_as_no_match(stored: str) -> None:
     assert verify_password("anything at all", stored) is False

@@ -273,6 +273,7 @@ def test_parse_query_defaults_and_ranges() -> None:
     assert (query.filters.owner, query.filters.tier) == ("sato@example.com", 2)
 
 
+@pytest.mark.slow
 def test_the_demo_gives_every_kpi_a_value(session: Session) -> None:
     from app.demo import service as demo
 

@@ -24,24 +24,15 @@ from sqlmodel import Session, select
 from app import scheduler
 from app.auth import api_keys
 from app.auth.security import token_prefix
-from app.config import Settings
-from app.main import create_app
 from app.models import ApiKey
 from tests.builders import AS_OF, make_account, make_contact, make_user
-from tests.helpers import Headers, assert_problem
+from tests.helpers import Headers, assert_problem, schema_app
 
 SCOPES = ("read", "write", "admin")
 CREDENTIALS = ("none", "bad", "revoked", "read", "write", "admin")
 
 
-def _schema_app() -> FastAPI:
-    # Only for reading the route table: no lifespan runs, no database is opened.
-    return create_app(Settings(
-        env="test", database_url="sqlite://", secret_key="schema-only-secret-key-0123",
-    ))
-
-
-SCHEMA_APP = _schema_app()
+SCHEMA_APP = schema_app()
 
 
 

@@ -32,9 +32,9 @@ from sqlmodel import Session
 
 from app.auth import api_keys
 from app.config import Settings
-from app.main import create_app
 from tests.builders import make_account
-from tests.conftest import AS_OF
+from tests.conftest import AS_OF, DatabaseFactory, app_for
+from tests.helpers import schema_app
 from tests.views.data import load_book
 
 CHECKS = [
@@ -58,37 +58,28 @@ def fuzz_figures() -> Iterator[None]:
 # -- the app under test ----------------------------------------------------------------------
 
 
+def fuzz_world(session: Session) -> str:
+    """The small book, accounts ``0`` and ``a``, and an admin key; returns the key."""
+    load_book(session)
+    make_account(session, id="0", name="Zero")
+    make_account(session, id="a", name="A")
+    _, secret = api_keys.create_api_key(session, name="fuzz", scope="admin", now=AS_OF)
+    return secret
+
+
 @pytest.fixture
-def fuzz_app(engine: Engine, settings: Settings) -> FastAPI:
-    with Session(engine, expire_on_commit=False) as session:
-        load_book(session)
-        make_account(session, id="0", name="Zero")
-        make_account(session, id="a", name="A")
-        _, secret = api_keys.create_api_key(session, name="fuzz", scope="admin", now=AS_OF)
-        session.commit()
+def fuzz_app(databases: DatabaseFactory, engine: Engine, settings: Settings) -> FastAPI:
+    secret = databases.load(engine, fuzz_world)
     # The test's engine: schemathesis runs the lifespan once and never ends it, so the engine
     # must be one this test disposes of.
-    app = create_app(settings, engine=engine)
+    app = app_for(settings, engine=engine)
     app.state.clock = lambda: AS_OF + dt.timedelta(seconds=SEEN.total())
     app.state.fuzz_key = secret
     return app
 
 
-def _schema_app() -> FastAPI:
-    # Only for reading the document at collection time (schemathesis runs its lifespan, so no
-    # scheduler): no table is ever touched.
-    return create_app(
-        Settings(
-            env="test",
-            database_url="sqlite://",
-            secret_key="schema-only-secret-key-0123",
-            scheduler_enabled=False,
-        )
-    )
-
-
 # Each test's requests go to its own app (``case.call(app=...)``) over its own database.
-schema = schemathesis.openapi.from_asgi("/openapi.json", _schema_app())
+schema = schemathesis.openapi.from_asgi("/openapi.json", schema_app())
 # The coverage phase (every boundary value of every parameter: ~40 requests an operation) takes
 # minutes; it runs when BANSOU_FUZZ_COVERAGE=1, e.g. before a release. The generated examples
 # (MAX_EXAMPLES an operation) always run.

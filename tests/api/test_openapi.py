@@ -22,10 +22,8 @@ from fastapi.routing import APIRoute, iter_route_contexts
 from fastapi.testclient import TestClient
 from packaging.requirements import Requirement
 
-from app.config import Settings
 from app.errors import PROBLEM_JSON
-from app.main import create_app
-from tests.helpers import Headers
+from tests.helpers import Headers, schema_app
 
 METHODS = {"get", "put", "post", "patch", "delete"}
 OPERATION_ID = re.compile(r"^[a-z][a-z0-9]*(_[a-z0-9]+){1,6}$")
@@ -33,18 +31,7 @@ OPERATION_ID = re.compile(r"^[a-z][a-z0-9]*(_[a-z0-9]+){1,6}$")
 API_PREFIXES = ("/api/", "/v1/")
 
 
-def _schema() -> dict[str, Any]:
-    app = create_app(
-        Settings(
-            env="test",
-            database_url="sqlite://",
-            secret_key="schema-only-secret-key-0123",
-        )
-    )
-    return app.openapi()
-
-
-SCHEMA = _schema()
+SCHEMA = schema_app().openapi()
 OPERATIONS = [
     (method.upper(), path, op)
     for path, item in SCHEMA["paths"].items()
@@ -86,16 +73,9 @@ def test_no_page_is_in_the_document() -> None:
 def test_every_page_route_is_left_out_of_the_document() -> None:
     """Routers are included in several places (``app.main``, ``app.views``): whichever way a
     page comes in, it stays out of the API document."""
-    app = create_app(
-        Settings(
-            env="test",
-            database_url="sqlite://",
-            secret_key="schema-only-secret-key-0123",
-        )
-    )
     shown = [
         ctx.path
-        for ctx in iter_route_contexts(app.routes)
+        for ctx in iter_route_contexts(schema_app().routes)
         if isinstance(ctx.original_route, APIRoute)
         and ctx.include_in_schema
         and not str(ctx.path).startswith(API_PREFIXES)
@@ -156,6 +136,10 @@ def _bin(name: str) -> str:
     return found
 
 
+#: Both tests of the generated client on one pytest-xdist worker: it is generated once.
+ONE_CLIENT = pytest.mark.xdist_group("generated-client")
+
+
 @pytest.fixture(scope="module")
 def generated_client(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """openapi-python-client's project for this document (its package is importable from it)."""
@@ -179,6 +163,7 @@ def generated_client(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.mark.slow
+@ONE_CLIENT
 def test_the_generated_client_has_an_installable_name(generated_client: Path) -> None:
     """pip refuses a distribution name that is not PEP 508 (``bans-ō-client`` was not)."""
     name = re.search(r'name="([^"]+)"', (generated_client / "setup.py").read_text())
@@ -189,6 +174,7 @@ def test_the_generated_client_has_an_installable_name(generated_client: Path) ->
 
 
 @pytest.mark.slow
+@ONE_CLIENT
 def test_a_generated_client_installs_and_parses_problems(
     generated_client: Path,
     app: FastAPI,

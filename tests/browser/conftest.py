@@ -14,8 +14,11 @@ from pathlib import Path
 
 import pytest
 from fastapi import FastAPI
+from sqlalchemy.engine import Engine
 
+from tests.conftest import DatabaseFactory
 from tests.live import live_server as serve_live
+from tests.views.data import Book, load_book
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -68,16 +71,9 @@ ARTIFACTS = Path(__file__).resolve().parent.parent.parent / "test-artifacts" / "
 
 
 @pytest.fixture
-def book(engine: object) -> object:
+def book(databases: DatabaseFactory, engine: Engine) -> Book:
     """The small deterministic book of business (``tests.views.data``) in the test's database."""
-    from sqlmodel import Session
-
-    from tests.views.data import load_book
-
-    with Session(engine, expire_on_commit=False) as session:  # type: ignore[call-overload]
-        loaded = load_book(session)
-        session.commit()
-    return loaded
+    return databases.load(engine, load_book)
 
 
 @pytest.fixture

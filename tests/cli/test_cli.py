@@ -222,6 +222,7 @@ def test_invalid_configuration_is_a_clear_error() -> None:
 SIGN_IN = re.compile(r"^\s+(\S+@\S+)\s+(admin|csm|viewer)\s+(\S+)$")
 
 
+@pytest.mark.slow
 def test_demo_loads_a_realistic_book_of_business(db_url: str, engine: Engine) -> None:
     result = ok(run(db_url, "demo", "--accounts", "20", "--seed", "3"))
 
@@ -267,6 +268,7 @@ def _account_names(engine: Engine) -> list[str]:
         return list(s.exec(select(Account.name).order_by(Account.external_id)).all())
 
 
+@pytest.mark.slow
 def test_demo_reset_is_deterministic_for_a_seed(db_url: str, engine: Engine) -> None:
     ok(run(db_url, "keys", "create", "--name", "old"))
     ok(run(db_url, "demo", "--reset", "--accounts", "5", "--seed", "3"))

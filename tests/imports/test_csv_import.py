@@ -428,6 +428,7 @@ def _peak_import(engine: Engine, path: Path) -> tuple[ImportReport, int]:
     return report, peak
 
 
+@pytest.mark.slow
 def test_a_big_usage_file_streams_in_constant_memory(
     engine: Engine, acme: None, tmp_path: Path
 ) -> None:

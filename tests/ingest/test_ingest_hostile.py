@@ -142,6 +142,7 @@ def source_id(engine: Engine) -> int:
         return source.id
 
 
+@pytest.mark.slow
 @settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(hostile=st.lists(hostile_message(), min_size=1, max_size=4), on_wire=st.booleans())
 def test_hostile_messages_never_stop_their_neighbours(

@@ -359,6 +359,7 @@ VALUES = (
 MESSAGES = st.dictionaries(FIELDS | st.text(max_size=8), VALUES, max_size=10)
 
 
+@pytest.mark.slow
 @settings(max_examples=150, deadline=None)
 @given(raw=MESSAGES | JSON, implied=st.none() | st.sampled_from(["track", "identify", "group"]))
 def test_parse_never_raises_anything_but_rejected(raw: Any, implied: str | None) -> None:
@@ -501,6 +502,7 @@ def messages(draw: st.DrawFn) -> Any:
     return raw
 
 
+@pytest.mark.slow
 @settings(max_examples=3000, deadline=None)
 @given(messages())
 def test_the_request_paths_shortcut_never_accepts_what_the_checks_reject(raw: Any) -> None:

@@ -6,6 +6,7 @@ import datetime as dt
 from decimal import Decimal
 from typing import Any
 
+import pytest
 from sqlmodel import Session, col, select
 
 from app.accounts import history as account_history
@@ -261,6 +262,7 @@ def test_snoozed_tasks_count_as_open_and_wake_up(session: Session) -> None:
     assert task.status == "open" and task.snoozed_until is None
 
 
+@pytest.mark.slow
 def test_demo_history_gives_industries_different_tiers(session: Session) -> None:
     from app.demo import service as demo
 

@@ -383,6 +383,7 @@ def test_if_match_names_a_version_of_this_resource(header: str | None, expected:
     assert plan_records.expected_version(header, kind="plan", id=7) == expected
 
 
+@pytest.mark.slow
 def test_demo_plans_come_in_varied_states(session: Session) -> None:
     from zoneinfo import ZoneInfo
 

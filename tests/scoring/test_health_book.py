@@ -7,6 +7,7 @@ scorer had when it was stored: the explanation served is rebuilt from it.
 
 import datetime as dt
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -54,6 +55,7 @@ def _inputs(model: ModelDef, columns, data_as_of, account: int) -> dict[str, Mea
     }
 
 
+@pytest.mark.slow
 @settings(max_examples=300, deadline=None)
 @given(column_books())
 def test_the_book_scorer_gives_exactly_what_score_gives(book) -> None:  # type: ignore[no-untyped-def]
@@ -69,6 +71,7 @@ def test_the_book_scorer_gives_exactly_what_score_gives(book) -> None:  # type: 
     assert repr(got) == repr(expected)
 
 
+@pytest.mark.slow
 @settings(max_examples=300, deadline=None)
 @given(column_books())
 def test_a_stored_row_rebuilds_the_same_result(book) -> None:  # type: ignore[no-untyped-def]

@@ -2,6 +2,7 @@
 
 import datetime as dt
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -84,6 +85,7 @@ def books(draw):  # type: ignore[no-untyped-def]
     return model, accounts
 
 
+@pytest.mark.slow
 @settings(max_examples=300, deadline=None)
 @given(books())
 def test_the_scorer_gives_exactly_what_score_gives(book) -> None:  # type: ignore[no-untyped-def]

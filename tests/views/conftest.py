@@ -9,8 +9,8 @@ import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy.engine import Engine
-from sqlmodel import Session
 
+from tests.conftest import DatabaseFactory
 from tests.views.data import ADMIN, CSM, PASSWORD, VIEWER, Book, load_book
 from tests.views.lifecycle_data import load_lifecycle
 
@@ -20,11 +20,8 @@ _TOKEN = re.compile(r'name="csrf_token" value="([0-9a-f]+)"')
 
 
 @pytest.fixture
-def book(engine: Engine) -> Book:
-    with Session(engine, expire_on_commit=False) as session:
-        loaded = load_book(session)
-        session.commit()
-    return loaded
+def book(databases: DatabaseFactory, engine: Engine) -> Book:
+    return databases.load(engine, load_book)
 
 
 @pytest.fixture

@@ -25,10 +25,10 @@ from sqlmodel import Session
 from app.auth.security import digest
 from app.config import Settings
 from app.deps import SESSION_COOKIE
-from app.main import create_app
 from app.models import User, WebSession
 from app.views.page import CSRF_COOKIE, csrf_token
 from tests.builders import AS_OF, make_account, make_user
+from tests.helpers import schema_app
 
 ROLES = ("viewer", "csm", "admin")
 #: Paths that are not pages: the JSON API, Segment ingestion, static files.
@@ -66,17 +66,6 @@ _ROLE_DEPENDENCIES = {"require_admin": "admin", "require_csm_or_admin": "editor"
 _RANK = ("public", "user", "editor", "admin")
 
 
-def _schema_app() -> FastAPI:
-    # Only for reading the route table: no lifespan runs, no database is opened.
-    return create_app(
-        Settings(
-            env="test",
-            database_url="sqlite://",
-            secret_key="schema-only-secret-key-0123",
-        )
-    )
-
-
 def _needs(dependant: Dependant) -> str:
     found = {"public"}
     stack = [dependant]
@@ -90,7 +79,7 @@ def _needs(dependant: Dependant) -> str:
 def page_routes() -> list[tuple[str, str, str]]:
     """(METHOD, path, what it needs) for every route that is not the API."""
     out = []
-    for ctx in iter_route_contexts(_schema_app().routes):
+    for ctx in iter_route_contexts(schema_app().routes):
         if not isinstance(ctx.original_route, APIRoute) or str(ctx.path).startswith(NOT_PAGES):
             continue
         for method in sorted(ctx.methods or ()):

@@ -493,6 +493,7 @@ def readers(app: FastAPI, hostile: dict[str, Any]) -> Iterator[dict[str, TestCli
     }
 
 
+@pytest.mark.slow
 def test_no_page_carries_the_corpus_as_markup(
     app: FastAPI,
     engine: Engine,
