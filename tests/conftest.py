@@ -46,7 +46,7 @@ T = TypeVar("T")
 #: argon2id at the least cost argon2 accepts: a real hash, made and checked by the app's own code,
 #: in a millisecond instead of the recommended parameters' half second (slow by design), which
 #: every user a test creates and every sign-in would pay. The app keeps the recommended ones
-#: (``tests/unit/test_security_and_cursors.py`` checks them with ``production_password_hashing``).
+#: (``tests/test_security_and_cursors.py`` checks them with ``production_password_hashing``).
 TEST_PASSWORD_HASH = PasswordHash((Argon2Hasher(time_cost=1, memory_cost=1024, parallelism=1),))
 _production_hasher = security._hasher
 

@@ -9,6 +9,7 @@ import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy.engine import Engine
+from sqlmodel import Session
 
 from tests.conftest import DatabaseFactory
 from tests.views.data import ADMIN, CSM, PASSWORD, VIEWER, Book, load_book
