@@ -84,19 +84,55 @@ def _is_due(row: JobRun, now: dt.datetime) -> bool:
 
 def claim(session: Session, *, name: str, every: dt.timedelta, now: dt.datetime, force: bool = False) -> bool:
     """Take this turn of a job if it is due (any time with ``force``): it is marked running and
-    not due again for a period meanwhile. False if it is not due or another process took it."""
+    not due again for a period meanwhile. False if it is not due, if another process took it, or
+    if a run is still going (started less than a period ago and not finished: not even ``force``
+    starts a second one).
+
+    A run marked running whose period has passed never recorded its end: its process stopped.
+    It is recorded as a failure (``Interrupted``, with the time it started) as this turn is
+    taken, so the failures in a row and ``/readyz`` see it."""
     insert = dialect_insert(session, JOB_RUN).values(
         name=name, last_status="succeeded", consecutive_failures=0, next_attempt_at=None
     )
     session.execute(insert.on_conflict_do_nothing(index_elements=["name"]))
-    statement = update(JOB_RUN).where(JOB_RUN.c.name == name)
+    row = session.execute(
+        select(
+            JOB_RUN.c.last_status,
+            JOB_RUN.c.last_started_at,
+            JOB_RUN.c.next_attempt_at,
+            JOB_RUN.c.consecutive_failures,
+        ).where(JOB_RUN.c.name == name)
+    ).one()
+    turn_held = row.next_attempt_at is not None and row.next_attempt_at > now
+    if row.last_status == "running" and turn_held:
+        return False
+    values: dict[str, Any] = {
+        "last_status": "running",
+        "last_started_at": now,
+        "next_attempt_at": now + every,
+    }
+    if row.last_status == "running":
+        started = row.last_started_at
+        values.update(
+            consecutive_failures=row.consecutive_failures + 1,
+            last_error_at=now,
+            last_error_code="error",
+            last_error_type="Interrupted",
+            last_error_message=started.isoformat() if started is not None else None,
+        )
+    same_run = (
+        JOB_RUN.c.last_started_at.is_(None)
+        if row.last_started_at is None
+        else JOB_RUN.c.last_started_at == row.last_started_at
+    )
+    statement = update(JOB_RUN).where(
+        JOB_RUN.c.name == name, JOB_RUN.c.last_status == row.last_status, same_run
+    )
     if not force:
         statement = statement.where(
             or_(JOB_RUN.c.next_attempt_at.is_(None), JOB_RUN.c.next_attempt_at <= now)
         )
-    result = session.execute(
-        statement.values(last_status="running", last_started_at=now, next_attempt_at=now + every)
-    )
+    result = session.execute(statement.values(**values))
     return bool(getattr(result, "rowcount", 0))
 
 

@@ -173,6 +173,41 @@ def test_a_turn_is_taken_once_and_forcing_runs_it_anyway(engine: Engine, setting
     assert forced is not None and forced.last_outcome == {"attempts": 2}
 
 
+def _claim(engine: Engine, job: Job, now: dt.datetime, *, force: bool = False) -> bool:
+    with Session(engine) as session:
+        taken = jobs.claim(session, name=job.name, every=job.every, now=now, force=force)
+        session.commit()
+    return taken
+
+
+def test_forcing_never_starts_a_second_run_while_one_is_running(engine: Engine, settings: Settings) -> None:
+    job = _flaky(failures=0)
+    assert _claim(engine, job, AS_OF)  # a run started (by the scheduler) and is still going
+
+    forced = run_job_once(engine, settings, job, clock=Clock(AS_OF + MINUTE), force=True)
+
+    assert forced is None  # `bansou jobs run` says the job is running in another process
+    assert _state(engine, job.name).last_status == "running"
+
+
+def test_a_run_that_never_finished_is_counted_as_a_failure_at_the_next_turn(
+    engine: Engine, settings: Settings
+) -> None:
+    job = _flaky(failures=0)
+    assert _claim(engine, job, AS_OF)  # the process stopped mid-run: nothing recorded its end
+    assert not _claim(engine, job, AS_OF + 30 * MINUTE)  # its turn is still held
+
+    later = AS_OF + dt.timedelta(hours=1)
+    assert _claim(engine, job, later)
+    state = _state(engine, job.name)
+
+    assert state.last_status == "running" and state.last_started_at == later
+    assert state.consecutive_failures == 1
+    assert (state.last_error_code, state.last_error_type) == ("error", "Interrupted")
+    assert state.last_error_at == later and state.last_error_message is not None
+    assert AS_OF.isoformat() in state.last_error_message
+
+
 def test_a_retried_email_job_queues_each_email_once(
     engine: Engine, settings: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
