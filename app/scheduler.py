@@ -29,6 +29,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import Engine
 
 from app.auth.last_used import FLUSH_EVERY, LastUsed
+from app.auth.last_used import store as store_last_used
 from app.config import Settings
 from app.db import session_scope, utcnow
 from app.health import score_queue
@@ -177,8 +178,10 @@ async def run_applier(engine: Engine, settings: Settings, *, idle: float = 0.05)
 
 def flush_last_used(engine: Engine, last_used: LastUsed) -> int:
     """Store the noted last uses of API keys and web sessions (one short write transaction)."""
-    with session_scope(engine) as session:
-        return last_used.flush(session)
+    # The notes go back if the write or its commit fails (the commit runs as session_scope ends,
+    # inside ``taken``).
+    with last_used.taken() as (keys, sessions), session_scope(engine) as session:
+        return store_last_used(session, keys, sessions)
 
 
 async def run_last_used_flusher(

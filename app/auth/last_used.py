@@ -15,8 +15,10 @@ key's last-used time (to spot unused keys) both tolerate that.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import threading
+from collections.abc import Iterator
 
 from sqlalchemy import Table, bindparam, or_, update
 from sqlmodel import Session
@@ -57,22 +59,30 @@ class LastUsed:
         noted = self._sessions.get(web_session.id) if web_session.id is not None else None
         return _later(web_session.last_seen_at, noted) or web_session.last_seen_at
 
-    def flush(self, session: Session) -> int:
-        """Write the notes (never moving a stored time back); how many rows were noted."""
+    @contextlib.contextmanager
+    def taken(self) -> Iterator[tuple[dict[int, dt.datetime], dict[int, dt.datetime]]]:
+        """The notes (by key id, by session id), taken out to be written in the block; put back
+        for the next turn (unless newer notes came in meanwhile) if the block fails, its commit
+        included."""
         with self._lock:
             keys, self._keys = self._keys, {}
             sessions, self._sessions = self._sessions, {}
         try:
-            _store(session, table_of(ApiKey), "last_used_at", keys)
-            _store(session, table_of(WebSession), "last_seen_at", sessions)
+            yield keys, sessions
         except BaseException:
-            with self._lock:  # kept for the next turn, unless newer notes came in meanwhile
+            with self._lock:
                 for key_id, at in keys.items():
                     self._keys[key_id] = max(at, self._keys.get(key_id, at))
                 for session_id, at in sessions.items():
                     self._sessions[session_id] = max(at, self._sessions.get(session_id, at))
             raise
-        return len(keys) + len(sessions)
+
+
+def store(session: Session, keys: dict[int, dt.datetime], sessions: dict[int, dt.datetime]) -> int:
+    """Write taken notes (never moving a stored time back); how many rows were noted."""
+    _store(session, table_of(ApiKey), "last_used_at", keys)
+    _store(session, table_of(WebSession), "last_seen_at", sessions)
+    return len(keys) + len(sessions)
 
 
 def _later(a: dt.datetime | None, b: dt.datetime | None) -> dt.datetime | None:
