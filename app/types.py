@@ -34,6 +34,8 @@ INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 #: A row id in a path, query or body: any value an INTEGER id column can hold (an id in range
 #: that names no row is a 404, one out of range a 422).
 DbId = Annotated[int, Interval(ge=INT32_MIN, le=INT32_MAX)]
+#: A row id of a BIGINT id column (the ingestion log, raw events, dead letters): any 64-bit value.
+BigDbId = Annotated[int, Interval(ge=INT64_MIN, le=INT64_MAX)]
 #: A whole number stored in an INTEGER column (counts, seats, positions): 0 .. 2^31-1.
 Count = Annotated[int, Interval(ge=0, le=INT32_MAX)]
 

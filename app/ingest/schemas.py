@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, StringConstraints
 
-from app.types import DbId
+from app.types import BigDbId
 
 
 class SourceCreate(BaseModel):
@@ -62,7 +62,7 @@ class DeadLetterPublic(BaseModel):
 
 
 class ReplayIn(BaseModel):
-    ids: list[DbId] | None = None  # omitted: every set-aside message of the source
+    ids: list[BigDbId] | None = None  # omitted: every set-aside message of the source
 
 
 class Replayed(BaseModel):

@@ -18,6 +18,7 @@ from typing import Any
 import orjson
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import text
 from sqlalchemy.exc import OperationalError
 from typer.testing import CliRunner
 
@@ -206,6 +207,36 @@ def test_a_set_aside_message_is_stored_when_replayed_after_the_fix(
     assert dead_letters_of(client, admin, sid) == []
     contacts = client.get("/api/v1/accounts/acme/contacts", headers=admin).json()["data"]
     assert [c["email"] for c in contacts] == ["a@example.com"]
+
+
+def test_a_dead_letter_is_replayed_by_an_id_past_32_bits(
+    client: TestClient, key: str, admin: Headers, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Dead-letter ids are 64-bit (BIGINT on PostgreSQL): the replay body takes any of them."""
+    app = client.app
+    original = identities.identify
+
+    def broken(session: Any, user_id: str, *args: Any) -> None:
+        if user_id == "u1":
+            raise ValueError("a bug in storing identify calls")
+        original(session, user_id, *args)
+
+    monkeypatch.setattr(identities, "identify", broken)
+    post(client, key, [group("g1", "u1", "acme"), identify("i1", "u1", email="a@example.com")])
+    assert drain(app).set_aside == 1  # type: ignore[arg-type]
+    monkeypatch.undo()
+    sid = source_id(client, admin)
+    big = 2**40 + 7
+    with app.state.engine.begin() as conn:  # type: ignore[attr-defined]
+        conn.execute(text("UPDATE ingest_dead_letter SET id = :big"), {"big": big})
+    [letter] = dead_letters_of(client, admin, sid)
+    assert letter["id"] == big
+
+    url = f"/api/v1/sources/{sid}/dead-letters/replay"
+    assert client.post(url, headers=admin, json={"ids": [2**63]}).status_code == 422
+    response = client.post(url, headers=admin, json={"ids": [big]})
+    assert response.status_code == 200, response.text
+    assert response.json() == {"replayed": 1}
 
 
 def test_dead_letters_are_for_admins(client: TestClient, key: str, auth: Callable[[str], Headers]) -> None:
