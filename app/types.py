@@ -84,12 +84,16 @@ JsonObject = Annotated[dict[str, Any], AfterValidator(_json_without_nul)]
 #: Why an account id is refused: it is a path segment of the account's page and API
 #: (``/accounts/{id}``), and a ``/`` in it (even sent as ``%2F``) would split that segment.
 ACCOUNT_ID_SLASH = "must not contain '/' (an account id is part of the account's URL)"
+#: ``.`` and ``..`` as a URL segment are path steps: browsers and proxies resolve them away.
+ACCOUNT_ID_DOTS = "must not be '.' or '..' (an account id is part of the account's URL)"
 
 
 def account_id_problem(value: str) -> str | None:
     """Why ``value`` cannot be a new account's id, or None when it can."""
     if "/" in value:
         return ACCOUNT_ID_SLASH
+    if value in (".", ".."):
+        return ACCOUNT_ID_DOTS
     return None
 
 

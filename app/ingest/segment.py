@@ -320,7 +320,8 @@ def usual_fields(raw: dict[str, Any], encoded: bytes, latest: dt.datetime) -> _F
     name = None
     if kind == "group":
         group_id = raw.get("groupId")
-        if not _plain_id(group_id) or "/" in str(group_id):  # the full check names the reason
+        if not _plain_id(group_id) or account_id_problem(str(group_id)) is not None:
+            # the full check names the reason
             return None
         traits = raw.get("traits")
         if type(traits) is dict and not traits.keys().isdisjoint(SEAT_TRAITS):
