@@ -144,7 +144,7 @@ class IngestBatch(SQLModel, table=True):
 
     __tablename__ = "ingest_batch"
     __table_args__ = (
-        # The backlog's size and age (``ingest.backlog``: /v1's limit, /readyz) read this small
+        # The backlog's size and age (``app.ingest.pending.backlog``: /v1's limit, /readyz) read this small
         # index instead of every row, each of which holds a whole batch.
         Index("ix_ingest_batch_received_at", "received_at", "messages"),
     )

@@ -18,7 +18,7 @@ from starlette.responses import Response
 
 from app.errors import BansouError, NotAuthenticated
 from app.views import htmx
-from app.views.page import finish, make_viewer
+from app.views.page import context, finish, make_viewer
 from app.views.templating import render
 
 log = logging.getLogger("bansou.views")
@@ -48,8 +48,6 @@ def html_error(request: Request, status: int, detail: str) -> Response:
     settings = request.app.state.settings
     user = getattr(request.state, "web_user", None) or None
     viewer = make_viewer(request, user, settings, request.app.state.clock())
-    from app.views.page import context
-
     values = context(viewer, {"status": status, "detail": detail})
     if htmx.is_htmx(request):
         response = render("components/toast.html", values, block="toast", status_code=status)
