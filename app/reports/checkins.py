@@ -24,6 +24,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 from string import Template
+from zoneinfo import ZoneInfo
 
 from itsdangerous import BadSignature, URLSafeSerializer
 from sqlalchemy import and_, exists, select
@@ -124,10 +125,12 @@ def answer_link(settings: Settings, checkin_id: int, answer: str) -> str:
     return f"{settings.base_url.rstrip('/')}/c/{token}"
 
 
-def due_accounts(session: Session, *, today: dt.date, from_day: int,
-                 until_day: int) -> list[Account]:
+def due_accounts(session: Session, *, today: dt.date, from_day: int, until_day: int,
+                 tz: ZoneInfo) -> list[Account]:
     """Active accounts between day ``from_day`` and ``until_day`` of their contract with no
-    webinar attended and no support ticket in the first ``from_day`` days, and no check-in yet."""
+    webinar attended and no support ticket in the first ``from_day`` days, and no check-in yet.
+    Days are the team's (``tz``): the first days run from midnight of the contract's first day
+    there."""
     rows = session.execute(
         select(Account).where(
             col(Account.status) == "active", col(Account.contract_start_on).is_not(None),
@@ -139,8 +142,9 @@ def due_accounts(session: Session, *, today: dt.date, from_day: int,
     out = []
     for account in rows:
         assert account.contract_start_on is not None
-        start = dt.datetime.combine(account.contract_start_on, dt.time(), dt.UTC)
-        end = start + dt.timedelta(days=from_day)
+        start = dt.datetime.combine(account.contract_start_on, dt.time(), tz).astimezone(dt.UTC)
+        last = account.contract_start_on + dt.timedelta(days=from_day)
+        end = dt.datetime.combine(last, dt.time(), tz).astimezone(dt.UTC)
         seen = session.execute(
             select(col(Interaction.id)).where(
                 col(Interaction.account_id) == account.id,
@@ -165,7 +169,7 @@ def send_checkins(session: Session, *, settings: Settings, now: dt.datetime,
     sent = 0
     today = now.astimezone(settings.tz).date()
     for account in due_accounts(session, today=today, from_day=settings.checkin_from_day,
-                                until_day=settings.checkin_until_day):
+                                until_day=settings.checkin_until_day, tz=settings.tz):
         assert account.contract_start_on is not None
         champion = session.execute(
             select(Contact).where(col(Contact.account_id) == account.id, col(Contact.is_champion),

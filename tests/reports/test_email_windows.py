@@ -11,11 +11,11 @@ from sqlmodel import Session, select
 
 from app.config import Settings
 from app.db import session_scope
-from app.models import AdoptionReport, Checkin, Outbox
+from app.models import Account, AdoptionReport, Checkin, Outbox
 from app.priorities import digest
 from app.reports import checkins
 from app.reports import service as reports
-from tests.builders import AS_OF, make_account, make_contact, make_user
+from tests.builders import AS_OF, make_account, make_contact, make_interaction, make_user
 
 TODAY = dt.date(2026, 11, 23)  # AS_OF in Tokyo (18:00, a Monday)
 DAY = dt.timedelta(days=1)
@@ -66,6 +66,24 @@ def test_the_window_is_a_setting(engine: Engine, settings: Settings) -> None:
     with session_scope(engine) as session:
         assert checkins.send_checkins(session, settings=wide, now=AS_OF) == 1
     assert _asked(engine) == ["champion@a60.example"]
+
+
+def test_the_first_days_are_counted_in_the_team_time_zone(engine: Engine, settings: Settings) -> None:
+    """A ticket at 08:00 in Tokyo on the contract's first day is inside its first 30 days (it is
+    the day before in UTC); a webinar at 08:00 on day 30 is outside them."""
+    tokyo = settings.tz
+    _book(engine, [35, 36])
+    with session_scope(engine) as session:
+        for account_id, days_in, kind in (("a35", 0, "support_ticket"), ("a36", 30, "webinar")):
+            account = session.exec(select(Account).where(Account.external_id == account_id)).one()
+            assert account.contract_start_on is not None
+            day = account.contract_start_on + dt.timedelta(days=days_in)
+            at = dt.datetime.combine(day, dt.time(8), tokyo).astimezone(dt.UTC)
+            make_interaction(session, account=account, type=kind, occurred_at=at)
+    with session_scope(engine) as session:
+        checkins.send_checkins(session, settings=settings, now=AS_OF)
+
+    assert _asked(engine) == ["champion@a36.example"]
 
 
 def _acme_with_schedule(engine: Engine, *, created: dt.datetime) -> None:
