@@ -518,15 +518,23 @@ def test_cycles_are_found_and_shown_as_paths(
     assert [closed_path(graph, component) for component in found] == paths
 
 
-def test_pydantic_models_are_found_where_they_are_defined() -> None:
+def test_pydantic_models_are_found_where_they_are_defined(monkeypatch: pytest.MonkeyPatch) -> None:
     module = types.ModuleType("app.api.example")
+    monkeypatch.setitem(sys.modules, module.__name__, module)  # pydantic names generics there
     exec(  # noqa: S102  (a fixed source, to build a module)
-        "from pydantic import BaseModel\nclass Out(BaseModel):\n    x: int\nclass Plain:\n    pass\n",
+        "from typing import Generic, TypeVar\n"
+        "from pydantic import BaseModel\n"
+        "T = TypeVar('T')\n"
+        "class Out(BaseModel):\n    x: int\n"
+        "class Page(BaseModel, Generic[T]):\n    data: list[T]\n"
+        "Listed = Page[Out]\n"
+        "class Plain:\n    pass\n",
         module.__dict__,
     )
     module.Imported = BaseModel
 
-    assert pydantic_models_defined_in(module) == ["Out"]
+    # A generic model parametrised here (``Page[Out]``) is a use, not a definition.
+    assert pydantic_models_defined_in(module) == ["Out", "Page"]
 
 
 @pytest.mark.parametrize(
