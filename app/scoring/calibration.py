@@ -878,7 +878,7 @@ def _build(
     if variant in ("calibrated", "weights_only"):
         weights = _fit_weights(measures, gradings, matrix, churn, active, settings)
     proposed = _assemble(model, gradings, weights)
-    if not bands:
+    if not bands or churn.all() or not churn.any():  # one outcome only: no cut-off to learn
         return _Built(proposed, evidence)
     if settings.keep_band_normal:
         return _around_line(model, proposed, samples, matrix, churn, fits, evidence, settings)

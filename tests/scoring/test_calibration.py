@@ -420,3 +420,11 @@ def test_propose_key_features_picks_the_common_features_that_separate() -> None:
         assert (smb.segment, enterprise.segment) == ("smb", "enterprise")
         assert enterprise.good < smb.good  # relative to the segment's usual use
     assert propose_key_features(features, samples, horizon_days=HORIZON, settings=FAST) == chosen
+
+
+def test_without_both_outcomes_nothing_is_learnt() -> None:
+    samples = [Sample(s.account_id, s.ref, s.values, None) for s in book(3, accounts=60)]
+    proposal = calibrate(RIGHT, samples, horizon_days=HORIZON, settings=FAST)
+    assert proposal.variant == "kept" and proposal.model == RIGHT
+    assert evaluate(RIGHT, [], horizon_days=HORIZON).auc is None
+    assert calibrate(RIGHT, [], horizon_days=HORIZON).model == RIGHT
