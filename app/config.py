@@ -60,6 +60,9 @@ class Settings(BaseSettings):
     #: /readyz answers 503 once a scheduled job has failed this many times in a row (retried
     #: after 1, 2 and 4 minutes, 3 failures span about 3 minutes); 0: jobs never make it 503.
     readyz_job_failures: int = Field(default=3, ge=0)
+    #: A calibration proposes band cut-offs that put at most this share of active accounts in
+    #: "bad" (a CSM team can act on a quarter of its book, not on half of it).
+    calibration_bad_share_max: float = Field(default=0.25, ge=0.05, le=0.5)
 
     @field_validator("timezone")
     @classmethod

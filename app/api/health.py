@@ -10,15 +10,19 @@ from fastapi import APIRouter, Depends, Query, Response, status
 from app.api.common import BODY, CONFLICT, ERRORS, NOT_FOUND
 from app.deps import AdminKeyDep, NowDep, ReadKeyDep, SessionDep, SettingsDep, TodayDep, WriteKeyDep
 from app.health import backtest as backtest_svc
+from app.health import calibration as calibration_svc
 from app.health import models as health_models
 from app.health import preview as health_preview
 from app.health import reading as health_reading
 from app.health import sentiment as health_sentiment
+from app.health import snapshots as health_snapshots
 from app.health.schemas import (
     BacktestIn,
     BacktestPublic,
     BulkItem,
     BulkPage,
+    CalibrateIn,
+    CalibrationPublic,
     DraftIn,
     GroupPublic,
     HealthModelCreate,
@@ -35,7 +39,7 @@ from app.health.schemas import (
     VersionMark,
     VersionPublic,
 )
-from app.models import HealthModel, HealthModelVersion
+from app.models import HealthCalibration, HealthModel, HealthModelVersion
 from app.pagination import Cursor, PageParams, decode_cursor, encode_cursor, page_params
 from app.types import DbId
 
@@ -250,10 +254,19 @@ def save_draft(
     responses={**NOT_FOUND, **CONFLICT},
 )
 def publish(
-    model_id: DbId, version: DbId, session: SessionDep, now: NowDep, _key: AdminKeyDep
+    model_id: DbId,
+    version: DbId,
+    session: SessionDep,
+    settings: SettingsDep,
+    now: NowDep,
+    today: TodayDep,
+    _key: AdminKeyDep,
 ) -> HealthModelPublic:
-    """Publish a draft: it scores from now on and the previous version is retired."""
-    health_models.publish_version(session, model_id=model_id, version=version, now=now)
+    """Publish a draft: it scores today's accounts at once and from now on; the previous version
+    is retired (its scores stay in the history)."""
+    health_snapshots.publish_and_score(
+        session, model_id=model_id, version=version, today=today, tz=settings.tz, now=now
+    )
     return _model_public(session, health_models.get_model(session, model_id))
 
 
@@ -324,4 +337,70 @@ def backtest(
         params=backtest_in,
         today=today,
         tz=settings.tz,
+    )
+
+
+def _calibration_public(record: HealthCalibration) -> CalibrationPublic:
+    return CalibrationPublic.model_validate(record, from_attributes=True)
+
+
+@router.post(
+    "/health-models/{model_id}/calibrate",
+    response_model=CalibrationPublic,
+    status_code=status.HTTP_201_CREATED,
+    responses={**NOT_FOUND, **BODY},
+)
+def calibrate(
+    model_id: DbId,
+    calibrate_in: CalibrateIn,
+    session: SessionDep,
+    settings: SettingsDep,
+    now: NowDep,
+    today: TodayDep,
+    key: AdminKeyDep,
+) -> CalibrationPublic:
+    """Propose a draft version fitted to the book's own history (thresholds from churn rates,
+    weights from a regularised logistic regression, band cut-offs with churn rising from good to
+    bad), validated out of time against the version it starts from. Nothing is published: read
+    the report, then publish the draft. 422 when the history is too short to fit and judge."""
+    record = calibration_svc.calibrate_model(
+        session,
+        model_id=model_id,
+        version=calibrate_in.version,
+        params=calibration_svc.CalibrationParams(
+            horizon_days=calibrate_in.horizon_days,
+            cadence_days=calibrate_in.cadence_days,
+            bad_share_max=calibrate_in.bad_share_max or settings.calibration_bad_share_max,
+            start=calibrate_in.start,
+            end=calibrate_in.end,
+        ),
+        today=today,
+        tz=settings.tz,
+        now=now,
+        actor=key.name,
+    )
+    return _calibration_public(record)
+
+
+@router.get(
+    "/health-models/{model_id}/calibrations",
+    response_model=list[CalibrationPublic],
+    responses=NOT_FOUND,
+)
+def list_calibrations(model_id: DbId, session: SessionDep, _key: ReadKeyDep) -> list[CalibrationPublic]:
+    """The model's calibrations, newest first (at most 20)."""
+    return [_calibration_public(r) for r in calibration_svc.list_calibrations(session, model_id=model_id)]
+
+
+@router.get(
+    "/health-models/{model_id}/calibrations/{calibration_id}",
+    response_model=CalibrationPublic,
+    responses=NOT_FOUND,
+)
+def get_calibration(
+    model_id: DbId, calibration_id: DbId, session: SessionDep, _key: ReadKeyDep
+) -> CalibrationPublic:
+    """One calibration with its report."""
+    return _calibration_public(
+        calibration_svc.get_calibration(session, model_id=model_id, calibration_id=calibration_id)
     )

@@ -1,11 +1,14 @@
 """Backtesting a health model against what really happened.
 
-For each reference date (every ``step_days`` between ``start`` and ``end``), the model scores
-every account that was a customer then (contract started, not yet churned); an account counts as
-*churned* if its churn date falls within ``horizon_days`` after the reference date. The scores
-are then compared with the outcomes (see ``app.scoring.backtest``). Usage, interactions and
-ratings are taken as they were on each date; contacts' roles are today's (their history is not
-kept).
+For each reference date (every ``step_days`` back from ``end`` down to ``start``; by default
+every two weeks back from today over the whole usable history), the model scores every account
+that was a customer then (contract started, not yet churned); an account counts as *churned* if
+its churn date falls within ``horizon_days`` after the reference date. Everything a measure
+reads is taken as it was on each date (``app.health.samples``). The scores are then compared with
+the outcomes (``app.scoring.backtest``) over all the dates, and judged out of time by the
+protocol of ``app.health.samples`` (``validation``): the newest dates are the test set, the map
+from score to probability is fitted on the older ones, and the same figures are given at 30, 60,
+90 and 180 days side by side.
 """
 
 from __future__ import annotations
@@ -13,19 +16,31 @@ from __future__ import annotations
 import datetime as dt
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
 from sqlmodel import Session
 
 from app.errors import InvalidInput
+from app.health import calibration
 from app.health import models as health_models
-from app.health import scores as health_scores
+from app.health.samples import HORIZONS, MAX_REFERENCE_DATES, BookHistory, reference_grid
 from app.health.schemas import BacktestIn, BacktestPublic, BandRow, MeasureAuc
-from app.health.values import compute_values, load_accounts
-from app.models import Account
+from app.health.spec import to_model_def
+from app.scoring import calibration as calib
 from app.scoring.backtest import Observation, by_band, roc_auc
-from app.scoring.health import BANDS
+from app.scoring.health import BANDS, measure_order
 
-MAX_REFERENCE_DATES = 36
+
+def _dates(params: BacktestIn, today: dt.date) -> list[dt.date]:
+    """The explicit reference dates: every ``step_days`` back from ``end`` down to ``start``."""
+    end = params.end or today - dt.timedelta(days=params.horizon_days)
+    start = params.start or end - dt.timedelta(days=params.step_days * 9)
+    if end > today:
+        raise InvalidInput.field("end", "reference dates must be in the past")
+    dates: list[dt.date] = []
+    day = end
+    while day >= start and len(dates) < MAX_REFERENCE_DATES:
+        dates.append(day)
+        day -= dt.timedelta(days=params.step_days)
+    return sorted(dates)
 
 
 def run_backtest(
@@ -37,68 +52,82 @@ def run_backtest(
     if params.definition is not None:
         definition = params.definition
     else:
-        version = (health_models.get_version(session, model_id, params.version) if params.version
-                   else health_models.published_version(session, model_id))
+        version = (
+            health_models.get_version(session, model_id, params.version)
+            if params.version
+            else health_models.published_version(session, model_id)
+        )
         if version is None:
             raise InvalidInput.field("version", "the model has no published version; name one")
         definition, version_number = version.definition, version.version
     spec = health_models.parse_definition(definition)
+    model_def = to_model_def(spec)
 
-    end = params.end or today - dt.timedelta(days=params.horizon_days)
-    start = params.start or end - dt.timedelta(days=params.step_days * 9)
-    if end > today:
-        raise InvalidInput.field("end", "reference dates must be in the past")
-    dates: list[dt.date] = []
-    day = end
-    while day >= start and len(dates) < MAX_REFERENCE_DATES:
-        dates.append(day)
-        day -= dt.timedelta(days=params.step_days)
-    dates.reverse()
-
-    churn_dates: dict[int, dt.date | None] = {
-        id_: churned_on for id_, churned_on in session.execute(
-            select(Account.id, Account.churned_on).where(Account.status == "churned")  # type: ignore[call-overload]
-        ).all()
-    }
-    overall: list[Observation] = []
-    per_measure: dict[str, list[Observation]] = {m.key: [] for m in spec.measures()}
-    direction = {m.key: m.higher_is_better for m in spec.measures()}
-    for ref in dates:
-        accounts = [
-            a for a in load_accounts(session, as_of=ref, include_churned=True)
-            if (churned_on := churn_dates.get(a.id)) is None or churned_on > ref
-        ]
-        values = compute_values(session, spec, accounts=accounts, as_of=ref, tz=tz)
-        horizon = ref + dt.timedelta(days=params.horizon_days)
-        outcomes = [
-            (churned_on := churn_dates.get(a.id)) is not None and churned_on <= horizon
-            for a in accounts
-        ]
-        for scored, churned in zip(health_scores.score_values(spec, values, as_of=ref), outcomes,
-                                   strict=True):
-            if scored.score is not None:
-                overall.append(Observation(scored.score, churned, scored.band))
-        for key, column in zip(values.keys, values.columns, strict=True):
-            sign = 1 if direction[key] else -1
-            per_measure[key].extend(
-                Observation(sign * value, churned)
-                for value, churned in zip(column, outcomes, strict=True) if value is not None
-            )
-    auc = roc_auc(overall)
-    churned_count = sum(1 for o in overall if o.churned)
-    bands = by_band(overall, BANDS)
-    if auc is None:
-        summary = ("not enough outcomes to judge: the reference dates need both accounts that "
-                   "churned within the horizon and accounts that stayed")
+    if params.start is not None or params.end is not None:
+        dates = _dates(params, today)
     else:
-        summary = (f"AUC {auc:.2f}: an account that stayed out-scored one that churned "
-                   f"{auc:.0%} of the time (0.5 is a coin toss)")
+        dates = [
+            d
+            for d in reference_grid(
+                session, today=today, cadence_days=params.step_days, shortest_horizon=min(HORIZONS)
+            )
+            if d + dt.timedelta(days=params.horizon_days) <= today
+        ]
+    history = BookHistory(session, spec, tz=tz)
+    samples = history.samples(dates)
+    outcomes = [calib.churned(s, params.horizon_days) for s in samples]
+    overall = [
+        Observation(score, churned, band)
+        for (score, band), churned in zip(calib.model_scores(model_def, samples), outcomes, strict=True)
+        if score is not None
+    ]
+    measures = measure_order(model_def)
+    per_measure: dict[str, list[Observation]] = {m.key: [] for m in measures}
+    for i, m in enumerate(measures):
+        sign = 1 if m.higher_is_better else -1
+        per_measure[m.key].extend(
+            Observation(sign * s.values[i], churned)
+            for s, churned in zip(samples, outcomes, strict=True)
+            if s.values[i] is not None
+        )
+    auc = roc_auc(overall)
+    if auc is None:
+        summary = (
+            "not enough outcomes to judge: the reference dates need both accounts that "
+            "churned within the horizon and accounts that stayed"
+        )
+    else:
+        summary = (
+            f"AUC {auc:.2f}: an account that stayed out-scored one that churned "
+            f"{auc:.0%} of the time (0.5 is a coin toss)"
+        )
+    validation = calibration.validate(
+        session,
+        spec=spec,
+        preset=model.preset,
+        grid=dates,
+        horizon_days=params.horizon_days,
+        cadence_days=params.step_days,
+        bad_share_max=calib.Settings().bad_share_max,
+        today=today,
+        tz=tz,
+        history=history,
+    )
     return BacktestPublic(
-        model_id=model.id or 0, version=version_number, reference_dates=dates,
-        horizon_days=params.horizon_days, observations=len(overall), churned=churned_count,
+        model_id=model.id or 0,
+        version=version_number,
+        reference_dates=dates,
+        horizon_days=params.horizon_days,
+        observations=len(overall),
+        churned=sum(1 for o in overall if o.churned),
         auc=auc,
-        measures=[MeasureAuc(key=m.key, name=m.name, auc=roc_auc(per_measure[m.key]),
-                             observations=len(per_measure[m.key])) for m in spec.measures()],
-        bands=[BandRow(**vars(b)) for b in bands],
+        measures=[
+            MeasureAuc(
+                key=m.key, name=m.name, auc=roc_auc(per_measure[m.key]), observations=len(per_measure[m.key])
+            )
+            for m in measures
+        ],
+        bands=[BandRow(**vars(b)) for b in by_band(overall, BANDS)],
         summary=summary,
+        validation=validation,
     )

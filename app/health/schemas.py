@@ -8,7 +8,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, Field, StringConstraints, model_validator
 
 from app.scoring.presets import PRESETS
-from app.types import DbId
+from app.types import DbId, Strict
 
 
 class ModelRef(BaseModel):
@@ -175,8 +175,13 @@ class BacktestIn(BaseModel):
     )
     start: dt.date | None = Field(default=None, description="First reference date")
     end: dt.date | None = Field(default=None, description="Last reference date (default: today − horizon)")
-    step_days: int = Field(default=30, ge=1, le=365)
-    horizon_days: int = Field(default=180, ge=7, le=730)
+    step_days: int = Field(default=14, ge=1, le=365, description="Days between reference dates")
+    horizon_days: int = Field(
+        default=90,
+        ge=7,
+        le=730,
+        description="An account churned if its churn date falls within this many days after a reference date",
+    )
 
     @model_validator(mode="after")
     def _order(self) -> BacktestIn:
@@ -200,6 +205,32 @@ class BandRow(BaseModel):
     lift: float | None
 
 
+class ProtocolPublic(BaseModel):
+    """Which samples a validation used (see the README's "How Bansō judges a health model")."""
+
+    horizon_days: int
+    cadence_days: int
+    reference_dates: list[dt.date]
+    train_dates: list[dt.date] = Field(
+        description="Where the model (or its score→probability map) was fitted"
+    )
+    test_dates: list[dt.date] = Field(description="The newest dates, never seen by the fit")
+    gap: bool = Field(description="Every training outcome was known before the first test date")
+    accounts: str = Field(description="customers_on_date: accounts that had started and not churned")
+
+
+class Validation(BaseModel):
+    protocol: ProtocolPublic
+    evaluation: dict[str, Any] | None = Field(description="Out-of-time figures on the test dates")
+    baseline_auc: float | None = Field(
+        description="Out-of-time AUC of a plain logistic regression on the same measures (the yardstick)"
+    )
+    early_warning: dict[str, Any] | None
+    horizons: list[dict[str, Any]]
+    key_feature_status: list[dict[str, Any]] | None
+    line: float | None = Field(description="The model's alarm line (1.5 on the Adoption 0–4 scale)")
+
+
 class BacktestPublic(BaseModel):
     model_id: int
     version: int | None
@@ -211,3 +242,54 @@ class BacktestPublic(BaseModel):
     measures: list[MeasureAuc]
     bands: list[BandRow]
     summary: str
+    validation: Validation = Field(
+        description="The same model judged out of time: the protocol, the test-set figures, "
+        "the horizons side by side"
+    )
+
+
+class CalibrateIn(Strict):
+    version: DbId | None = Field(
+        default=None, description="The version to start from (default: the published one)"
+    )
+    horizon_days: int = Field(
+        default=90,
+        ge=30,
+        le=365,
+        description="Fit for churn within this many days after each reference date",
+    )
+    cadence_days: int = Field(default=14, ge=7, le=91, description="Days between reference dates")
+    bad_share_max: float | None = Field(
+        default=None,
+        ge=0.05,
+        le=0.5,
+        description='At most this share of active accounts in "bad" (default: the server\'s setting)',
+    )
+    start: dt.date | None = Field(
+        default=None, description="First reference date (default: the first with a month of usage)"
+    )
+    end: dt.date | None = Field(
+        default=None, description="Reference dates are counted back from this day (default: today)"
+    )
+
+    @model_validator(mode="after")
+    def _order(self) -> CalibrateIn:
+        if self.start and self.end and self.start > self.end:
+            raise ValueError("start must not be after end")
+        return self
+
+
+class CalibrationPublic(BaseModel):
+    """A calibration: the draft version it proposed and its out-of-time validation against the
+    version it started from. ``report`` holds codes and numbers (see the README)."""
+
+    id: int
+    model_id: int
+    base_version: int | None
+    draft_version: int | None = Field(
+        description="The proposed draft; null when the model is best kept as it is"
+    )
+    params: dict[str, Any]
+    report: dict[str, Any]
+    actor: str
+    created_at: dt.datetime

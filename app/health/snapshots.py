@@ -20,10 +20,10 @@ from sqlmodel import Session
 from app.db import session_scope, table_of
 from app.errors import InvalidInput
 from app.health import score_queue
-from app.health.models import list_models, published_version, version_spec
+from app.health.models import list_models, publish_version, published_version, version_spec
 from app.health.scores import Scored, score_accounts
 from app.health.values import collector_paused
-from app.models import Account
+from app.models import Account, HealthModelVersion
 
 ACCOUNT = table_of(Account)
 
@@ -172,6 +172,19 @@ def run_scoring(
         )
     score_queue.clear(session, account_ids)
     return written
+
+
+def publish_and_score(
+    session: Session, *, model_id: int, version: int, today: dt.date, tz: ZoneInfo, now: dt.datetime
+) -> HealthModelVersion:
+    """Publish a model version and score today's book with it at once, so the portfolio, the
+    account pages and the signals show the new formula now rather than after the next scoring
+    run (history before today keeps the scores of the versions that made them)."""
+    published = publish_version(session, model_id=model_id, version=version, now=now)
+    assert published.id is not None
+    scored = score_accounts(session, spec=version_spec(published), as_of=today, tz=tz)
+    write_snapshots(session, version_id=published.id, day=today, scored=scored, now=now)
+    return published
 
 
 def score_and_store(

@@ -38,6 +38,7 @@ from app.models.expansion import (
 )
 from app.models.health import (
     MODEL_STATES,
+    HealthCalibration,
     HealthModel,
     HealthModelVersion,
     ScoreDirty,
@@ -172,6 +173,7 @@ __all__ = [
     "EmailTemplate",
     "Event",
     "Feature",
+    "HealthCalibration",
     "HealthModel",
     "HealthModelVersion",
     "IndustryOverride",

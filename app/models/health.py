@@ -89,6 +89,29 @@ class ScoreSnapshot(SQLModel, table=True):
     computed_at: dt.datetime = Field(sa_type=UTCDateTime, nullable=False)
 
 
+class HealthCalibration(SQLModel, table=True):
+    """A calibration of a health model from the book's history: the draft version it proposed,
+    the protocol it used (``params``) and its out-of-time validation (``report``: codes and
+    numbers only, rendered in the reader's language)."""
+
+    __tablename__ = "health_calibration"
+    __table_args__ = (Index("ix_health_calibration_model_created", "model_id", "created_at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    model_id: int = Field(
+        sa_column=Column(Integer, ForeignKey("health_model.id", ondelete="CASCADE"), nullable=False)
+    )
+    #: The version calibrated (the published one unless another was named).
+    base_version: int | None = Field(default=None)
+    #: The draft version holding the proposal (None when the proposal is to keep the model).
+    draft_version: int | None = Field(default=None)
+    params: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSONType, nullable=False))
+    report: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSONType, nullable=False))
+    #: A user's email, an API key's name, or "system".
+    actor: str = Field(default="system", sa_column=Column(String(320), nullable=False))
+    created_at: dt.datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, nullable=False)
+
+
 class SentimentRating(SQLModel, table=True):
     """A CSM's manual health rating (1–5) with a comment; it expires and resets on owner change."""
 

@@ -58,8 +58,15 @@ class LineChart:
 
 
 def line_chart(
-    series: Sequence[tuple[dt.date, float]], *, start: dt.date, end: dt.date, scale_max: float,
-    band_good: float, band_normal: float, width: int = 640, height: int = 180,
+    series: Sequence[tuple[dt.date, float]],
+    *,
+    start: dt.date,
+    end: dt.date,
+    scale_max: float,
+    band_good: float,
+    band_normal: float,
+    width: int = 640,
+    height: int = 180,
 ) -> LineChart:
     """A score-over-time chart from ``start`` to ``end`` with good/normal/bad areas."""
     left, top, right, bottom = 36.0, 8.0, 8.0, 22.0
@@ -87,6 +94,77 @@ def line_chart(
         ("bad", y_of(band_normal), y_of(0.0) - y_of(band_normal)),
     ]
     return LineChart(
-        width, height, left, top, plot_w, plot_h,
-        " ".join(f"{x},{y}" for x, y, _, _ in dots), dots, months, levels, bands,
+        width,
+        height,
+        left,
+        top,
+        plot_w,
+        plot_h,
+        " ".join(f"{x},{y}" for x, y, _, _ in dots),
+        dots,
+        months,
+        levels,
+        bands,
     )
+
+
+@dataclass(frozen=True)
+class Bar:
+    x: float
+    y: float
+    width: float
+    height: float
+    series: int  # which series of the group (0: before, 1: after …)
+    value: float
+
+
+@dataclass(frozen=True)
+class BarGroup:
+    label: str
+    x: float  # the group's centre, for its label
+    bars: list[Bar]
+
+
+@dataclass(frozen=True)
+class BarChart:
+    width: int
+    height: int
+    top: float
+    plot_height: float
+    baseline: float
+    groups: list[BarGroup]
+    levels: list[tuple[float, float]]  # (y, value) for the horizontal grid lines
+
+
+def bar_chart(
+    groups: Sequence[tuple[str, Sequence[float | None]]],
+    *,
+    maximum: float,
+    minimum: float = 0.0,
+    width: int = 480,
+    height: int = 160,
+) -> BarChart:
+    """Grouped bars (e.g. the AUC before and after a calibration at each horizon) on a fixed
+    ``minimum``..``maximum`` axis; a missing value draws no bar."""
+    left, top, right, bottom = 36.0, 8.0, 8.0, 22.0
+    plot_w, plot_h = width - left - right, height - top - bottom
+    span = maximum - minimum or 1.0
+
+    def y_of(value: float) -> float:
+        clamped = min(max(value, minimum), maximum)
+        return round(top + plot_h - (clamped - minimum) / span * plot_h, 1)
+
+    slot = plot_w / max(len(groups), 1)
+    out = []
+    for i, (label, values) in enumerate(groups):
+        n = max(len(values), 1)
+        bar_w = round(slot * 0.7 / n, 1)
+        start = left + i * slot + slot * 0.15
+        bars = [
+            Bar(round(start + k * bar_w, 1), y_of(v), bar_w, round(y_of(minimum) - y_of(v), 1), k, v)
+            for k, v in enumerate(values)
+            if v is not None
+        ]
+        out.append(BarGroup(label, round(left + (i + 0.5) * slot, 1), bars))
+    levels = [(y_of(minimum + span * f), minimum + span * f) for f in (0.0, 0.25, 0.5, 0.75, 1.0)]
+    return BarChart(width, height, top, plot_h, y_of(minimum), out, levels)

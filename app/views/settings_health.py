@@ -20,11 +20,14 @@ from starlette.responses import Response
 
 from app.deps import AdminUserDep, NowDep, SessionDep
 from app.errors import Conflict, InvalidInput
+from app.health import calibration as calibration_svc
 from app.health import models as health_models
 from app.health import preview as health_preview
+from app.health import snapshots as health_snapshots
 from app.scoring.health import BANDS as SCORE_BANDS
 from app.types import DbId
 from app.views import htmx
+from app.views.charts import bar_chart
 from app.views.labels import N_
 from app.views.page import Viewer, ViewerDep, show
 from app.views.settings import BAND_DEFAULTS, SECTIONS
@@ -106,6 +109,148 @@ def apply_form(base: dict[str, Any], form: Mapping[str, str]) -> tuple[dict[str,
     return definition, errors
 
 
+#: The horizons a calibration can be asked for from the editor.
+CALIBRATION_HORIZONS = (30, 60, 90, 180)
+CALIBRATION_LABELS = (
+    N_("verdict:signal"),
+    N_("verdict:no_signal"),
+    N_("verdict:wrong_way"),
+    N_("variant:calibrated"),
+    N_("variant:weights_only"),
+    N_("variant:thresholds_only"),
+    N_("variant:kept"),
+)
+
+
+def _get(row: Mapping[str, Any] | None, key: str) -> Any:
+    return None if row is None else row.get(key)
+
+
+def _span(dates: list[str]) -> tuple[str | None, str | None]:
+    return (dates[0], dates[-1]) if dates else (None, None)
+
+
+def calibration_view(record: Any, definition: Mapping[str, Any]) -> dict[str, Any]:
+    """A stored calibration laid out for the editor: the protocol, the published version and
+    the proposal side by side, per band, per horizon and per measure."""
+    report = record.report
+    proto = report["protocol"]
+    before, after = report.get("before") or {}, report.get("after") or {}
+    first, last = _span(proto["reference_dates"])
+    train_first, train_last = _span(proto["train_dates"])
+    test_first, test_last = _span(proto["test_dates"])
+
+    def bands(evaluation: Mapping[str, Any]) -> dict[str, Mapping[str, Any]]:
+        return {b["band"]: b for b in evaluation.get("bands") or []}
+
+    bands_before, bands_after = bands(before), bands(after)
+    names = {m["key"]: m for g in definition.get("groups", []) for m in g.get("measures", [])}
+    aucs = {m["key"]: m for m in before.get("measures") or []}
+    horizons = [
+        {
+            "days": h["horizon_days"],
+            "before_auc": _get(h.get("before"), "auc"),
+            "after_auc": _get(h.get("after"), "auc"),
+            "before_brier": _get(h.get("before"), "brier"),
+            "after_brier": _get(h.get("after"), "brier"),
+            "base_brier": _get(h.get("after") or h.get("before"), "brier_base_rate"),
+            "before_in_order": _get(h.get("before"), "bands_in_order"),
+            "after_in_order": _get(h.get("after"), "bands_in_order"),
+            "churned": _get(h.get("after") or h.get("before"), "churned") or 0,
+            "observations": _get(h.get("after") or h.get("before"), "observations") or 0,
+        }
+        for h in report.get("horizons") or []
+    ]
+    measures = []
+    for change in (report.get("proposal") or {}).get("measures") or []:
+        key = change["key"]
+        evidence = aucs.get(key, {})
+        measures.append(
+            {
+                "key": key,
+                "name": names.get(key, {}).get("name", key),
+                "up": names.get(key, {}).get("higher_is_better", True),
+                "verdict": change.get("verdict") or evidence.get("verdict") or "no_signal",
+                "auc": change.get("auc", evidence.get("auc")),
+                "auc_low": evidence.get("auc_low"),
+                "auc_high": evidence.get("auc_high"),
+                "before": change.get("grading_before"),
+                "after": change.get("grading_after"),
+                "weight_before": change.get("weight_before"),
+                "weight_after": change.get("weight_after"),
+            }
+        )
+    key_status = None
+    status = report.get("key_feature_status")
+    if status and status.get("before") and status.get("after"):
+        after_rows = {r["status"]: r for r in status["after"]}
+        key_status = [
+            {
+                "status": r["status"],
+                "before_share": r["share"],
+                "before_rate": r["churn_rate"],
+                "after_share": after_rows.get(r["status"], {}).get("share"),
+                "after_rate": after_rows.get(r["status"], {}).get("churn_rate"),
+            }
+            for r in status["before"]
+        ]
+    chart = (
+        bar_chart(
+            [(str(h["days"]), [h["before_auc"], h["after_auc"]]) for h in horizons],
+            minimum=0.5,
+            maximum=1.0,
+        )
+        if horizons
+        else None
+    )
+    return {
+        "id": record.id,
+        "created_at": record.created_at,
+        "actor": record.actor,
+        "base_version": record.base_version,
+        "draft_version": record.draft_version,
+        "variant": (report.get("proposal") or {}).get("variant", "calibrated"),
+        "protocol": {
+            "horizon_days": proto["horizon_days"],
+            "cadence_days": proto["cadence_days"],
+            "n": len(proto["reference_dates"]),
+            "first": first,
+            "last": last,
+            "train_n": len(proto["train_dates"]),
+            "train_first": train_first,
+            "train_last": train_last,
+            "test_n": len(proto["test_dates"]),
+            "test_first": test_first,
+            "test_last": test_last,
+            "gap": proto["gap"],
+        },
+        "before": before,
+        "after": after,
+        "baseline_auc": report.get("baseline_auc"),
+        "early": {
+            "lead_days": calibration_svc.EARLY_WARNING_DAYS,
+            **(report.get("early_warning") or {"before": {}, "after": {}}),
+        },
+        "bands": [
+            {
+                "band": b,
+                "before_share": _get(bands_before.get(b), "share"),
+                "before_rate": _get(bands_before.get(b), "churn_rate"),
+                "after_share": _get(bands_after.get(b), "share"),
+                "after_rate": _get(bands_after.get(b), "churn_rate"),
+                "after_lift": _get(bands_after.get(b), "lift"),
+            }
+            for b in SCORE_BANDS
+        ],
+        "horizons": horizons,
+        "horizon_chart": chart,
+        "measures": measures,
+        "key_features": report.get("key_features"),
+        "key_status": key_status,
+        "calibration_table": after.get("calibration") or [],
+    }
+
+
 def _messages(exc: InvalidInput) -> list[str]:
     return [f"{e.field}: {e.message}" for e in exc.errors]
 
@@ -121,6 +266,7 @@ def _editor(
     field_errors: dict[str, str] | None = None,
     preview: Any = None,
     block: str = "section",
+    calibration_id: int | None = None,
 ) -> Response:
     model = health_models.get_model(session, model_id)
     versions = health_models.versions(session, model_id)
@@ -129,6 +275,11 @@ def _editor(
     if definition is None:
         source = draft or published
         definition = source.definition if source is not None else {"groups": []}
+    record = None
+    if calibration_id is not None:
+        record = calibration_svc.get_calibration(session, model_id=model_id, calibration_id=calibration_id)
+    elif draft is not None:
+        record = calibration_svc.latest_for_draft(session, model_id=model_id, draft_version=draft.version)
     return show(
         viewer,
         "settings/health_edit.html",
@@ -147,6 +298,9 @@ def _editor(
             "preview": preview,
             "bands": BANDS,
             "band_defaults": BAND_DEFAULTS,
+            "calibration": None if record is None else calibration_view(record, definition),
+            "horizons": CALIBRATION_HORIZONS,
+            "bad_share_max": viewer.settings.calibration_bad_share_max,
         },
         block=block,
         status_code=status_code,
@@ -205,9 +359,64 @@ async def _submitted(request: Request) -> tuple[dict[str, Any] | None, dict[str,
 
 
 @router.get("/health/{model_id}/edit")
-def edit_model(model_id: DbId, user: AdminUserDep, viewer: ViewerDep, session: SessionDep) -> Response:
-    """The editor for a model, starting from its draft (or its published version)."""
-    return _editor(viewer, session, model_id)
+def edit_model(
+    model_id: DbId,
+    user: AdminUserDep,
+    viewer: ViewerDep,
+    session: SessionDep,
+    calibration: DbId | None = None,
+) -> Response:
+    """The editor for a model, starting from its draft (or its published version), with the
+    calibration that proposed the draft (or the one asked for)."""
+    return _editor(viewer, session, model_id, calibration_id=calibration)
+
+
+@router.post("/health/{model_id}/calibrate")
+async def calibrate_model(
+    model_id: DbId,
+    request: Request,
+    user: AdminUserDep,
+    viewer: ViewerDep,
+    session: SessionDep,
+    now: NowDep,
+) -> Response:
+    """*Suggest from history*: calibrate the published version on the book's history; the
+    proposal becomes the draft loaded in the editor, with its validation (nothing published)."""
+    form = await request.form()
+    text = form.get("horizon_days")
+    horizon = (
+        int(text) if isinstance(text, str) and text.isdigit() and int(text) in CALIBRATION_HORIZONS else 90
+    )
+    try:
+        record = calibration_svc.calibrate_model(
+            session,
+            model_id=model_id,
+            version=None,
+            params=calibration_svc.CalibrationParams(
+                horizon_days=horizon, bad_share_max=viewer.settings.calibration_bad_share_max
+            ),
+            today=viewer.today,
+            tz=viewer.settings.tz,
+            now=now,
+            actor=user.email,
+        )
+    except InvalidInput as exc:
+        too_short = any(e.field == "horizon_days" for e in exc.errors)
+        return _editor(
+            viewer,
+            session,
+            model_id,
+            status_code=422,
+            errors=[
+                viewer._(
+                    "Not enough history to calibrate: the book needs several months of usage and "
+                    "at least five accounts that churned before the newest reference dates."
+                )
+            ]
+            if too_short
+            else _messages(exc),
+        )
+    return htmx.redirect(viewer.request, f"/settings/health/{model_id}/edit?calibration={record.id}")
 
 
 @router.post("/health/{model_id}/load")
@@ -282,7 +491,14 @@ async def publish_model(
         return _form_problem(viewer, session, model_id, definition, field_errors, "section")
     try:
         draft = health_models.save_draft(session, model_id=model_id, definition=definition, now=now)
-        version = health_models.publish_version(session, model_id=model_id, version=draft.version, now=now)
+        version = health_snapshots.publish_and_score(
+            session,
+            model_id=model_id,
+            version=draft.version,
+            today=viewer.today,
+            tz=viewer.settings.tz,
+            now=now,
+        )
     except InvalidInput as exc:
         return _editor(
             viewer, session, model_id, definition=definition, status_code=422, errors=_messages(exc)
