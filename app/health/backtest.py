@@ -3,9 +3,12 @@
 For each reference date (every ``step_days`` between ``start`` and ``end``), the model scores
 every account that was a customer then (contract started, not yet churned); an account counts as
 *churned* if its churn date falls within ``horizon_days`` after the reference date. The scores
-are then compared with the outcomes (see ``app.scoring.backtest``). Usage, interactions and
-ratings are taken as they were on each date; contacts' roles are today's (their history is not
-kept).
+are then compared with the outcomes (see ``app.scoring.backtest``). Every date sees the book as
+it was then: usage, interactions and ratings up to that date, accounts' attributes (seats, ARR,
+owner, segment) and contacts' roles and status from their recorded history
+(``app.accounts.changes``), so a champion who left later still counts on the dates before.
+Changes made before that history was first kept are not known: until then, an account or contact
+is taken as it was when its history began.
 """
 
 from __future__ import annotations
@@ -65,7 +68,7 @@ def run_backtest(
     direction = {m.key: m.higher_is_better for m in spec.measures()}
     for ref in dates:
         accounts = [
-            a for a in load_accounts(session, as_of=ref, include_churned=True)
+            a for a in load_accounts(session, as_of=ref, include_churned=True, tz=tz)
             if (churned_on := churn_dates.get(a.id)) is None or churned_on > ref
         ]
         values = compute_values(session, spec, accounts=accounts, as_of=ref, tz=tz)
