@@ -436,3 +436,26 @@ def test_segment_calls_record_new_accounts_seats_and_contacts(session: Session) 
     )
     assert [r[1] for r in account_rows(session)] == [12, 30]
     assert len(contact_rows(session)) == 2  # u2 is new; u1 did not change
+
+
+def test_a_removed_champion_left_when_the_history_says(session: Session) -> None:
+    """The day a champion was removed comes from the contacts' history: a Segment call naming
+    the removed person later moves its ``updated_at``, not the day it left."""
+    from app.accounts.facts import Scale, gather
+
+    acme = account(session, "acme")
+    champion = contact(session, "acme", external_id="u1", is_champion=True)
+    accounts.delete_contact(session, account_id="acme", contact_id=champion.id or 0, now=ago(5))
+    source, _ = sources.create_source(session, name="web", now=AS_OF)
+    ingest_store.ingest_messages(
+        session, source=source, received_at=AS_OF, tz=TZ, raws=[group("m1", "u1", "acme")]
+    )
+    session.refresh(champion)
+    assert champion.updated_at == AS_OF
+
+    facts = gather(session, at=AS_OF, tz=TZ, scale=Scale())[acme.id or 0]
+
+    assert (facts.has_champion, facts.champion_removed_on) == (False, day(5))
+    # Before it left, it had not.
+    earlier = gather(session, at=ago(6), tz=TZ, scale=Scale())[acme.id or 0]
+    assert earlier.champion_removed_on is None
