@@ -16,7 +16,7 @@ from sqlmodel import Session, select
 
 from app.accounts import changes as attribute_history
 from app.accounts import service as accounts
-from app.accounts.schemas import AccountUpdate, ContactCreate, ContactUpdate
+from app.accounts.schemas import AccountCreate, AccountUpdate, ContactCreate, ContactUpdate
 from app.health import models as health_models
 from app.health import values as health_values
 from app.health.backtest import run_backtest
@@ -46,8 +46,6 @@ def day(days: int) -> dt.date:
 
 
 def account(session: Session, external_id: str, *, created: int = 100, **fields: Any) -> Account:
-    from app.accounts.schemas import AccountCreate
-
     data: dict[str, Any] = {
         "id": external_id,
         "name": external_id.title(),
@@ -214,6 +212,24 @@ def test_seats_raised_50_days_ago_divide_usage_60_days_ago_by_the_old_count(
     attributes = values_on(session, ATTRIBUTES, day(60))["grown"]
     assert (attributes["seats"], attributes["arr"]) == (10.0, 1_200_000.0)
     assert values_on(session, ATTRIBUTES, day(40))["grown"]["seats"] == 20.0
+
+
+def test_an_account_recorded_after_its_contract_began_is_read_as_first_recorded(
+    session: Session,
+) -> None:
+    """Its contract dates say it was a customer before Bansō knew it: earlier dates read the
+    attributes it was first recorded with."""
+    account(session, "late", created=10, licensed_seats=7)
+    accounts.update_account(
+        session, external_id="late", now=ago(5), account_in=AccountUpdate(licensed_seats=9)
+    )
+
+    seats = {
+        d: {a.external_id: a.licensed_seats for a in load_accounts(session, as_of=d, tz=TZ)}
+        for d in (day(30), day(7), TODAY)
+    }
+
+    assert [seats[d]["late"] for d in (day(30), day(7), TODAY)] == [7, 7, 9]
 
 
 def test_today_reads_the_live_tables(session: Session, book: dict[str, int]) -> None:
