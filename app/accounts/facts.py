@@ -18,6 +18,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import and_, case, func, or_, select
 from sqlmodel import Session
 
+from app.accounts import changes as attribute_history
 from app.db import table_of
 from app.models import (
     Account,
@@ -343,9 +344,13 @@ def _contacts(r: _Reader, facts: dict[int, Facts], rules: StageRules) -> None:
     c = CONTACT.c
     champions: dict[str, int] = {}  # tracked-user key → account
     removed: dict[int, dt.date] = {}
+    # When each removed champion left, from the contacts' history (a later edit of the removed
+    # contact moves its updated_at, not this); updated_at where the history does not say.
+    gone = select(c.id).where(r.scope(c.account_id), c.status != "active", c.is_champion.is_(True))
+    left_at = attribute_history.contact_departures(r.session, contact_ids=gone, at=r.at)
     for row in r.rows(
-        select(c.account_id, c.external_id, c.email, c.status, c.is_champion, c.is_star_user,
-               c.updated_at, c.created_at)
+        select(c.id, c.account_id, c.external_id, c.email, c.status, c.is_champion,
+               c.is_star_user, c.updated_at, c.created_at)
         .where(r.scope(c.account_id), or_(c.is_champion.is_(True), c.is_star_user.is_(True)))
     ):
         f = facts.get(row.account_id)
@@ -353,7 +358,7 @@ def _contacts(r: _Reader, facts: dict[int, Facts], rules: StageRules) -> None:
             continue
         if row.status != "active":
             if row.is_champion:
-                on = r.local_day(row.updated_at)
+                on = r.local_day(left_at.get(row.id, row.updated_at))
                 if on <= r.day and (row.account_id not in removed or on > removed[row.account_id]):
                     removed[row.account_id] = on
             continue

@@ -12,6 +12,7 @@ from sqlalchemy import ColumnElement, and_, func, literal, or_
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
+from app.accounts import changes as attribute_history
 from app.accounts import history as account_history
 from app.accounts.schemas import AccountCreate, AccountUpdate, ContactCreate, ContactUpdate
 from app.auth.users import require_user_by_email
@@ -57,9 +58,11 @@ def _owner_id(session: Session, owner: str | None) -> int | None:
 
 
 def create_account(
-    session: Session, *, account_in: AccountCreate, now: dt.datetime, tz: ZoneInfo | None = None
+    session: Session, *, account_in: AccountCreate, now: dt.datetime, tz: ZoneInfo | None = None,
+    actor: str = "system",
 ) -> Account:
     """A new account; 409 if its external id is taken, 422 naming any field that breaks a rule.
+    Its attributes are recorded as valid from ``now`` (``actor``: who made it).
 
     With ``tz`` (the team's time zone, for usage days), usage events that named this account
     before it existed are attributed to it now, rollups included.
@@ -92,6 +95,7 @@ def create_account(
         # Lost a race with a concurrent create of the same external id.
         raise Conflict(f"an account with id {account_in.id!r} already exists") from None
     account_history.record_changes(session, account=account, before=None, now=now)
+    attribute_history.record_account(session, account=account, before=None, now=now, actor=actor)
     if tz is not None:
         assert account.id is not None
         ingest_store.attribute_pending_for_account(
@@ -118,11 +122,14 @@ def account_owner(session: Session, account: Account) -> User | None:
 
 
 def update_account(
-    session: Session, *, external_id: str, account_in: AccountUpdate, now: dt.datetime
+    session: Session, *, external_id: str, account_in: AccountUpdate, now: dt.datetime,
+    actor: str = "system",
 ) -> Account:
-    """Apply the fields present in ``account_in``; churning sets churned_on to today if absent."""
+    """Apply the fields present in ``account_in``; churning sets churned_on to today if absent.
+    Changed attributes are recorded as valid from ``now``."""
     account = get_account(session, external_id)
     before = account_history.terms_of(account)
+    attributes_before = attribute_history.account_state(account)
     changes: dict[str, Any] = account_in.model_dump(exclude_unset=True)
     if "name" in changes and changes["name"] is None:
         raise InvalidInput.field("name", "must not be null")
@@ -147,6 +154,9 @@ def update_account(
     session.add(account)
     session.flush()
     account_history.record_changes(session, account=account, before=before, now=now)
+    attribute_history.record_account(
+        session, account=account, before=attributes_before, now=now, actor=actor
+    )
     return account
 
 
@@ -264,9 +274,11 @@ def _check_contact_external_id(session: Session, external_id: str, *, exclude: i
 
 
 def create_contact(
-    session: Session, *, account_id: str, contact_in: ContactCreate, now: dt.datetime
+    session: Session, *, account_id: str, contact_in: ContactCreate, now: dt.datetime,
+    actor: str = "system",
 ) -> Contact:
-    """A new contact on the account; 409 if its external id is taken."""
+    """A new contact on the account; 409 if its external id is taken. Its roles are recorded
+    as valid from ``now`` (before it, the contact did not exist)."""
     account = get_account(session, account_id)
     if contact_in.external_id:
         _check_contact_external_id(session, contact_in.external_id, exclude=None)
@@ -282,6 +294,7 @@ def create_contact(
             session.flush()
     except IntegrityError:
         raise Conflict(f"a contact with external_id {contact_in.external_id!r} exists") from None
+    attribute_history.record_contact(session, contact=contact, before=None, now=now, actor=actor)
     return contact
 
 
@@ -296,10 +309,12 @@ def get_contact(session: Session, *, account_id: str, contact_id: int) -> Contac
 
 def update_contact(
     session: Session, *, account_id: str, contact_id: int, contact_in: ContactUpdate,
-    now: dt.datetime,
+    now: dt.datetime, actor: str = "system",
 ) -> Contact:
-    """Apply the fields present in ``contact_in``."""
+    """Apply the fields present in ``contact_in``; a change of roles or status is recorded as
+    valid from ``now``."""
     contact = get_contact(session, account_id=account_id, contact_id=contact_id)
+    before = attribute_history.contact_state(contact)
     changes = contact_in.model_dump(exclude_unset=True)
     for field in ("status", "traits", "is_champion", "is_decision_maker", "is_star_user"):
         if field in changes and changes[field] is None:
@@ -313,15 +328,22 @@ def update_contact(
     contact.updated_at = now
     session.add(contact)
     session.flush()
+    attribute_history.record_contact(session, contact=contact, before=before, now=now, actor=actor)
     return contact
 
 
-def delete_contact(session: Session, *, account_id: str, contact_id: int, now: dt.datetime) -> None:
-    """Soft delete: the contact is kept (interactions still name them) but marked deleted."""
+def delete_contact(
+    session: Session, *, account_id: str, contact_id: int, now: dt.datetime, actor: str = "system"
+) -> None:
+    """Soft delete: the contact is kept (interactions still name them) but marked deleted, as
+    of ``now`` in its history."""
     contact = get_contact(session, account_id=account_id, contact_id=contact_id)
+    before = attribute_history.contact_state(contact)
     contact.status = "deleted"
     contact.updated_at = now
     session.add(contact)
+    session.flush()
+    attribute_history.record_contact(session, contact=contact, before=before, now=now, actor=actor)
 
 
 def list_contacts(

@@ -54,10 +54,12 @@ def list_accounts(
 )
 def create_account(
     account_in: AccountCreate, session: SessionDep, now: NowDep, settings: SettingsDep,
-    _key: WriteKeyDep, response: Response,
+    key: WriteKeyDep, response: Response,
 ) -> AccountPublic:
     """Create an account (usage already sent for its id is attributed to it)."""
-    account = svc.create_account(session, account_in=account_in, now=now, tz=settings.tz)
+    account = svc.create_account(
+        session, account_in=account_in, now=now, tz=settings.tz, actor=key.name
+    )
     response.headers["Location"] = api_path("accounts", account.external_id)
     return account_public_loaded(session, account)
 
@@ -71,10 +73,12 @@ def get_account(account_id: str, session: SessionDep, _key: ReadKeyDep) -> Accou
 @router.patch("/{account_id}", response_model=AccountPublic, responses={**NOT_FOUND, **BODY})
 def update_account(
     account_id: str, account_in: AccountUpdate, session: SessionDep, now: NowDep,
-    _key: WriteKeyDep,
+    key: WriteKeyDep,
 ) -> AccountPublic:
     """Change some fields of an account."""
-    account = svc.update_account(session, external_id=account_id, account_in=account_in, now=now)
+    account = svc.update_account(
+        session, external_id=account_id, account_in=account_in, now=now, actor=key.name
+    )
     return account_public_loaded(session, account)
 
 

@@ -39,10 +39,12 @@ def list_contacts(
 )
 def create_contact(
     account_id: str, contact_in: ContactCreate, session: SessionDep, now: NowDep,
-    _key: WriteKeyDep, response: Response,
+    key: WriteKeyDep, response: Response,
 ) -> ContactPublic:
     """Add a contact to an account."""
-    contact = svc.create_contact(session, account_id=account_id, contact_in=contact_in, now=now)
+    contact = svc.create_contact(
+        session, account_id=account_id, contact_in=contact_in, now=now, actor=key.name
+    )
     response.headers["Location"] = api_path("accounts", account_id, "contacts", contact.id)
     return contact_public(contact, account_id)
 
@@ -61,18 +63,21 @@ def get_contact(
 )
 def update_contact(
     account_id: str, contact_id: DbId, contact_in: ContactUpdate, session: SessionDep,
-    now: NowDep, _key: WriteKeyDep,
+    now: NowDep, key: WriteKeyDep,
 ) -> ContactPublic:
     """Change some fields of a contact."""
     contact = svc.update_contact(
-        session, account_id=account_id, contact_id=contact_id, contact_in=contact_in, now=now
+        session, account_id=account_id, contact_id=contact_id, contact_in=contact_in, now=now,
+        actor=key.name,
     )
     return contact_public(contact, account_id)
 
 
 @router.delete("/{contact_id}", status_code=status.HTTP_204_NO_CONTENT, responses=NOT_FOUND)
 def delete_contact(
-    account_id: str, contact_id: DbId, session: SessionDep, now: NowDep, _key: WriteKeyDep
+    account_id: str, contact_id: DbId, session: SessionDep, now: NowDep, key: WriteKeyDep
 ) -> None:
     """Soft-delete a contact (kept for history, hidden from lists)."""
-    svc.delete_contact(session, account_id=account_id, contact_id=contact_id, now=now)
+    svc.delete_contact(
+        session, account_id=account_id, contact_id=contact_id, now=now, actor=key.name
+    )

@@ -172,10 +172,12 @@ def load_demo(
                 status="churned" if churned else "active", churned_on=churned_on, owner=owner,
                 traits={"employees": seats * rng.randint(2, 8), "region": rng.choice(_REGIONS[1:])},
             ),
-            now=now,
+            now=now, actor="demo",
         )
         result.accounts += 1
-        contact_count = _load_contacts(session, rng, account.external_id, n, now)
+        # The people were there from the contract's start: past scoring dates see them.
+        since = min(now, dt.datetime.combine(start, dt.time(9), tzinfo=tz))
+        contact_count = _load_contacts(session, rng, account.external_id, n, since)
         result.contacts += contact_count
         plans.append((
             demo_activity.AccountPlan(
@@ -314,6 +316,6 @@ def _load_contacts(
                 is_champion=i == champion, is_decision_maker=i == decision_maker,
                 is_star_user=i in stars,
             ),
-            now=now,
+            now=now, actor="demo",
         )
     return count

@@ -3,8 +3,12 @@
 For each reference date (every ``step_days`` back from ``end`` down to ``start``; by default
 every two weeks back from today over the whole usable history), the model scores every account
 that was a customer then (contract started, not yet churned); an account counts as *churned* if
-its churn date falls within ``horizon_days`` after the reference date. Everything a measure
-reads is taken as it was on each date (``app.health.samples``). The scores are then compared with
+its churn date falls within ``horizon_days`` after the reference date. Every date sees the book
+as it was then (``app.health.samples``): usage, interactions and ratings up to that date,
+accounts' attributes (seats, ARR, owner, segment) and contacts' roles and status from their
+recorded history (``app.accounts.changes``), so a champion who left later still counts on the
+dates before. Changes made before that history was first kept are not known: until then, an
+account or contact is taken as it was when its history began. The scores are then compared with
 the outcomes (``app.scoring.backtest``) over all the dates, and judged out of time by the
 protocol of ``app.health.samples`` (``validation``): the newest dates are the test set, the map
 from score to probability is fitted on the older ones, and the same figures are given at 30, 60,

@@ -129,7 +129,7 @@ class BookHistory:
         """The accounts that were customers at the end of ``ref``."""
         return [
             a
-            for a in load_accounts(self.session, as_of=ref, include_churned=True)
+            for a in load_accounts(self.session, as_of=ref, include_churned=True, tz=self.tz)
             if (gone := self.churned_on.get(a.id)) is None or gone > ref
         ]
 

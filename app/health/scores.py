@@ -169,6 +169,8 @@ def score_accounts(
     include_churned: bool = False,
 ) -> list[Scored]:
     """Score accounts (all active ones by default) with a model at the end of ``as_of``."""
-    accounts = load_accounts(session, account_ids=account_ids, as_of=as_of, include_churned=include_churned)
+    accounts = load_accounts(
+        session, account_ids=account_ids, as_of=as_of, include_churned=include_churned, tz=tz
+    )
     values = compute_values(session, spec, accounts=accounts, as_of=as_of, tz=tz)
     return score_values(spec, values, as_of=as_of)

@@ -9,6 +9,11 @@ contacts and sentiment ratings. An account with no usage in a window has the val
 use the product), not "missing"; per-seat values are missing when the account has no licensed
 seat count.
 
+Everything is read as it was at the end of the scoring date: usage and interactions up to it,
+and accounts' attributes (seats, which also divide per-seat values, ARR, owner, segment) and
+contacts' roles and status from their recorded history (``app.accounts.changes``). For today
+nothing has changed since, and the live tables are read as they are.
+
 Distinct users, active days and key features used are read from the presence bitmaps
 (``app.usage.presence``): a 30-day window costs one row per user or event of each account,
 instead of one per user per active day. Event counts and event-filtered users are summed from
@@ -47,6 +52,7 @@ from sqlalchemy import (
 )
 from sqlmodel import Session
 
+from app.accounts import changes as attribute_history
 from app.db import table_of
 from app.health.spec import (
     AttributeSource,
@@ -97,7 +103,8 @@ MONTH_DAYS = 30
 
 
 class AccountFacts(NamedTuple):
-    """What scoring needs to know of an account (a tuple: 10,000 of them are made per run)."""
+    """What scoring needs to know of an account (a tuple: 10,000 of them are made per run), as
+    it was on the scoring date."""
 
     id: int
     external_id: str
@@ -105,6 +112,9 @@ class AccountFacts(NamedTuple):
     arr: float
     contract_start_on: dt.date | None
     owner_id: int | None
+    segment: str | None = None
+    industry: str | None = None
+    plan: str | None = None
 
 
 @dataclass
@@ -155,6 +165,7 @@ class _Context:
         self._event_names: list[str] | None = None
         self._usage_fresh: dt.date | bool | None = False
         self._cache: dict[str, dict[int, float]] = {}
+        self._contacts: Any = None
 
     # -- shared lookups ----------------------------------------------------------------------
 
@@ -176,6 +187,14 @@ class _Context:
             ).scalar()
         assert self._usage_fresh is not True
         return self._usage_fresh
+
+    def contacts(self) -> Any:
+        """The contacts as they were at the end of the scoring date (the ``contact`` table
+        itself when none changed since)."""
+        if self._contacts is None:
+            end = self.instant(self.as_of + dt.timedelta(days=1))
+            self._contacts = attribute_history.contacts_as_of(self.session, end)
+        return self._contacts
 
     def bounds(self, window: int, shift: int = 0) -> tuple[dt.date, dt.date]:
         end = self.as_of - dt.timedelta(days=shift)
@@ -232,22 +251,23 @@ def collector_paused() -> Iterator[None]:
 
 def load_accounts(
     session: Session, *, account_ids: list[int] | None = None, as_of: dt.date | None = None,
-    include_churned: bool = False,
+    include_churned: bool = False, tz: ZoneInfo | None = None,
 ) -> list[AccountFacts]:
-    """Accounts to score: active ones (and, for backtests, those not yet churned on ``as_of``)."""
+    """Accounts to score: active ones (and, for backtests, those not yet churned on ``as_of``),
+    with their attributes as they were at the end of ``as_of`` in ``tz`` (default UTC)."""
     with collector_paused():
         return _load_accounts(session, account_ids=account_ids, as_of=as_of,
-                              include_churned=include_churned)
+                              include_churned=include_churned, tz=tz)
 
 
 def _load_accounts(
     session: Session, *, account_ids: list[int] | None, as_of: dt.date | None,
-    include_churned: bool,
+    include_churned: bool, tz: ZoneInfo | None,
 ) -> list[AccountFacts]:
     query = select(
         ACCOUNT.c.id, ACCOUNT.c.external_id, ACCOUNT.c.licensed_seats,
         func.coalesce(cast(ACCOUNT.c.arr, Float), 0.0), ACCOUNT.c.contract_start_on,
-        ACCOUNT.c.owner_id,
+        ACCOUNT.c.owner_id, ACCOUNT.c.segment, ACCOUNT.c.industry, ACCOUNT.c.plan,
     ).where(ACCOUNT.c.status != "deleted")
     if not include_churned:
         query = query.where(ACCOUNT.c.status == "active")
@@ -255,11 +275,22 @@ def _load_accounts(
         query = query.where(ACCOUNT.c.id.in_(account_ids))
     rows = session.execute(query.order_by(ACCOUNT.c.id)).all()
     out = [
-        AccountFacts(id_, external_id, seats, float(arr), start, owner)
-        for id_, external_id, seats, arr, start, owner in rows
+        AccountFacts(id_, external_id, seats, float(arr), start, owner, segment, industry, plan)
+        for id_, external_id, seats, arr, start, owner, segment, industry, plan in rows
     ]
-    if as_of is not None:
-        out = [a for a in out if a.contract_start_on is None or a.contract_start_on <= as_of]
+    if as_of is None:
+        return out
+    out = [a for a in out if a.contract_start_on is None or a.contract_start_on <= as_of]
+    # Attributes changed since the end of that day are read as they were then.
+    end = dt.datetime.combine(as_of + dt.timedelta(days=1), dt.time(), tzinfo=tz or dt.UTC)
+    then = attribute_history.accounts_as_of(session, end.astimezone(dt.UTC),
+                                            account_ids=account_ids)
+    if then:
+        out = [a if (past := then.get(a.id)) is None else a._replace(
+                   licensed_seats=past.licensed_seats, arr=float(past.arr),
+                   owner_id=past.owner_id, segment=past.segment, industry=past.industry,
+                   plan=past.plan)
+               for a in out]
     return out
 
 
@@ -565,45 +596,51 @@ def _attribute(ctx: _Context, source: AttributeSource) -> dict[int, float | None
     if name == "tenure_days":
         return {a.id: float((ctx.as_of - a.contract_start_on).days) if a.contract_start_on else None
                 for a in ctx.accounts}
-    flag = {"has_star_user": CONTACT.c.is_star_user, "has_champion": CONTACT.c.is_champion,
-            "has_decision_maker": CONTACT.c.is_decision_maker}.get(name)
-    active = (ctx.scope(CONTACT.c.account_id), CONTACT.c.status == "active")
+    contacts = ctx.contacts()  # as they were on the scoring date
+    flag = {"has_star_user": contacts.c.is_star_user, "has_champion": contacts.c.is_champion,
+            "has_decision_maker": contacts.c.is_decision_maker}.get(name)
+    active = (ctx.scope(contacts.c.account_id), contacts.c.status == "active")
     if flag is None:
         rows = ctx.session.execute(
-            select(CONTACT.c.account_id, func.count()).where(*active)
-            .group_by(CONTACT.c.account_id)
+            select(contacts.c.account_id, func.count()).where(*active)
+            .group_by(contacts.c.account_id)
         ).all()
         found = {a: float(n) for a, n in rows}
         return {a: found.get(a, 0.0) for a in ctx.ids}
     having = set(ctx.session.execute(
-        select(CONTACT.c.account_id).where(*active, flag.is_(True)).distinct()
+        select(contacts.c.account_id).where(*active, flag.is_(True)).distinct()
     ).scalars())
     return {a: 1.0 if a in having else 0.0 for a in ctx.ids}
 
 
 def certified_contacts(
-    session: Session, *, account_scope: ColumnElement[bool], before: dt.datetime
+    session: Session, *, account_scope: ColumnElement[bool], before: dt.datetime,
+    contacts: Any = CONTACT,
 ) -> list[tuple[int, int, int | None]]:
     """(account, contact, best level or None) of every active contact certified before
-    ``before`` — one grouped query; 1 is the highest level."""
+    ``before`` — one grouped query; 1 is the highest level. ``contacts``: the contacts as they
+    were (``attribute_history.contacts_as_of``; ``account_scope`` reads its ``account_id``)."""
     level = INTERACTION.c.data["level"].as_integer()
+    c = contacts.c
     rows = session.execute(
-        select(CONTACT.c.account_id, CONTACT.c.id, func.min(level))
+        select(c.account_id, c.id, func.min(level))
         .select_from(INTERACTION)
         .join(INTERACTION_CONTACT, INTERACTION_CONTACT.c.interaction_id == INTERACTION.c.id)
-        .join(CONTACT, and_(CONTACT.c.id == INTERACTION_CONTACT.c.contact_id,
-                            CONTACT.c.account_id == INTERACTION.c.account_id))
+        .join(contacts, and_(c.id == INTERACTION_CONTACT.c.contact_id,
+                             c.account_id == INTERACTION.c.account_id))
         .where(account_scope, INTERACTION.c.type == "certification",
-               INTERACTION.c.occurred_at < before, CONTACT.c.status == "active")
-        .group_by(CONTACT.c.account_id, CONTACT.c.id)
+               INTERACTION.c.occurred_at < before, c.status == "active")
+        .group_by(c.account_id, c.id)
     ).all()
     return [(a, c, int(n) if n is not None else None) for a, c, n in rows]
 
 
 def _certification(ctx: _Context, source: CertificationSource) -> dict[int, float | None]:
     counts: dict[int, int] = defaultdict(int)
-    rows = certified_contacts(ctx.session, account_scope=ctx.scope(CONTACT.c.account_id),
-                              before=ctx.instant(ctx.as_of + dt.timedelta(days=1)))
+    contacts = ctx.contacts()
+    rows = certified_contacts(ctx.session, account_scope=ctx.scope(contacts.c.account_id),
+                              before=ctx.instant(ctx.as_of + dt.timedelta(days=1)),
+                              contacts=contacts)
     for account_id, _contact, level in rows:
         if source.max_level is None or (level is not None and level <= source.max_level):
             counts[account_id] += 1

@@ -51,6 +51,8 @@ MAX_REPORTED_ERRORS = 1000
 FIRST_DATA_ROW = 2
 #: Separates several values in one cell (an interaction's contacts or attendees).
 LIST_SEPARATOR = ";"
+#: Who account and contact changes made by an import are recorded as made by.
+IMPORT_ACTOR = "import"
 
 _FIELDS: dict[str, frozenset[str]] = {
     "accounts": frozenset(AccountCreate.model_fields) - {"traits"},
@@ -355,13 +357,15 @@ def _import_accounts(
             if existing is not None and existing.status == "deleted":
                 raise InvalidInput.field("id", "this account was deleted; it is not re-imported")
             if existing is None:
-                accounts.create_account(session, account_in=account_in, now=now, tz=tz)
+                accounts.create_account(session, account_in=account_in, now=now, tz=tz,
+                                        actor=IMPORT_ACTOR)
                 return "created"
             changes = account_in.model_dump(exclude_unset=True, exclude={"id"})
             if "traits" in changes:
                 changes["traits"] = {**existing.traits, **account_in.traits}
             accounts.update_account(
-                session, external_id=account_in.id, account_in=AccountUpdate(**changes), now=now
+                session, external_id=account_in.id, account_in=AccountUpdate(**changes), now=now,
+                actor=IMPORT_ACTOR,
             )
             return "updated"
 
@@ -420,12 +424,13 @@ def _upsert_contact(
         ).first()
     if existing is None:
         contact = accounts.create_contact(
-            session, account_id=account_ext, contact_in=contact_in, now=now
+            session, account_id=account_ext, contact_in=contact_in, now=now, actor=IMPORT_ACTOR
         )
         if status is not None and status.status is not None:
             assert contact.id is not None
             accounts.update_contact(
-                session, account_id=account_ext, contact_id=contact.id, contact_in=status, now=now
+                session, account_id=account_ext, contact_id=contact.id, contact_in=status, now=now,
+                actor=IMPORT_ACTOR,
             )
         return "created"
     changes = {k: v for k, v in contact_in.model_dump(exclude_unset=True).items()}
@@ -436,7 +441,7 @@ def _upsert_contact(
     assert existing.id is not None
     accounts.update_contact(
         session, account_id=account_ext, contact_id=existing.id,
-        contact_in=ContactUpdate(**changes), now=now,
+        contact_in=ContactUpdate(**changes), now=now, actor=IMPORT_ACTOR,
     )
     return "updated"
 

@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlmodel import Session
 
+from app.accounts import changes as attribute_history
 from app.db import column_length
 from app.ingest.segment import group_seats
 from app.ingest.statements import sql_of
@@ -45,6 +46,8 @@ def _text(value: Any, limit: int) -> str | None:
 
 
 _ACCOUNT_NAME = column_length(Account, "name")
+#: Who changes made by group and identify calls are recorded as made by.
+SEGMENT_ACTOR = "segment"
 
 
 def upsert_account(session: Session, external_id: str, traits: dict[str, Any], now: dt.datetime) -> int:
@@ -60,6 +63,7 @@ def upsert_account(session: Session, external_id: str, traits: dict[str, Any], n
             updated_at=now,
             traits={},
         )
+    before = attribute_history.account_state(account) if account.id is not None else None
     changed = False
     for attr, key in (("name", "name"), ("industry", "industry"), ("plan", "plan")):
         value = _text(traits.get(key), column_length(Account, attr))
@@ -78,6 +82,9 @@ def upsert_account(session: Session, external_id: str, traits: dict[str, Any], n
         account.updated_at = now
         session.add(account)
         session.flush()
+        attribute_history.record_account(
+            session, account=account, before=before, now=now, actor=SEGMENT_ACTOR
+        )
     assert account.id is not None
     return account.id
 
@@ -132,10 +139,13 @@ def _upsert_contact(
     contact = session.execute(
         select(Contact).where(Contact.external_id == user_id)  # type: ignore[arg-type]
     ).scalar_one_or_none()
+    before = None
     if contact is None:
         contact = Contact(
             account_id=account_id, external_id=user_id, traits={}, created_at=now, updated_at=now
         )
+    else:
+        before = attribute_history.contact_state(contact)
     contact.account_id = account_id
     email = _text(traits.get("email"), column_length(Contact, "email"))
     if email and "@" in email:
@@ -152,3 +162,9 @@ def _upsert_contact(
     contact.traits = {**(contact.traits or {}), **traits}
     contact.updated_at = now
     session.add(contact)
+    if before is None or before.account_id != account_id:
+        # A new contact, or one that moved to another account: its history says so.
+        session.flush()
+        attribute_history.record_contact(
+            session, contact=contact, before=before, now=now, actor=SEGMENT_ACTOR
+        )

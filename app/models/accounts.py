@@ -91,6 +91,68 @@ class Contact(SQLModel, table=True):
     updated_at: dt.datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, nullable=False)
 
 
+class AccountChange(SQLModel, table=True):
+    """The attributes of an account that measures and model choice read, as they became at
+    ``valid_from``: one row per change (and one when the account is created), so an attribute's
+    value at a past instant is the newest row before it.
+
+    Written in the transaction of the change by every path that writes these attributes, stamped
+    with that path's clock (a replay of the past writes past instants).
+    """
+
+    __tablename__ = "account_change"
+    __table_args__ = (
+        CheckConstraint(f"segment IS NULL OR {one_of('segment', SEGMENTS)}", name="segment"),
+        Index("ix_account_change_account_valid_from", "account_id", "valid_from"),
+        # "Did anything change after this instant?": the one question a current-day score asks.
+        Index("ix_account_change_valid_from", "valid_from"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    account_id: int = Field(sa_column=account_fk())
+    licensed_seats: int | None = Field(default=None)
+    arr: Decimal = Field(sa_column=Column(Numeric(18, 2), nullable=False))
+    segment: str | None = Field(default=None, sa_column=Column(String(16)))
+    industry: str | None = Field(default=None, sa_column=Column(String(100)))
+    plan: str | None = Field(default=None, sa_column=Column(String(100)))
+    owner_id: int | None = Field(
+        default=None, sa_column=Column(Integer, ForeignKey("user.id", ondelete="SET NULL"))
+    )
+    valid_from: dt.datetime = Field(sa_type=UTCDateTime, nullable=False)
+    #: A user's email, an API key's name, "import", "segment", "demo" or "system".
+    recorded_by: str = Field(sa_column=Column(String(320), nullable=False))
+
+
+class ContactChange(SQLModel, table=True):
+    """A contact's roles, status and account as they became at ``valid_from``: one row per
+    change (and one when the contact is created). A contact with no row before an instant did not
+    exist then.
+
+    Written in the transaction of the change by every path that creates, updates or deletes a
+    contact, stamped with that path's clock.
+    """
+
+    __tablename__ = "contact_change"
+    __table_args__ = (
+        CheckConstraint(one_of("status", CONTACT_STATUSES), name="status"),
+        Index("ix_contact_change_contact_valid_from", "contact_id", "valid_from"),
+        Index("ix_contact_change_valid_from", "valid_from"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    contact_id: int = Field(
+        sa_column=Column(Integer, ForeignKey("contact.id", ondelete="CASCADE"), nullable=False)
+    )
+    account_id: int = Field(sa_column=account_fk())
+    is_champion: bool = Field(nullable=False)
+    is_decision_maker: bool = Field(nullable=False)
+    is_star_user: bool = Field(nullable=False)
+    status: str = Field(sa_column=Column(String(16), nullable=False))
+    valid_from: dt.datetime = Field(sa_type=UTCDateTime, nullable=False)
+    #: A user's email, an API key's name, "import", "segment", "demo" or "system".
+    recorded_by: str = Field(sa_column=Column(String(320), nullable=False))
+
+
 HISTORY_KINDS = ("contract_start", "renewal", "churn", "arr_change")
 
 

@@ -84,3 +84,61 @@ def test_upgrade_downgrade_upgrade(blank_url: str) -> None:
         assert _differences(engine) == []
     finally:
         engine.dispose()
+
+
+def test_attribute_history_starts_with_each_existing_account_and_contact(blank_url: str) -> None:
+    """The upgrade that adds the attribute history gives every existing account and contact one
+    row: as it is, valid from its creation."""
+    import datetime as dt
+
+    from sqlalchemy import insert, select
+
+    from app.db import table_of
+    from app.models import Account, AccountChange, Contact, ContactChange
+
+    migrations.upgrade(blank_url, "0017-1")
+    created = dt.datetime(2025, 4, 1, 3, 0, tzinfo=dt.UTC)
+    engine = make_engine(blank_url)
+    try:
+        with engine.begin() as conn:
+            account_id = conn.execute(
+                insert(table_of(Account))
+                .values(
+                    external_id="acme",
+                    name="Acme",
+                    segment="smb",
+                    licensed_seats=12,
+                    arr=3600,
+                    currency="JPY",
+                    status="active",
+                    traits={},
+                    created_at=created,
+                    updated_at=created,
+                )
+                .returning(table_of(Account).c.id)
+            ).scalar_one()
+            conn.execute(
+                insert(table_of(Contact)).values(
+                    account_id=account_id,
+                    is_champion=True,
+                    is_decision_maker=False,
+                    is_star_user=False,
+                    status="deleted",
+                    traits={},
+                    created_at=created,
+                    updated_at=created + dt.timedelta(days=3),
+                )
+            )
+        migrations.upgrade(blank_url)
+        with engine.connect() as conn:
+            ac, cc = table_of(AccountChange).c, table_of(ContactChange).c
+            accounts = conn.execute(
+                select(ac.account_id, ac.licensed_seats, ac.arr, ac.segment, ac.valid_from, ac.recorded_by)
+            ).all()
+            contacts = conn.execute(
+                select(cc.account_id, cc.is_champion, cc.status, cc.valid_from, cc.recorded_by)
+            ).all()
+    finally:
+        engine.dispose()
+    assert [tuple(r) for r in accounts] == [(account_id, 12, 3600, "smb", created, "system")]
+    assert [tuple(r) for r in contacts] == [(account_id, True, "deleted", created, "system")]
