@@ -37,8 +37,10 @@ from app.models.expansion import (
     Opportunity,
 )
 from app.models.health import (
+    ASSIGNMENT_RULES,
     MODEL_STATES,
     HealthModel,
+    HealthModelAssignment,
     HealthModelVersion,
     ScoreDirty,
     ScoreSnapshot,
@@ -125,6 +127,7 @@ from app.models.usage import (
 __all__ = [
     "ACCOUNT_STATUSES",
     "API_SCOPES",
+    "ASSIGNMENT_RULES",
     "AUDIT_ACTIONS",
     "AUDIT_ENTITIES",
     "CADENCES",
@@ -173,6 +176,7 @@ __all__ = [
     "Event",
     "Feature",
     "HealthModel",
+    "HealthModelAssignment",
     "HealthModelVersion",
     "IndustryOverride",
     "IndustryTierConfig",
