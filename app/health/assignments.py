@@ -30,20 +30,30 @@ from __future__ import annotations
 import datetime as dt
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from sqlalchemy import case, delete, literal, select
+from sqlalchemy import and_, case, delete, literal, select
 from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel import Session, col
 
+from app.accounts.service import get_account
 from app.db import table_of
 from app.errors import FieldError, InvalidInput, NotFound
 from app.health import models as health_models
-from app.models import ASSIGNMENT_RULES, SEGMENTS, Account, HealthModel, HealthModelAssignment
+from app.health.schemas import AssignmentPublic, AssignmentsPublic, ModelBrief, PrimaryModelPublic
+from app.models import (
+    ASSIGNMENT_RULES,
+    SEGMENTS,
+    Account,
+    HealthModel,
+    HealthModelAssignment,
+    HealthModelVersion,
+)
 
 ACCOUNT = table_of(Account)
+VERSION = table_of(HealthModelVersion)
 
 #: Rules whose parameter is a list of values, and the ARR rules (an amount).
 VALUE_RULES = ("segment", "industry", "plan", "trait")
@@ -115,6 +125,8 @@ class Assignments:
 
     rules: tuple[Rule, ...]
     default_id: int | None
+    #: Every version's id of each model in use (the default's and the rules'), oldest first.
+    version_ids: Mapping[int, tuple[int, ...]] = field(default_factory=dict)
 
     @property
     def single(self) -> bool:
@@ -145,6 +157,20 @@ class Assignments:
         """Each account's primary model id, as a SQL expression over the ``account`` table."""
         return self.per_account({m: m for m in self.model_ids})
 
+    def all_version_ids(self) -> list[int]:
+        return [v for ids in self.version_ids.values() for v in ids]
+
+    def own_snapshot(self, version_column: Any) -> Any:
+        """A condition on a snapshot's version column: the snapshot is of the account's primary
+        model. With rules the query must have the ``account`` table joined (the rules read it)."""
+        if self.single:
+            return version_column.in_(list(self.version_ids.get(self.default_id or 0, ())))
+        model_of_version = {v: m for m, ids in self.version_ids.items() for v in ids}
+        return and_(
+            version_column.in_(list(model_of_version)),
+            case(model_of_version, value=version_column) == self.model_column(),
+        )
+
     def rule_column(self) -> Any:
         """The position of the rule each account matches first (0: none, the default model)."""
         if self.single:
@@ -163,7 +189,17 @@ def load(session: Session) -> Assignments:
         Rule(i, row.model_id, name, row.rule, dict(row.params or {})) for i, (row, name) in enumerate(rows, 1)
     )
     default = health_models.default_model(session)
-    return Assignments(rules, default.id if default is not None else None)
+    found = Assignments(rules, default.id if default is not None else None)
+    in_use = found.model_ids
+    version_ids: dict[int, list[int]] = {m: [] for m in in_use}
+    if in_use:
+        for model_id, version_id in session.execute(
+            select(VERSION.c.model_id, VERSION.c.id)
+            .where(VERSION.c.model_id.in_(in_use))
+            .order_by(VERSION.c.version)
+        ).all():
+            version_ids[model_id].append(version_id)
+    return Assignments(rules, found.default_id, {m: tuple(ids) for m, ids in version_ids.items()})
 
 
 def primary_models(session: Session, account_ids: Sequence[int] | None = None) -> dict[int, int | None]:
@@ -201,9 +237,9 @@ def _values(item: RuleIn, at: str, errors: list[FieldError]) -> list[str]:
     for j, value in enumerate(item.values or []):
         text = value.strip() if isinstance(value, str) else ""
         if not text or len(text) > MAX_VALUE_LENGTH or "\x00" in text:
-            errors.append(FieldError(f"{at}.values[{j}]", f"must be 1–{MAX_VALUE_LENGTH} characters"))
+            errors.append(FieldError(f"{at}.values.{j}", f"must be 1–{MAX_VALUE_LENGTH} characters"))
         elif item.rule == "segment" and text not in SEGMENTS:
-            errors.append(FieldError(f"{at}.values[{j}]", f"must be one of {', '.join(SEGMENTS)}"))
+            errors.append(FieldError(f"{at}.values.{j}", f"must be one of {', '.join(SEGMENTS)}"))
         elif text not in values:
             values.append(text)
     if not item.values:
@@ -233,7 +269,7 @@ def check(
         raise InvalidInput.field(field, f"at most {MAX_RULES} rules")
     checked = []
     for i, item in enumerate(items):
-        at = f"{field}[{i}]"
+        at = f"{field}.{i}"
         if session.get(HealthModel, item.model_id) is None:
             errors.append(FieldError(f"{at}.model_id", f"no health model {item.model_id}"))
         elif health_models.published_version(session, item.model_id) is None:
@@ -283,3 +319,45 @@ def model_or_primary(session: Session, *, account_id: int, model_id: int | None)
     if model is None:
         raise NotFound("no health model exists yet: adopt a preset (POST /api/v1/health-models)")
     return model
+
+
+def rule_public(rule: Rule) -> AssignmentPublic:
+    return AssignmentPublic(
+        position=rule.position,
+        model=ModelBrief(id=rule.model_id, name=rule.model_name),
+        rule=rule.rule,  # type: ignore[arg-type]
+        values=rule.values if rule.rule in VALUE_RULES else None,
+        key=rule.key,
+        amount=rule.amount,
+    )
+
+
+def listing(session: Session) -> AssignmentsPublic:
+    """The rules in order and the default model, as the API shows them."""
+    found = load(session)
+    default = session.get(HealthModel, found.default_id) if found.default_id is not None else None
+    return AssignmentsPublic(
+        default_model=ModelBrief(id=default.id or 0, name=default.name) if default is not None else None,
+        assignments=[rule_public(r) for r in found.rules],
+    )
+
+
+def primary_public(session: Session, account_id: int) -> PrimaryModelPublic | None:
+    """The account's primary model and the rule that gave it, as the API shows them."""
+    primary = primary_of(session, account_id)
+    if primary.model is None:
+        return None
+    return PrimaryModelPublic(
+        id=primary.model.id or 0,
+        name=primary.model.name,
+        rule=rule_public(primary.rule) if primary.rule is not None else None,
+    )
+
+
+def account_primary(session: Session, external_id: str) -> PrimaryModelPublic:
+    """The primary model of the account with this id, and why; 404 if none exists yet."""
+    account = get_account(session, external_id)
+    found = primary_public(session, account.id or 0)
+    if found is None:
+        raise NotFound("no health model exists yet: adopt a preset (POST /api/v1/health-models)")
+    return found

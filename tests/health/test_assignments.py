@@ -119,10 +119,10 @@ def test_bad_rules_are_refused_naming_the_field(session: Session, book: dict[str
             ],
         )
     assert {e.field for e in caught.value.errors} == {
-        "assignments[0].values[0]",
-        "assignments[1].model_id",
-        "assignments[2].key",
-        "assignments[3].amount",
-        "assignments[4].values",
-        "assignments[5].rule",
+        "assignments.0.values.0",
+        "assignments.1.model_id",
+        "assignments.2.key",
+        "assignments.3.amount",
+        "assignments.4.values",
+        "assignments.5.rule",
     }
