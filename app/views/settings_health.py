@@ -235,10 +235,10 @@ def _rule_message(viewer: Viewer, numbers: list[int], field: str, message: str) 
     parts = field.split(".")
     if len(parts) >= 3 and parts[1].isdigit() and int(parts[1]) < len(numbers):
         return viewer._(
-            "Rule %(number)s (%(field)s): %(message)s",
+            "Rule %(number)s (%(field)s): %(problem)s",
             number=numbers[int(parts[1])],
             field=parts[2],
-            message=message,
+            problem=message,
         )
     return f"{field}: {message}"
 
