@@ -1,7 +1,7 @@
 """health calibrations: a model's calibration from the book's history, with its validation
 
 Revision ID: 0019
-Revises: 0017
+Revises: 0018
 Create Date: 2026-12-08 00:00:00.000000+00:00
 """
 
@@ -12,7 +12,7 @@ from alembic import op
 from sqlalchemy.dialects import postgresql
 
 revision = "0019"
-down_revision = "0017"
+down_revision = "0018"
 branch_labels = None
 depends_on = None
 

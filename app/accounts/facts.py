@@ -104,6 +104,8 @@ class Facts:
     last_event_on: dt.date | None = None
     seats_change: int | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    #: The account's own model's scale and line (its primary model's).
+    scale: Scale = field(default_factory=lambda: Scale())
 
     def tenure_days(self, day: dt.date) -> int | None:
         return None if self.contract_start_on is None else (day - self.contract_start_on).days
@@ -151,12 +153,26 @@ class Facts:
 
 @dataclass(frozen=True)
 class Scale:
-    """The default health model's scale and its adoption line (the onboarding checkpoint's bar)."""
+    """A health model's scale and its adoption line (the onboarding checkpoint's bar)."""
 
     maximum: float = 100.0
     line: float = 40.0
     version_ids: tuple[int, ...] = ()
     model_name: str | None = None
+    model_id: int | None = None
+
+
+def _scale_of(session: Session, model: Any, version_ids: tuple[int, ...]) -> Scale:
+    """The model's scale: 1.5 on the 0–4 adoption preset, else its "normal" band cut."""
+    from app.health import models as health_models
+
+    version = health_models.published_version(session, model.id)
+    if version is None:
+        return Scale(version_ids=version_ids, model_name=model.name, model_id=model.id)
+    spec = health_models.version_spec(version)
+    maximum = float(spec.scale_max)
+    line = ADOPTION_LINE if model.preset == "adoption" else float(spec.band_normal)
+    return Scale(maximum, line, version_ids, model.name, model.id)
 
 
 def default_scale(session: Session) -> Scale:
@@ -166,16 +182,50 @@ def default_scale(session: Session) -> Scale:
     model = health_models.default_model(session)
     if model is None or model.id is None:
         return Scale()
-    version = health_models.published_version(session, model.id)
-    ids = tuple(session.execute(
-        select(VERSION.c.id).where(VERSION.c.model_id == model.id)
-    ).scalars())
-    if version is None:
-        return Scale(version_ids=ids, model_name=model.name)
-    spec = health_models.version_spec(version)
-    maximum = float(spec.scale_max)
-    line = ADOPTION_LINE if model.preset == "adoption" else float(spec.band_normal)
-    return Scale(maximum, line, ids, model.name)
+    ids = tuple(session.execute(select(VERSION.c.id).where(VERSION.c.model_id == model.id)).scalars())
+    return _scale_of(session, model, ids)
+
+
+@dataclass(frozen=True)
+class Scales:
+    """Each account's own scale: the scale and line of its primary health model (the checks and
+    signals of an account on the Adoption model use 1.5; of one on ABC, ABC's normal cut)."""
+
+    default: Scale
+    by_model: dict[int, Scale] = field(default_factory=dict)
+    model_of: dict[int, int | None] = field(default_factory=dict)  # account → primary model
+    assignments: Any = None  # app.health.assignments.Assignments, when models are per segment
+
+    @property
+    def mixed(self) -> bool:
+        return self.assignments is not None and not self.assignments.single
+
+    def of(self, account_id: int) -> Scale:
+        model_id = self.model_of.get(account_id)
+        return self.by_model.get(model_id, self.default) if model_id is not None else self.default
+
+    def own_snapshot(self, version_column: Any) -> Any:
+        """A snapshot is of the account's own model (with rules, ``account`` must be joined)."""
+        if not self.mixed:
+            return version_column.in_(self.default.version_ids)
+        return self.assignments.own_snapshot(version_column)
+
+
+def account_scales(session: Session, account_ids: Sequence[int] | None = None) -> Scales:
+    """Every account's (or the given ones') own scale, from its primary model."""
+    from app.health import assignments as health_assignments
+    from app.health import models as health_models
+
+    found = health_assignments.load(session)
+    default = default_scale(session)
+    if found.single:
+        return Scales(default)
+    by_model = {}
+    for model_id in found.model_ids:
+        model = health_models.get_model(session, model_id)
+        by_model[model_id] = _scale_of(session, model, found.version_ids.get(model_id, ()))
+    model_of = health_assignments.primary_models(session, account_ids)
+    return Scales(default, by_model, model_of, found)
 
 
 class _Reader:
@@ -200,11 +250,13 @@ class _Reader:
 
 
 def gather(
-    session: Session, *, at: dt.datetime, tz: ZoneInfo, scale: Scale,
+    session: Session, *, at: dt.datetime, tz: ZoneInfo, scale: Scale | Scales,
     stage_rules: StageRules = StageRules(), signal_rules: SignalRules = SignalRules(),
     account_ids: list[int] | None = None,
 ) -> dict[int, Facts]:
-    """Facts for every active account (or the given ones) as of ``at``."""
+    """Facts for every active account (or the given ones) as of ``at``. One ``Scale`` reads
+    every account's score under that model; ``Scales`` under each account's own model."""
+    scales = scale if isinstance(scale, Scales) else Scales(scale)
     r = _Reader(session, at, tz, account_ids)
     facts: dict[int, Facts] = {}
     for row in r.rows(
@@ -214,10 +266,11 @@ def gather(
         .where(ACCOUNT.c.status == "active", r.scope(ACCOUNT.c.id))
     ):
         facts[row.id] = Facts(row.id, row.external_id, row.name, row.owner_id, row.industry,
-                              row.segment, row.contract_start_on, row.renewal_on)
+                              row.segment, row.contract_start_on, row.renewal_on,
+                              scale=scales.of(row.id))
     if not facts:
         return facts
-    _scores(r, facts, scale)
+    _scores(r, facts, scales)
     _interactions(r, facts, stage_rules, signal_rules)
     _contacts(r, facts, stage_rules)
     _ratings(r, facts)
@@ -226,20 +279,27 @@ def gather(
     return facts
 
 
-def _scores(r: _Reader, facts: dict[int, Facts], scale: Scale) -> None:
-    if not scale.version_ids:
+def _scores(r: _Reader, facts: dict[int, Facts], scales: Scales) -> None:
+    if not scales.mixed and not scales.default.version_ids:
         return
-    in_model = and_(SNAPSHOT.c.model_version_id.in_(scale.version_ids), r.scope(SNAPSHOT.c.account_id))
-    latest = (
+    mixed = scales.mixed
+
+    def own(query: Any) -> Any:  # the rules read the account's columns
+        return query.join(ACCOUNT, ACCOUNT.c.id == SNAPSHOT.c.account_id) if mixed else query
+
+    in_model = and_(scales.own_snapshot(SNAPSHOT.c.model_version_id), r.scope(SNAPSHOT.c.account_id))
+    latest = own(
         select(SNAPSHOT.c.account_id, func.max(SNAPSHOT.c.day).label("day"))
         .where(in_model, SNAPSHOT.c.day <= r.day)
         .group_by(SNAPSHOT.c.account_id)
-        .subquery()
-    )
+    ).subquery()
     rows = r.rows(
-        select(SNAPSHOT.c.account_id, SNAPSHOT.c.score, SNAPSHOT.c.band, SNAPSHOT.c.model_version_id)
-        .join(latest, and_(latest.c.account_id == SNAPSHOT.c.account_id, latest.c.day == SNAPSHOT.c.day))
-        .where(SNAPSHOT.c.model_version_id.in_(scale.version_ids))
+        own(
+            select(
+                SNAPSHOT.c.account_id, SNAPSHOT.c.score, SNAPSHOT.c.band, SNAPSHOT.c.model_version_id
+            ).join(latest, and_(latest.c.account_id == SNAPSHOT.c.account_id, latest.c.day == SNAPSHOT.c.day))
+        )
+        .where(scales.own_snapshot(SNAPSHOT.c.model_version_id))
         .order_by(SNAPSHOT.c.account_id, SNAPSHOT.c.model_version_id)
     )
     for row in rows:  # the newest version's snapshot of the day wins (ordered last)
@@ -248,9 +308,11 @@ def _scores(r: _Reader, facts: dict[int, Facts], scale: Scale) -> None:
             f.score, f.band = row.score, row.band
     since = r.day - dt.timedelta(days=30)
     for account_id, peak in r.rows(
-        select(SNAPSHOT.c.account_id, func.max(SNAPSHOT.c.score))
-        .where(in_model, SNAPSHOT.c.day >= since, SNAPSHOT.c.day < r.day)
-        .group_by(SNAPSHOT.c.account_id)
+        own(
+            select(SNAPSHOT.c.account_id, func.max(SNAPSHOT.c.score))
+            .where(in_model, SNAPSHOT.c.day >= since, SNAPSHOT.c.day < r.day)
+            .group_by(SNAPSHOT.c.account_id)
+        )
     ):
         if account_id in facts and peak is not None:
             facts[account_id].score_peak_30d = float(peak)

@@ -1,7 +1,8 @@
 """What the CSM pages read: the portfolio table and heatmap, next meetings, who changed a goal.
 
 The portfolio is read a page at a time: one query for the page's accounts (with their owner,
-lifecycle stage and latest stored score under the default model's published version), one for the
+lifecycle stage and latest stored score under its primary model's published version: the default
+model's, or the one the first matching assignment rule gives, ``health/assignments``), one for the
 count and ARR of every matching account, and one each for the page's score history (sparklines),
 scheduled meetings and open tasks: a fixed number of queries however many accounts, and the rows
 rendered are at most a page, so the page stays fast on a large book.
@@ -19,6 +20,7 @@ from sqlalchemy import and_, case, func, or_
 from sqlmodel import Session, col, select
 
 from app.accounts.industries import IndustryTier, industry_tiers
+from app.health import assignments as health_assignments
 from app.health import models as health_models
 from app.health import reading as health_reading
 from app.health.spec import to_model_def
@@ -77,6 +79,9 @@ class PortfolioRow:
     #: Each measure's grade (good / normal / bad; None: no data or stale), in the definition's
     #: order of groups and measures; filled for the heatmap only.
     grades: list[str | None] = field(default_factory=list)
+    #: The account's own model, when models are assigned per segment (None: all on the default).
+    model_name: str | None = None
+    scale_max: float | None = None
 
 
 @dataclass(frozen=True)
@@ -132,10 +137,40 @@ def parse_filters(
     )
 
 
-def _score_source(session: Session) -> tuple[Any, HealthModelVersion | None, dt.date | None, float]:
-    model = health_models.default_model(session)
-    if model is None or model.id is None:
-        return None, None, None, 100.0
+@dataclass(frozen=True)
+class _Source:
+    """Where each account's score is read: its primary model's published version and that
+    version's latest stored day (one model for all accounts unless rules assign others)."""
+
+    model: Any
+    version: HealthModelVersion | None
+    day: dt.date | None
+    scale: float
+    assignments: health_assignments.Assignments
+    #: Per model in use (with rules): (model, published version or None, latest day, scale max).
+    models: dict[int, tuple[Any, HealthModelVersion | None, dt.date | None, float]] = field(
+        default_factory=dict
+    )
+
+    @property
+    def mixed(self) -> bool:
+        return not self.assignments.single
+
+    def per_account(self, index: int) -> Any:
+        """Each account's model's version id (0), latest day (1) or scale (2), in SQL."""
+
+        def value(entry: tuple[Any, HealthModelVersion | None, dt.date | None, float]) -> Any:
+            _, version, day, scale = entry
+            if index == 0:
+                return version.id if version is not None else -1
+            return (day or dt.date.min) if index == 1 else scale
+
+        return self.assignments.per_account({m: value(e) for m, e in self.models.items()})
+
+
+def _model_source(
+    session: Session, model: Any
+) -> tuple[Any, HealthModelVersion | None, dt.date | None, float]:
     version = health_models.published_version(session, model.id)
     if version is None or version.id is None:
         return model, None, None, 100.0
@@ -144,25 +179,55 @@ def _score_source(session: Session) -> tuple[Any, HealthModelVersion | None, dt.
     return model, version, day, scale
 
 
+def _score_source(session: Session) -> _Source:
+    assignments = health_assignments.load(session)
+    model = health_models.default_model(session)
+    if model is None or model.id is None:
+        return _Source(None, None, None, 100.0, assignments)
+    _, version, day, scale = _model_source(session, model)
+    models = {}
+    if not assignments.single:
+        models = {
+            m: _model_source(session, health_models.get_model(session, m)) for m in assignments.model_ids
+        }
+    return _Source(model, version, day, scale, assignments, models)
+
+
 def load_portfolio(
-    session: Session, *, filters: PortfolioFilters, now: dt.datetime, with_groups: bool = False,
-    page_size: int | None = None, today: dt.date | None = None,
+    session: Session,
+    *,
+    filters: PortfolioFilters,
+    now: dt.datetime,
+    with_groups: bool = False,
+    page_size: int | None = None,
+    today: dt.date | None = None,
 ) -> Portfolio:
     """One page of the accounts matching the filters (deleted and churned ones left out), sorted,
     with their latest score, band, stage, industry tier, a half-year score trend, open tasks and
-    next scheduled meeting; plus how many accounts match in all and their ARR."""
+    next scheduled meeting; plus how many accounts match in all and their ARR. Each account's
+    score is its primary model's; sorting by score sorts by the share of each one's scale."""
     page_size = page_size or PAGE_SIZE
-    model, version, day, scale = _score_source(session)
+    source = _score_source(session)
+    model, version, day, scale = source.model, source.version, source.day, source.scale
     tiers = industry_tiers(session, as_of=now)
     snap = ScoreSnapshot
     columns: list[Any] = [Account, User, col(snap.score), col(snap.band), col(AccountStage.stage)]
+    if source.mixed:
+        columns += [source.assignments.model_column(), col(snap.model_version_id)]
     if with_groups:
         columns += [col(snap.measure_values), col(snap.stale_mask)]
-    joined = and_(
-        col(snap.account_id) == col(Account.id),
-        col(snap.model_version_id) == (version.id if version else -1),
-        col(snap.day) == (day or dt.date.min),
-    )
+    if source.mixed:
+        joined = and_(
+            col(snap.account_id) == col(Account.id),
+            col(snap.model_version_id) == source.per_account(0),
+            col(snap.day) == source.per_account(1),
+        )
+    else:
+        joined = and_(
+            col(snap.account_id) == col(Account.id),
+            col(snap.model_version_id) == (version.id if version else -1),
+            col(snap.day) == (day or dt.date.min),
+        )
     conditions = _conditions(filters, tiers)
 
     def joins(query: Any) -> Any:
@@ -173,25 +238,39 @@ def load_portfolio(
             .where(*conditions)
         )
 
-    total, currencies, arr = session.exec(joins(
-        select(func.count(), func.count(func.distinct(col(Account.currency))),
-               func.sum(col(Account.arr))).select_from(Account)
-    )).one()
+    total, currencies, arr = session.exec(
+        joins(
+            select(
+                func.count(), func.count(func.distinct(col(Account.currency))), func.sum(col(Account.arr))
+            ).select_from(Account)
+        )
+    ).one()
     pages = max(1, -(-int(total) // page_size))
     number = min(filters.page, pages)
     key = filters.sort.lstrip("-")
     descending = filters.sort.startswith("-")
+    score_order: Any = col(snap.score) / source.per_account(2) if source.mixed else col(snap.score)
     order: Any = {
-        "name": col(Account.name), "score": col(snap.score), "arr": col(Account.arr),
+        "name": col(Account.name),
+        "score": score_order,
+        "arr": col(Account.arr),
         "renewal": col(Account.renewal_on),
     }[key]
     # Accounts without a score or renewal date go last whichever way the column is sorted.
-    query = joins(select(*columns).select_from(Account)).order_by(
-        order.is_(None), order.desc() if descending else order.asc(), col(Account.id)
-    ).offset((number - 1) * page_size).limit(page_size)
+    query = (
+        joins(select(*columns).select_from(Account))
+        .order_by(order.is_(None), order.desc() if descending else order.asc(), col(Account.id))
+        .offset((number - 1) * page_size)
+        .limit(page_size)
+    )
     found = session.exec(query).all()
     ids = [r[0].id for r in found]
-    trends = _trends(session, model, ids, day) if model is not None and day else {}
+    own: dict[int, int | None] = {r[0].id: r[5] for r in found} if source.mixed else {}
+    extra = 7 if source.mixed else 5  # where the measure values are, for the heatmap
+    if source.mixed:
+        trends = _own_trends(session, source, own, ids)
+    else:
+        trends = _trends(session, model, ids, day) if model is not None and day else {}
     meetings = next_meetings(session, account_ids=ids, now=now)
     tasks = open_tasks(session, account_ids=ids, today=today or now.date())
     grader = _Grader(version) if with_groups and version is not None else None
@@ -199,21 +278,63 @@ def load_portfolio(
     for r in found:
         tier = tiers.get(r[0].industry or "")
         task_count, overdue = tasks.get(r[0].id, (0, 0))
-        rows.append(PortfolioRow(
-            account=r[0], owner=r[1], score=r[2], band=r[3], trend=trends.get(r[0].id, []),
-            next_meeting=meetings.get(r[0].id), stage=r[4],
-            tier=tier.tier if tier is not None else None,
-            is_target=bool(tier is not None and tier.is_target),
-            open_tasks=task_count, overdue_tasks=overdue,
-            grades=grader.grades(r[5], r[6]) if grader is not None and r[5] is not None else [],
-        ))
+        own_model = source.models.get(own.get(r[0].id) or 0) if source.mixed else None
+        # The heatmap's columns are the default model's measures: other models' rows show none.
+        same = own_model is None or (
+            own_model[1] is not None and version is not None and own_model[1].id == version.id
+        )
+        rows.append(
+            PortfolioRow(
+                account=r[0],
+                owner=r[1],
+                score=r[2],
+                band=r[3],
+                trend=trends.get(r[0].id, []),
+                next_meeting=meetings.get(r[0].id),
+                stage=r[4],
+                tier=tier.tier if tier is not None else None,
+                is_target=bool(tier is not None and tier.is_target),
+                open_tasks=task_count,
+                overdue_tasks=overdue,
+                grades=grader.grades(r[extra], r[extra + 1])
+                if grader is not None and same and r[extra] is not None
+                else [],
+                model_name=own_model[0].name if own_model is not None else None,
+                scale_max=own_model[3] if own_model is not None else None,
+            )
+        )
     measures = _measures(version)
     currency = rows[0].account.currency if rows and currencies == 1 else None
+    if source.mixed:
+        names = ", ".join(m.name for m, *_ in source.models.values())
+    else:
+        names = model.name if model is not None else None
     return Portfolio(
-        rows, day, model.name if model is not None else None, scale, measures,
-        total=int(total), total_arr=arr if currency is not None else None, currency=currency,
-        page=number, pages=pages, page_size=page_size,
+        rows,
+        day,
+        names,
+        scale,
+        measures,
+        total=int(total),
+        total_arr=arr if currency is not None else None,
+        currency=currency,
+        page=number,
+        pages=pages,
+        page_size=page_size,
     )
+
+
+def _own_trends(
+    session: Session, source: _Source, own: dict[int, int | None], ids: Sequence[int | None]
+) -> dict[int, list[float]]:
+    """Each account's trend under its own model, one query per model in use on the page."""
+    out: dict[int, list[float]] = {}
+    for model_id in {m for m in own.values() if m is not None}:
+        model, _, day, _ = source.models[model_id]
+        if day is None:
+            continue
+        out.update(_trends(session, model, [a for a in ids if own.get(a or 0) == model_id], day))
+    return out
 
 
 def _conditions(filters: PortfolioFilters, tiers: dict[str, IndustryTier]) -> list[Any]:

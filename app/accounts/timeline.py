@@ -26,6 +26,7 @@ from sqlalchemy import and_, or_, true
 from sqlmodel import Session, col, select
 
 from app.errors import InvalidInput, NotFound
+from app.health import assignments as health_assignments
 from app.health import models as health_models
 from app.interactions.service import InteractionView
 from app.interactions.service import _contacts_of as contacts_of
@@ -226,7 +227,7 @@ def _score_events(
     limit: int,
     tz: ZoneInfo,
 ) -> list[TimelineItem]:
-    model = health_models.default_model(session)
+    model = health_assignments.primary_of(session, account.id or 0).model  # the account's own model
     if model is None or model.id is None:
         return []
     model_versions = health_models.versions(session, model.id)

@@ -21,6 +21,7 @@ from sqlmodel import Session
 
 from app.db import table_of
 from app.errors import InvalidInput
+from app.health import assignments as health_assignments
 from app.health import models as health_models
 from app.models import SEGMENTS, Account, Checkin, HealthModel, Interaction, ScoreSnapshot, Task, User
 from app.scoring import interventions as pure
@@ -159,7 +160,12 @@ class _Scores:
     """Stored scores on chosen days: ``at[(account, day)] = (version, score, band)``."""
 
     def __init__(
-        self, session: Session, filters: Filters, version_ids: list[int], days: set[dt.date]
+        self,
+        session: Session,
+        filters: Filters,
+        version_ids: list[int],
+        days: set[dt.date],
+        own: _Own | None = None,
     ) -> None:
         self.at: dict[tuple[int, dt.date], tuple[int, float, str | None]] = {}
         self.segment: dict[int, str | None] = {}
@@ -181,7 +187,11 @@ class _Scores:
             filters,
             SNAPSHOT.c.account_id,
         )
+        if own is not None:  # each account's own model's scores, on the default model's scale
+            query = query.where(own.assignments.own_snapshot(SNAPSHOT.c.model_version_id))
         for account_id, day, version, score, band, segment in session.execute(query).all():
+            if own is not None:
+                score = float(score) * own.factor.get(version, 1.0)
             key = (account_id, day)
             known = self.at.get(key)
             if known is None or version > known[0]:  # the newest version's score wins
@@ -258,6 +268,9 @@ def effectiveness(
 ) -> InterventionReport:
     """Each intervention type's effect on the score 30 and 60 days on, and breadth vs depth."""
     model, version_ids, scale_max = _default_model(session)
+    own = _own_models(session, scale_max)
+    if own is not None:
+        version_ids = list(own.factor)
     last = filters.end + dt.timedelta(days=max(filters.windows) + config.followup_tolerance_days)
     score_days = _score_days(session, version_ids, first=filters.start, last=last)
     anchor_days = pure.anchors([d for d in score_days if d <= filters.end], config)
@@ -268,7 +281,7 @@ def effectiveness(
     touch_start, touch_end = _touch_days(session, version_ids, filters)
     wanted = set(anchor_days) | {f for by in followups.values() for f in by.values()}
     wanted |= {d for d in (touch_start, touch_end) if d is not None}
-    scores = _Scores(session, filters, version_ids, wanted)
+    scores = _Scores(session, filters, version_ids, wanted, own)
     events = _events(
         session,
         filters,
@@ -303,6 +316,28 @@ def effectiveness(
         BreadthDepth(touch_start, touch_end, TOUCH_TYPES, buckets),
         config,
     )
+
+
+@dataclass(frozen=True)
+class _Own:
+    """Models per segment: the rules, and each version's factor to the default model's scale."""
+
+    assignments: health_assignments.Assignments
+    factor: dict[int, float]
+
+
+def _own_models(session: Session, scale_max: float | None) -> _Own | None:
+    """With models per segment, each account's effects are read under its primary model and put
+    on the default model's scale (a share of the scale is kept); None when all share one model."""
+    assigned = health_assignments.load(session)
+    if assigned.single or scale_max is None:
+        return None
+    factor: dict[int, float] = {}
+    for model_id, ids in assigned.version_ids.items():
+        own = health_models.published_version(session, model_id)
+        own_scale = float((own.definition if own else {}).get("scale_max", 100.0) or 100.0)
+        factor.update(dict.fromkeys(ids, scale_max / own_scale))
+    return _Own(assigned, factor)
 
 
 def _default_model(session: Session) -> tuple[HealthModel | None, list[int], float | None]:

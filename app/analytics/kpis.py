@@ -26,6 +26,7 @@ from sqlmodel.sql.expression import SelectOfScalar
 
 from app.accounts import industries as industries_svc
 from app.errors import FieldError, InvalidInput
+from app.health import assignments as health_assignments
 from app.health import models as health_models
 from app.models import (
     SEGMENTS,
@@ -229,37 +230,61 @@ def industries(session: Session) -> list[str]:
 def _scores(
     session: Session, scope: Any, days: list[dt.date]
 ) -> tuple[dict[dt.date, dict[int, float]], float | None, str | None]:
+    """Each account's score at the end of each day under its primary model. With models per
+    segment, scores of another scale are put on the default model's scale (a share of the scale
+    is kept: 2.0 of 4 is 50 of 100), so the score KPIs average like with like."""
     model = health_models.default_model(session)
     if model is None or model.id is None:
         return {}, None, None
+    assigned = health_assignments.load(session)
     version_ids = list(
         session.exec(select(HealthModelVersion.id).where(HealthModelVersion.model_id == model.id)).all()
     )
     published = health_models.published_version(session, model.id)
     scale = float((published.definition if published else {}).get("scale_max", 100.0) or 100.0)
+    # Each version's factor to the default model's scale (1 for the default model's own).
+    factor: dict[int, float] = dict.fromkeys(version_ids, 1.0)
+    if not assigned.single:
+        for model_id, ids in assigned.version_ids.items():
+            own = health_models.published_version(session, model_id)
+            own_scale = float((own.definition if own else {}).get("scale_max", 100.0) or 100.0)
+            factor.update(dict.fromkeys(ids, scale / own_scale))
     snap = ScoreSnapshot
+
+    def owned(query: Any) -> Any:
+        if assigned.single:
+            return query.where(col(snap.model_version_id).in_(version_ids))
+        return query.join(Account, col(Account.id) == col(snap.account_id)).where(
+            assigned.own_snapshot(col(snap.model_version_id))
+        )
+
     out: dict[dt.date, dict[int, float]] = {}
     for day in days:
         latest = (
-            select(col(snap.account_id).label("account_id"), func.max(col(snap.day)).label("day"))
-            .where(
-                col(snap.model_version_id).in_(version_ids),
-                col(snap.account_id).in_(scope),
-                col(snap.day) <= day,
-                col(snap.day) > day - SCORE_LOOKBACK,
-                col(snap.score).is_not(None),
+            owned(
+                select(col(snap.account_id).label("account_id"), func.max(col(snap.day)).label("day")).where(
+                    col(snap.account_id).in_(scope),
+                    col(snap.day) <= day,
+                    col(snap.day) > day - SCORE_LOOKBACK,
+                    col(snap.score).is_not(None),
+                )
             )
             .group_by(col(snap.account_id))
             .subquery()
         )
         rows = session.execute(
-            select(col(snap.account_id), col(snap.model_version_id), col(snap.score))
-            .join(latest, and_(col(snap.account_id) == latest.c.account_id, col(snap.day) == latest.c.day))
-            .where(col(snap.model_version_id).in_(version_ids), col(snap.score).is_not(None))
-            .order_by(col(snap.account_id), col(snap.model_version_id))
+            owned(
+                select(col(snap.account_id), col(snap.model_version_id), col(snap.score))
+                .join(
+                    latest, and_(col(snap.account_id) == latest.c.account_id, col(snap.day) == latest.c.day)
+                )
+                .where(col(snap.score).is_not(None))
+            ).order_by(col(snap.account_id), col(snap.model_version_id))
         ).all()
         # On a day scored under two versions of the model, the later version's score stands.
-        out[day] = {account_id: float(score) for account_id, _, score in rows}
+        out[day] = {
+            account_id: float(score) * factor.get(version, 1.0) for account_id, version, score in rows
+        }
     return out, scale, model.name
 
 

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Depends, Query, Response, status
 
 from app.api.common import BODY, CONFLICT, ERRORS, NOT_FOUND
 from app.deps import AdminKeyDep, NowDep, ReadKeyDep, SessionDep, SettingsDep, TodayDep, WriteKeyDep
+from app.health import assignments as health_assignments
 from app.health import backtest as backtest_svc
 from app.health import calibration as calibration_svc
 from app.health import models as health_models
@@ -17,6 +18,8 @@ from app.health import reading as health_reading
 from app.health import sentiment as health_sentiment
 from app.health import snapshots as health_snapshots
 from app.health.schemas import (
+    AssignmentsIn,
+    AssignmentsPublic,
     BacktestIn,
     BacktestPublic,
     BulkItem,
@@ -33,6 +36,7 @@ from app.health.schemas import (
     HistoryPointPublic,
     HistoryPublic,
     ModelRef,
+    PrimaryModelPublic,
     Scale,
     SentimentIn,
     SentimentPublic,
@@ -75,7 +79,9 @@ def account_health(
     now: NowDep,
     today: TodayDep,
     _key: ReadKeyDep,
-    model: Annotated[DbId | None, Query(description="Model id (default: the default model)")] = None,
+    model: Annotated[
+        DbId | None, Query(description="Model id (default: the account's primary model)")
+    ] = None,
 ) -> HealthPublic:
     """The current score with every measure's value, grade, weight and contribution."""
     current = health_reading.current_health(
@@ -171,6 +177,7 @@ def bulk_health(
                 score=r.snapshot.score,
                 band=r.snapshot.band,
                 status=r.snapshot.status,
+                model=_ref(r.model, r.version) if r.model is not None and r.version is not None else None,
             )
             for r in rows
         ],
@@ -196,6 +203,41 @@ def rate_sentiment(
         now=now,
     )
     return SentimentPublic.model_validate(entry, from_attributes=True)
+
+
+# -- models per segment -------------------------------------------------------------------------
+
+
+@router.get("/accounts/{account_id}/health-model", response_model=PrimaryModelPublic, responses=NOT_FOUND)
+def account_health_model(account_id: str, session: SessionDep, _key: ReadKeyDep) -> PrimaryModelPublic:
+    """The account's primary health model (its scores, checks and signals use it) and why: the
+    assignment rule it matched first, or none (the default model)."""
+    return health_assignments.account_primary(session, account_id)
+
+
+@router.get("/health-model-assignments", response_model=AssignmentsPublic)
+def list_assignments(session: SessionDep, _key: ReadKeyDep) -> AssignmentsPublic:
+    """The ordered rules that give each account its primary health model, and the default model
+    (of accounts no rule matches)."""
+    return health_assignments.listing(session)
+
+
+@router.put("/health-model-assignments", response_model=AssignmentsPublic, responses=BODY)
+def replace_assignments(
+    body: AssignmentsIn, session: SessionDep, now: NowDep, key: AdminKeyDep
+) -> AssignmentsPublic:
+    """Replace the whole ordered list; the first rule an account matches gives its primary model
+    (an empty list puts every account on the default model)."""
+    health_assignments.replace(
+        session,
+        [
+            health_assignments.RuleIn(a.model_id, a.rule, values=a.values, key=a.key, amount=a.amount)
+            for a in body.assignments
+        ],
+        actor=key.name,
+        now=now,
+    )
+    return health_assignments.listing(session)
 
 
 # -- models -------------------------------------------------------------------------------------

@@ -25,7 +25,7 @@ from sqlmodel import Session
 from app.errors import InvalidInput
 from app.health import calibration
 from app.health import models as health_models
-from app.health.samples import HORIZONS, MAX_REFERENCE_DATES, BookHistory, reference_grid
+from app.health.samples import HORIZONS, MAX_REFERENCE_DATES, BookHistory, reference_grid, scope
 from app.health.schemas import BacktestIn, BacktestPublic, BandRow, MeasureAuc
 from app.health.spec import to_model_def
 from app.scoring import calibration as calib
@@ -77,7 +77,7 @@ def run_backtest(
             )
             if d + dt.timedelta(days=params.horizon_days) <= today
         ]
-    history = BookHistory(session, spec, tz=tz)
+    history = BookHistory(session, spec, tz=tz, account_ids=scope(session, model_id))
     samples = history.samples(dates)
     outcomes = [calib.churned(s, params.horizon_days) for s in samples]
     overall = [

@@ -23,7 +23,7 @@ from sqlmodel import Session, col, select
 
 from app.errors import InvalidInput, NotFound
 from app.health import models as health_models
-from app.health.samples import HORIZONS, BookHistory, Protocol, protocol, reference_grid
+from app.health.samples import HORIZONS, BookHistory, Protocol, protocol, reference_grid, scope
 from app.health.spec import ModelSpec, to_model_def
 from app.models import HealthCalibration, HealthModel
 from app.scoring import calibration as calib
@@ -164,7 +164,13 @@ def _horizons(
     """Each model's out-of-time AUC, Brier and bands at every standard horizon."""
     out = []
     for horizon in HORIZONS:
-        proto = protocol(grid, horizon_days=horizon, cadence_days=cadence_days, today=today)
+        proto = protocol(
+            grid,
+            horizon_days=horizon,
+            cadence_days=cadence_days,
+            today=today,
+            scoped=history.account_ids is not None,
+        )
         row: dict[str, Any] = {
             "horizon_days": horizon,
             "test_dates": len(proto.test_dates),
@@ -201,11 +207,12 @@ def _key_status(
     dates: Sequence[dt.date],
     tz: ZoneInfo,
     horizon_days: int,
+    account_ids: set[int] | None = None,
 ) -> list[dict[str, Any]] | None:
     """[normal]/[1bad]/[2bad]/[3bad] at the given dates: share of accounts and churn rate."""
     if not spec.key_feature_status:
         return None
-    history = BookHistory(session, spec, tz=tz)
+    history = BookHistory(session, spec, tz=tz, account_ids=account_ids)
     measures = measure_order(model)
     counts: Counter[str] = Counter()
     churned: Counter[str] = Counter()
@@ -337,9 +344,16 @@ def calibrate_model(
         start=params.start,
         end=params.end,
     )
-    proto = protocol(grid, horizon_days=params.horizon_days, cadence_days=params.cadence_days, today=today)
+    accounts = scope(session, model_id)
+    proto = protocol(
+        grid,
+        horizon_days=params.horizon_days,
+        cadence_days=params.cadence_days,
+        today=today,
+        scoped=accounts is not None,
+    )
     churners = 0
-    history = BookHistory(session, spec, tz=tz)
+    history = BookHistory(session, spec, tz=tz, account_ids=accounts)
     if proto.train_dates:
         churners = sum(calib.churned(s, params.horizon_days) for s in history.samples(proto.train_dates))
     if len(proto.train_dates) < 3 or not proto.test_dates or churners < 5:
@@ -357,7 +371,7 @@ def calibrate_model(
         found = _feature_spec(session)
         if found is not None:
             feature_spec, feature_keys = found
-            feature_history = BookHistory(session, feature_spec, tz=tz)
+            feature_history = BookHistory(session, feature_spec, tz=tz, account_ids=accounts)
             samples = feature_history.samples(proto.train_dates)
             columns = {key: [s.values[i] for s in samples] for i, key in enumerate(feature_keys)}
             choices = calib.propose_key_features(
@@ -372,7 +386,11 @@ def calibrate_model(
                     "after": [_jsonable(c) for c in choices[: KEY_FEATURES[1]]],
                 }
     new_spec = health_models.parse_definition(new_definition)
-    new_history = history if new_definition is definition else BookHistory(session, new_spec, tz=tz)
+    new_history = (
+        history
+        if new_definition is definition
+        else BookHistory(session, new_spec, tz=tz, account_ids=accounts)
+    )
     start_model = to_model_def(new_spec)
     proposal = calib.calibrate(
         start_model,
@@ -422,8 +440,10 @@ def calibrate_model(
         "key_feature_status": None
         if not spec.key_feature_status
         else {
-            "before": _key_status(before, session, spec, proto.test_dates, tz, params.horizon_days),
-            "after": _key_status(after, session, new_spec, proto.test_dates, tz, params.horizon_days),
+            "before": _key_status(before, session, spec, proto.test_dates, tz, params.horizon_days, accounts),
+            "after": _key_status(
+                after, session, new_spec, proto.test_dates, tz, params.horizon_days, accounts
+            ),
         },
         "line": ADOPTION_LINE if model.preset == "adoption" else None,
     }
@@ -466,8 +486,14 @@ def validate(
     horizon, the standard horizons side by side, early warning, the plain logistic regression's
     AUC as a yardstick and (key-feature models) the status."""
     model = to_model_def(spec)
-    proto = protocol(grid, horizon_days=horizon_days, cadence_days=cadence_days, today=today)
     history = history or BookHistory(session, spec, tz=tz)
+    proto = protocol(
+        grid,
+        horizon_days=horizon_days,
+        cadence_days=cadence_days,
+        today=today,
+        scoped=history.account_ids is not None,
+    )
     settings = calib.Settings(bad_share_max=bad_share_max, keep_band_normal=preset == "adoption")
     test = history.samples(proto.test_dates)
     train = history.samples(proto.train_dates)
@@ -481,7 +507,9 @@ def validate(
         "horizons": _horizons(
             {"model": model}, history, grid, cadence_days=cadence_days, today=today, settings=settings
         ),
-        "key_feature_status": _key_status(model, session, spec, proto.test_dates, tz, horizon_days),
+        "key_feature_status": _key_status(
+            model, session, spec, proto.test_dates, tz, horizon_days, history.account_ids
+        ),
         "line": ADOPTION_LINE if preset == "adoption" else None,
     }
 

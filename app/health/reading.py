@@ -12,12 +12,13 @@ from dataclasses import dataclass
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, select
+from sqlalchemy import and_, func, select
 from sqlmodel import Session, col
 
 from app.accounts.service import get_account
 from app.db import table_of
 from app.errors import InvalidInput, NotFound
+from app.health import assignments
 from app.health.models import default_model, get_model, published_version, version_spec, versions
 from app.health.scores import explain_values, score_accounts
 from app.models import Account, HealthModel, HealthModelVersion, ScoreSnapshot, User
@@ -69,9 +70,11 @@ def _snapshot_on_or_before(
 def current_health(
     session: Session, *, account_id: str, model_id: int | None, today: dt.date, tz: ZoneInfo
 ) -> Current:
-    """The account's latest score with its explanation and its change over a week and a month."""
+    """The account's latest score with its explanation and its change over a week and a month,
+    under the given model or else the account's primary model."""
     account = get_account(session, account_id)
-    model = _model_or_default(session, model_id)
+    assert account.id is not None
+    model = assignments.model_or_primary(session, account_id=account.id, model_id=model_id)
     version = published_version(session, model.id or 0)
     if version is None:
         raise NotFound(f"health model {model.name!r} has no published version")
@@ -177,12 +180,14 @@ class HistoryPoint:
 def health_history(
     session: Session, *, account_id: str, model_id: int | None, start: dt.date, end: dt.date
 ) -> tuple[HealthModel, list[HistoryPoint], list[HealthModelVersion]]:
-    """Daily scores in the range (one per day, the newest version's if a day has several),
-    and the model's versions so the chart can mark when a new formula was published."""
+    """Daily scores in the range under the given model or the account's primary model (one per
+    day, the newest version's if a day has several), and the model's versions so the chart can
+    mark when a new formula was published."""
     if start > end:
         raise InvalidInput.field("from", "must not be after `to`", "query")
     account = get_account(session, account_id)
-    model = _model_or_default(session, model_id)
+    assert account.id is not None
+    model = assignments.model_or_primary(session, account_id=account.id, model_id=model_id)
     all_versions = versions(session, model.id or 0)
     numbers = {v.id: v.version for v in all_versions}
     rows = (
@@ -215,6 +220,9 @@ class BulkRow:
     account: Account
     owner: User | None
     snapshot: ScoreSnapshot
+    #: The account's own model and version, when each account is read under its primary model.
+    model: HealthModel | None = None
+    version: HealthModelVersion | None = None
 
 
 def latest_day(session: Session, version_id: int) -> dt.date | None:
@@ -232,20 +240,43 @@ def bulk_health(
     limit: int,
     after_account: int | None,
 ) -> tuple[HealthModel, HealthModelVersion, dt.date | None, list[BulkRow]]:
-    """Every account's latest stored score under the model's published version, by account."""
+    """Every account's latest stored score under the model's published version, by account;
+    without a model, each account's under its primary model (the default's when no rules)."""
     model = _model_or_default(session, model_id)
     version = published_version(session, model.id or 0)
     if version is None or version.id is None:
         raise NotFound(f"health model {model.name!r} has no published version")
     day = latest_day(session, version.id)
-    if day is None:
+    found = assignments.load(session)
+    mixed = model_id is None and not found.single
+    own: dict[int, tuple[HealthModel, HealthModelVersion, dt.date | None]] = {}
+    if mixed:
+        for m in found.model_ids:
+            other = get_model(session, m)
+            published = published_version(session, m)
+            if published is not None and published.id is not None:
+                own[m] = (other, published, latest_day(session, published.id))
+    elif day is None:
         return model, version, None, []
-    query = (
-        select(Account, User, ScoreSnapshot)
-        .join(ScoreSnapshot, col(ScoreSnapshot.account_id) == col(Account.id))
-        .join(User, col(User.id) == col(Account.owner_id), isouter=True)
-        .where(ScoreSnapshot.model_version_id == version.id, ScoreSnapshot.day == day)  # type: ignore[arg-type]
+    query = select(Account, User, ScoreSnapshot).join(
+        User, col(User.id) == col(Account.owner_id), isouter=True
     )
+    if mixed:
+        query = query.add_columns(found.model_column()).join(
+            ScoreSnapshot,
+            and_(
+                col(ScoreSnapshot.account_id) == col(Account.id),
+                col(ScoreSnapshot.model_version_id)
+                == found.per_account({m: v.id for m, (_, v, _) in own.items()}),
+                col(ScoreSnapshot.day)
+                == found.per_account({m: d or dt.date.min for m, (_, _, d) in own.items()}),
+            ),
+        )
+    else:
+        query = query.join(ScoreSnapshot, col(ScoreSnapshot.account_id) == col(Account.id)).where(
+            ScoreSnapshot.model_version_id == version.id,  # type: ignore[arg-type]
+            ScoreSnapshot.day == day,  # type: ignore[arg-type]
+        )
     if band:
         query = query.where(ScoreSnapshot.band == band)  # type: ignore[arg-type]
     if owner == "none":
@@ -255,4 +286,7 @@ def bulk_health(
     if after_account is not None:
         query = query.where(col(Account.id) > after_account)
     rows = session.execute(query.order_by(col(Account.id)).limit(limit)).all()
-    return model, version, day, [BulkRow(a, u, s) for a, u, s in rows]
+    if not mixed:
+        return model, version, day, [BulkRow(a, u, s) for a, u, s in rows]
+    out = [BulkRow(a, u, s, own[m][0], own[m][1]) for a, u, s, m in rows]
+    return model, version, day, out

@@ -27,6 +27,7 @@ from sqlalchemy import func, select
 from sqlmodel import Session
 
 from app.errors import InvalidInput
+from app.health import assignments
 from app.health.spec import ModelSpec, to_model_def
 from app.health.values import ACCOUNT, USAGE_ACCOUNT_DAY, AccountFacts, compute_values, load_accounts
 from app.scoring.calibration import Sample
@@ -51,7 +52,9 @@ class Protocol:
     test_dates: tuple[dt.date, ...]
     #: True when every training outcome was known before the first test date.
     gap: bool
-    #: Who counts at a date: accounts that were customers then (started, not yet churned).
+    #: Who counts at a date: accounts that were customers then (started, not yet churned) —
+    #: all of them (``customers_on_date``), or only those whose primary model is the model
+    #: judged (``primary_model_customers``, when models are assigned per segment).
     accounts: str = "customers_on_date"
 
 
@@ -93,24 +96,40 @@ def reference_grid(
     return sorted(dates)
 
 
-def protocol(grid: list[dt.date], *, horizon_days: int, cadence_days: int, today: dt.date) -> Protocol:
+def scope(session: Session, model_id: int) -> set[int] | None:
+    """The accounts a model is judged on: those whose primary model it is (models per segment),
+    or every account when it is nobody's primary model (a model being tried out)."""
+    if assignments.load(session).single:
+        return None
+    mine = {a for a, m in assignments.primary_models(session).items() if m == model_id}
+    return mine or None
+
+
+def protocol(
+    grid: list[dt.date], *, horizon_days: int, cadence_days: int, today: dt.date, scoped: bool = False
+) -> Protocol:
     """The out-of-time split of ``grid`` for one horizon (dates whose outcome is unknown left out)."""
+    who = "primary_model_customers" if scoped else "customers_on_date"
     dates = tuple(d for d in grid if d + dt.timedelta(days=horizon_days) <= today)
     if len(dates) < 3:
-        return Protocol(horizon_days, cadence_days, dates, (), dates, False)
+        return Protocol(horizon_days, cadence_days, dates, (), dates, False, who)
     n_test = max(2, len(dates) // 3)
     test = dates[-n_test:]
     known = tuple(d for d in dates[:-n_test] if d + dt.timedelta(days=horizon_days) <= test[0])
     if len(known) >= 3:
-        return Protocol(horizon_days, cadence_days, dates, known, test, True)
-    return Protocol(horizon_days, cadence_days, dates, dates[:-n_test], test, False)
+        return Protocol(horizon_days, cadence_days, dates, known, test, True, who)
+    return Protocol(horizon_days, cadence_days, dates, dates[:-n_test], test, False, who)
 
 
 class BookHistory:
     """Samples of the book at reference dates for one model definition, each date computed once."""
 
-    def __init__(self, session: Session, spec: ModelSpec, *, tz: ZoneInfo) -> None:
+    def __init__(
+        self, session: Session, spec: ModelSpec, *, tz: ZoneInfo, account_ids: set[int] | None = None
+    ) -> None:
         self.session = session
+        #: Only these accounts (those whose primary model this is), or every account.
+        self.account_ids = account_ids
         self.spec = spec
         self.model = to_model_def(spec)
         self.tz = tz
@@ -130,7 +149,8 @@ class BookHistory:
         return [
             a
             for a in load_accounts(self.session, as_of=ref, include_churned=True, tz=self.tz)
-            if (gone := self.churned_on.get(a.id)) is None or gone > ref
+            if ((gone := self.churned_on.get(a.id)) is None or gone > ref)
+            and (self.account_ids is None or a.id in self.account_ids)
         ]
 
     def samples(self, dates: tuple[dt.date, ...] | list[dt.date]) -> list[Sample]:

@@ -8,7 +8,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, Field, StringConstraints, model_validator
 
 from app.scoring.presets import PRESETS
-from app.types import DbId, Strict
+from app.types import DbId, Money, NoNul, Strict
 
 
 class ModelRef(BaseModel):
@@ -99,6 +99,9 @@ class BulkItem(BaseModel):
     score: float | None
     band: str | None
     status: str | None
+    model: ModelRef | None = Field(
+        default=None, description="The account's own (primary) model, when no model was asked for"
+    )
 
 
 class BulkPage(BaseModel):
@@ -293,3 +296,57 @@ class CalibrationPublic(BaseModel):
     report: dict[str, Any]
     actor: str
     created_at: dt.datetime
+
+
+# -- models per segment -----------------------------------------------------------------------
+
+AssignmentRule = Literal["segment", "industry", "plan", "trait", "arr_at_least", "arr_below"]
+RuleValue = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100), NoNul]
+TraitKey = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-]{1,64}$")]
+
+_RULES = (
+    "`segment`, `industry`, `plan`: the account's attribute is one of `values`; `trait`: the "
+    "account trait `key` holds one of `values` (as text); `arr_at_least` / `arr_below`: ARR ≥ / < "
+    "`amount`, in the account's currency"
+)
+
+
+class AssignmentIn(Strict):
+    model_id: DbId = Field(description="The health model the matching accounts are on")
+    rule: AssignmentRule = Field(description=_RULES)
+    values: list[RuleValue] | None = Field(default=None, max_length=50)
+    key: TraitKey | None = Field(default=None, description="The trait's name (`trait` rules)")
+    amount: Money | None = Field(default=None, description="The ARR amount (`arr_*` rules)")
+
+
+class AssignmentsIn(Strict):
+    """The whole ordered list: the first rule an account matches gives its primary model."""
+
+    assignments: list[AssignmentIn] = Field(max_length=100)
+
+
+class ModelBrief(BaseModel):
+    id: int
+    name: str
+
+
+class AssignmentPublic(BaseModel):
+    position: int = Field(description="1-based: the first rule an account matches applies")
+    model: ModelBrief
+    rule: AssignmentRule
+    values: list[str] | None = None
+    key: str | None = None
+    amount: Money | None = None
+
+
+class AssignmentsPublic(BaseModel):
+    default_model: ModelBrief | None = Field(description="The model of accounts no rule matches")
+    assignments: list[AssignmentPublic]
+
+
+class PrimaryModelPublic(BaseModel):
+    """An account's primary health model and why."""
+
+    id: int
+    name: str
+    rule: AssignmentPublic | None = Field(description="The rule it matched first; null: no rule, the default")

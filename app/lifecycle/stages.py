@@ -63,16 +63,17 @@ def assess(
     scale: Scale | None = None, stage_rules: StageRules | None = None,
     signal_rules: SignalRules | None = None,
 ) -> dict[int, Assessed]:
-    """Every active account's (or the given ones') facts, stage and signals as of ``at``."""
-    scale = scale or account_facts.default_scale(session)
+    """Every active account's (or the given ones') facts, stage and signals as of ``at``. Each
+    account's score, adoption line and scale are its primary model's unless ``scale`` is given."""
+    scales = scale or account_facts.account_scales(session, account_ids)
     stage_rules = stage_rules or rules.stage_rules(session)
     signal_rules = signal_rules or rules.signal_rules(session)
-    facts = account_facts.gather(session, at=at, tz=tz, scale=scale, stage_rules=stage_rules,
+    facts = account_facts.gather(session, at=at, tz=tz, scale=scales, stage_rules=stage_rules,
                                  signal_rules=signal_rules, account_ids=account_ids)
     day = at.astimezone(tz).date()
     return {
         account_id: Assessed(f, assess_stage(f.stage_inputs(), stage_rules),
-                             tuple(detect(f.signal_inputs(day, scale), signal_rules)))
+                             tuple(detect(f.signal_inputs(day, f.scale), signal_rules)))
         for account_id, f in facts.items()
     }
 

@@ -39,9 +39,11 @@ from app.models.expansion import (
     Opportunity,
 )
 from app.models.health import (
+    ASSIGNMENT_RULES,
     MODEL_STATES,
     HealthCalibration,
     HealthModel,
+    HealthModelAssignment,
     HealthModelVersion,
     ScoreDirty,
     ScoreSnapshot,
@@ -128,6 +130,7 @@ from app.models.usage import (
 __all__ = [
     "ACCOUNT_STATUSES",
     "API_SCOPES",
+    "ASSIGNMENT_RULES",
     "AUDIT_ACTIONS",
     "AUDIT_ENTITIES",
     "CADENCES",
@@ -179,6 +182,7 @@ __all__ = [
     "Feature",
     "HealthCalibration",
     "HealthModel",
+    "HealthModelAssignment",
     "HealthModelVersion",
     "IndustryOverride",
     "IndustryTierConfig",

@@ -25,6 +25,9 @@ from app.db import JSONType, UTCDateTime, one_of, utcnow
 
 MODEL_STATES = ("draft", "published", "retired")
 
+#: What an assignment rule reads of the account (``app/health/assignments.py`` documents each).
+ASSIGNMENT_RULES = ("segment", "industry", "plan", "trait", "arr_at_least", "arr_below")
+
 
 class HealthModel(SQLModel, table=True):
     """A named health model; its formulas live in versions, one of them published at a time."""
@@ -58,6 +61,28 @@ class HealthModelVersion(SQLModel, table=True):
     definition: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSONType, nullable=False))
     created_at: dt.datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, nullable=False)
     published_at: dt.datetime | None = Field(default=None, sa_type=UTCDateTime, nullable=True)
+
+
+class HealthModelAssignment(SQLModel, table=True):
+    """One rule of the ordered list that gives each account its primary health model: the first
+    rule an account matches (lowest ``position``) names its model; an account matching none is
+    on the default model. A rule is a code and its parameters, never a sentence."""
+
+    __tablename__ = "health_model_assignment"
+    __table_args__ = (
+        CheckConstraint(one_of("rule", ASSIGNMENT_RULES), name="rule"),
+        Index("uq_health_model_assignment_position", "position", unique=True),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    position: int = Field(nullable=False)
+    model_id: int = Field(
+        sa_column=Column(Integer, ForeignKey("health_model.id", ondelete="CASCADE"), nullable=False)
+    )
+    rule: str = Field(sa_column=Column(String(16), nullable=False))
+    params: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSONType, nullable=False))
+    created_by: str = Field(sa_column=Column(String(320), nullable=False))
+    created_at: dt.datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, nullable=False)
 
 
 class ScoreSnapshot(SQLModel, table=True):

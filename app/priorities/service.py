@@ -19,7 +19,7 @@ from sqlalchemy import bindparam, delete, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col
 
-from app.accounts.facts import Scale, default_scale
+from app.accounts.facts import Scale
 from app.db import table_of
 from app.errors import Conflict, FieldError, InvalidInput, NotFound
 from app.lifecycle import rules, stages
@@ -97,14 +97,13 @@ def compute(
     weights = weights or rules.priority_weights(session).rules
     signal_rules = rules.signal_rules(session)
     assessed = stages.assess(session, at=as_of, tz=tz, scale=scale, signal_rules=signal_rules)
-    scale = scale or default_scale(session)
     targets = stages.target_industries(session, day=monday)
     priorities, context = [], {}
     for account_id, a in assessed.items():
         f = a.facts
         kinds = [s.kind for s in a.signals]
         inputs = f.priority_inputs(
-            monday, scale, signals=kinds, motivation=a.stage.champion_motivation,
+            monday, f.scale, signals=kinds, motivation=a.stage.champion_motivation,
             stage=a.stage.stage, is_target=f.industry in targets, signal_rules=signal_rules,
         )
         priorities.append(score_priority(inputs, monday, weights))

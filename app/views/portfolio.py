@@ -75,7 +75,8 @@ def portfolio(
     data = portfolio_svc.load_portfolio(session, filters=filters, now=now, today=viewer.today,
                                         with_groups=mode == "heatmap")
     rows = [
-        {"row": row, "spark": sparkline(row.trend, scale_max=data.scale_max)} for row in data.rows
+        {"row": row, "spark": sparkline(row.trend, scale_max=row.scale_max or data.scale_max)}
+        for row in data.rows
     ]
     heat: list[dict[str, Any]] = []
     if mode == "heatmap":

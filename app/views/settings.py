@@ -17,6 +17,7 @@ from app.auth import web_auth
 from app.auth.last_used import LastUsed
 from app.deps import AdminUserDep, NowDep, SessionDep
 from app.errors import Conflict, InvalidInput, NotFound
+from app.health import assignments as health_assignments
 from app.health import models as health_models
 from app.ingest import dead_letters as dead_letters_svc
 from app.ingest import sources as sources_svc
@@ -25,6 +26,7 @@ from app.scoring.health import DEFAULT_BAND_GOOD, DEFAULT_BAND_NORMAL
 from app.types import DbId
 from app.usage import features as features_svc
 from app.views import htmx
+from app.views.labels import N_
 from app.views.page import Viewer, ViewerDep, show
 
 router = APIRouter(prefix="/settings")
@@ -92,8 +94,43 @@ def _page(
                 {"model": model, "version": version, "definition": version.definition if version else None}
             )
         data.update(models=models, band_defaults=BAND_DEFAULTS)
+        data.update(
+            assignment_rows=assignment_rows(health_assignments.load(session).rules),
+            assignment_errors=[],
+            rule_labels=[(code, viewer._(label)) for code, label in RULE_LABELS],
+        )
     data.update(values)
     return show(viewer, f"settings/{section}.html", data, block="section", status_code=status_code)
+
+
+#: The assignment rules as the settings page names them (codes: ``app/health/assignments``).
+RULE_LABELS = (
+    ("segment", N_("Segment is one of")),
+    ("industry", N_("Industry is one of")),
+    ("plan", N_("Plan is one of")),
+    ("trait", N_("Trait holds one of")),
+    ("arr_at_least", N_("ARR at least")),
+    ("arr_below", N_("ARR below")),
+)
+#: Empty rows the rules form offers for new rules.
+BLANK_RULES = 2
+
+
+def assignment_rows(rules: Any) -> list[dict[str, Any]]:
+    """The rules form's rows: each stored rule in order, then blank rows for new ones."""
+    rows = [
+        {
+            "order": rule.position,
+            "model_id": rule.model_id,
+            "rule": rule.rule,
+            "values": ", ".join(rule.values),
+            "key": rule.key or "",
+            "amount": "" if rule.amount is None else str(rule.amount),
+        }
+        for rule in rules
+    ]
+    blank = {"model_id": None, "rule": "segment", "values": "", "key": "", "amount": ""}
+    return rows + [{**blank, "order": len(rows) + i} for i in range(1, BLANK_RULES + 1)]
 
 
 @router.get("")

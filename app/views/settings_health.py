@@ -20,6 +20,7 @@ from starlette.responses import Response
 
 from app.deps import AdminUserDep, NowDep, SessionDep
 from app.errors import Conflict, InvalidInput
+from app.health import assignments as health_assignments
 from app.health import calibration as calibration_svc
 from app.health import models as health_models
 from app.health import preview as health_preview
@@ -31,6 +32,7 @@ from app.views.charts import bar_chart
 from app.views.labels import N_
 from app.views.page import Viewer, ViewerDep, show
 from app.views.settings import BAND_DEFAULTS, SECTIONS
+from app.views.settings import _page as settings_page
 
 router = APIRouter(prefix="/settings")
 BANDS = (*SCORE_BANDS, "none")
@@ -356,6 +358,85 @@ async def _submitted(request: Request) -> tuple[dict[str, Any] | None, dict[str,
     except (AttributeError, TypeError):  # a base whose groups or measures are not objects
         return None, {}, fields
     return definition, errors, fields
+
+
+@router.post("/health/assignments")
+async def save_assignments(
+    request: Request, user: AdminUserDep, viewer: ViewerDep, session: SessionDep, now: NowDep
+) -> Response:
+    """Replace the ordered rules that give accounts their primary model. Rows are taken in the
+    order of their numbers; a row without a model is dropped."""
+    form = await request.form()
+    fields = {k: v for k, v in form.items() if isinstance(v, str)}
+    rows, items = parse_rules(fields)
+    numbers = [row["order"] for row in rows if row["model_id"] is not None]
+    try:
+        health_assignments.replace(session, items, actor=user.email, now=now)
+    except InvalidInput as exc:
+        return settings_page(
+            viewer,
+            session,
+            "health",
+            status_code=422,
+            assignment_rows=rows,
+            assignment_errors=[_rule_message(viewer, numbers, e.field, e.message) for e in exc.errors],
+        )
+    return htmx.redirect(viewer.request, "/settings/health")
+
+
+def _rule_message(viewer: Viewer, numbers: list[int], field: str, message: str) -> str:
+    """``assignments.2.values: …`` as "Rule 3 (values): …" (the row's number on the form)."""
+    parts = field.split(".")
+    if len(parts) >= 3 and parts[1].isdigit() and int(parts[1]) < len(numbers):
+        return viewer._(
+            "Rule %(number)s (%(field)s): %(problem)s",
+            number=numbers[int(parts[1])],
+            field=parts[2],
+            problem=message,
+        )
+    return f"{field}: {message}"
+
+
+RULE_FIELDS = ("order", "model", "rule", "values", "key", "amount")
+
+
+def parse_rules(form: Mapping[str, str]) -> tuple[list[dict[str, Any]], list[health_assignments.RuleIn]]:
+    """The rules form's rows as submitted (to show again) and the rules they give, in order.
+
+    >>> rows, items = parse_rules({"rows": "3", "r0.order": "2", "r0.model": "1", "r0.rule": "plan",
+    ...     "r0.values": "pro, team", "r1.order": "1", "r1.model": "2", "r1.rule": "arr_below",
+    ...     "r1.amount": "5000", "r2.model": ""})
+    >>> [(i.model_id, i.rule, i.values, i.amount) for i in items]
+    [(2, 'arr_below', None, '5000'), (1, 'plan', ['pro', 'team'], None)]
+    """
+    try:
+        count = min(max(int(form.get("rows", "0")), 0), health_assignments.MAX_RULES + 10)
+    except ValueError:
+        count = 0
+    rows = []
+    for i in range(count):
+        text = {k: form.get(f"r{i}.{k}", "").strip() for k in RULE_FIELDS}
+        try:
+            order = float(text["order"])
+        except ValueError:
+            order = float(i + 1)
+        model_id = int(text["model"]) if text["model"].isdigit() and len(text["model"]) < 10 else None
+        rows.append((order, i, {**text, "model_id": model_id}))
+    rows.sort(key=lambda r: (r[0], r[1]))
+    shown, items = [], []
+    for position, (_, _, row) in enumerate(rows, 1):
+        shown.append({"order": position, "model_id": row["model_id"], "rule": row["rule"],
+                      "values": row["values"], "key": row["key"], "amount": row["amount"]})
+        if row["model_id"] is None:
+            continue
+        values = [v.strip() for v in row["values"].split(",") if v.strip()]
+        items.append(health_assignments.RuleIn(
+            row["model_id"], row["rule"],
+            values=values if row["rule"] in health_assignments.VALUE_RULES else None,
+            key=(row["key"] or None) if row["rule"] == "trait" else None,
+            amount=(row["amount"] or None) if row["rule"] in health_assignments.AMOUNT_RULES else None,
+        ))
+    return shown, items
 
 
 @router.get("/health/{model_id}/edit")

@@ -81,7 +81,10 @@ def test_calibrate_proposes_a_draft_validated_out_of_time(
     assert [c["id"] for c in listed] == [body["id"]]
     again = client.get(f"/api/v1/health-models/{abc}/calibrations/{body['id']}", headers=auth("read"))
     assert again.json()["report"] == report
-    assert client.get(f"/api/v1/health-models/{abc}/calibrations/999999", headers=auth("read")).status_code == 404
+    assert (
+        client.get(f"/api/v1/health-models/{abc}/calibrations/999999", headers=auth("read")).status_code
+        == 404
+    )
 
 
 def test_calibrating_needs_an_admin_key_and_a_history(
@@ -91,13 +94,17 @@ def test_calibrating_needs_an_admin_key_and_a_history(
     session.commit()
     abc = _model(session, "abc")
 
-    assert client.post(f"/api/v1/health-models/{abc}/calibrate", json={}, headers=auth("write")).status_code == 403
+    assert (
+        client.post(f"/api/v1/health-models/{abc}/calibrate", json={}, headers=auth("write")).status_code
+        == 403
+    )
     empty = client.post(f"/api/v1/health-models/{abc}/calibrate", json={}, headers=auth("admin"))
     assert empty.status_code == 422
     assert empty.headers["content-type"].startswith("application/problem+json")
     assert empty.json()["errors"][0]["field"] == "horizon_days"
-    bad = client.post(f"/api/v1/health-models/{abc}/calibrate", json={"horizon_days": 5, "extra": 1},
-                      headers=auth("admin"))
+    bad = client.post(
+        f"/api/v1/health-models/{abc}/calibrate", json={"horizon_days": 5, "extra": 1}, headers=auth("admin")
+    )
     assert bad.status_code == 422
     assert {e["field"] for e in bad.json()["errors"]} >= {"horizon_days", "extra"}
 
