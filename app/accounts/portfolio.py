@@ -30,13 +30,17 @@ from app.models import (
     HealthModelVersion,
     Interaction,
     PlanAudit,
+    RenewalForecast,
     ScoreSnapshot,
     Task,
     User,
 )
 from app.scoring.health import BANDS, band, grade_value, measure_order
 
-SORTS = ("name", "-name", "score", "-score", "arr", "-arr", "renewal", "-renewal")
+SORTS = (
+    "name", "-name", "score", "-score", "arr", "-arr", "renewal", "-renewal",
+    "renewal_probability", "-renewal_probability",
+)
 #: The sparkline shows the last 26 weeks of stored scores (the demo stores one a week).
 SPARK_DAYS = 182
 #: Meetings scheduled longer ago than this are not looked at for "next meeting".
@@ -77,6 +81,8 @@ class PortfolioRow:
     #: Each measure's grade (good / normal / bad; None: no data or stale), in the definition's
     #: order of groups and measures; filled for the heatmap only.
     grades: list[str | None] = field(default_factory=list)
+    #: The stored renewal forecast's probability (None: none made, or no renewal to forecast).
+    renewal_probability: float | None = None
 
 
 @dataclass(frozen=True)
@@ -155,7 +161,8 @@ def load_portfolio(
     model, version, day, scale = _score_source(session)
     tiers = industry_tiers(session, as_of=now)
     snap = ScoreSnapshot
-    columns: list[Any] = [Account, User, col(snap.score), col(snap.band), col(AccountStage.stage)]
+    columns: list[Any] = [Account, User, col(snap.score), col(snap.band), col(AccountStage.stage),
+                          col(RenewalForecast.probability)]
     if with_groups:
         columns += [col(snap.measure_values), col(snap.stale_mask)]
     joined = and_(
@@ -170,6 +177,7 @@ def load_portfolio(
             query.join(User, col(User.id) == col(Account.owner_id), isouter=True)
             .join(snap, joined, isouter=True)
             .join(AccountStage, col(AccountStage.account_id) == col(Account.id), isouter=True)
+            .join(RenewalForecast, col(RenewalForecast.account_id) == col(Account.id), isouter=True)
             .where(*conditions)
         )
 
@@ -184,6 +192,7 @@ def load_portfolio(
     order: Any = {
         "name": col(Account.name), "score": col(snap.score), "arr": col(Account.arr),
         "renewal": col(Account.renewal_on),
+        "renewal_probability": col(RenewalForecast.probability),
     }[key]
     # Accounts without a score or renewal date go last whichever way the column is sorted.
     query = joins(select(*columns).select_from(Account)).order_by(
@@ -205,7 +214,8 @@ def load_portfolio(
             tier=tier.tier if tier is not None else None,
             is_target=bool(tier is not None and tier.is_target),
             open_tasks=task_count, overdue_tasks=overdue,
-            grades=grader.grades(r[5], r[6]) if grader is not None and r[5] is not None else [],
+            grades=grader.grades(r[6], r[7]) if grader is not None and r[6] is not None else [],
+            renewal_probability=r[5],
         ))
     measures = _measures(version)
     currency = rows[0].account.currency if rows and currencies == 1 else None

@@ -83,6 +83,7 @@ def build_forecast_book(session: Session) -> dict[str, Any]:
                 )
                 next_meeting = day + dt.timedelta(days=int(14 + 80 * (1 - health) + rng.randint(0, 10)))
             day += dt.timedelta(days=1)
+    make_account(session, id="fc-undated", name="Forecast undated")  # no renewal date to forecast
     add_usage(session, usage, AS_OF)
     account_history.import_history(session, events_in=events, actor="test", now=AS_OF)
     health_snapshots.backfill(session, since=FIRST_SCORE, until=TODAY, step_days=7, tz=TZ, now=AS_OF)
