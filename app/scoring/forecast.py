@@ -184,18 +184,18 @@ def samples(
     by_account: dict[int, list[Decision]] = {}
     for d in decided:
         by_account.setdefault(d.account, []).append(d)
-    for items in by_account.values():
-        items.sort(key=lambda d: d.renewal_on)
-    days_of = {a: [d.renewal_on for d in items] for a, items in by_account.items()}
+    for pending in by_account.values():
+        pending.sort(key=lambda d: d.renewal_on)
+    days_of = {a: [d.renewal_on for d in pending] for a, pending in by_account.items()}
     out: list[Sample] = []
     for f in features:
-        items = by_account.get(f.account)
-        if not items:
+        mine = by_account.get(f.account)
+        if not mine:
             continue
         i = bisect_right(days_of[f.account], f.day)
-        if i == len(items):
+        if i == len(mine):
             continue
-        d = items[i]
+        d = mine[i]
         if d.churned_on is not None and f.day >= d.churned_on:
             continue
         if 1 <= (d.renewal_on - f.day).days <= horizon_days:
@@ -514,8 +514,8 @@ def backtest_quarters(
     by_account: dict[int, list[Features]] = {}
     for f in features:
         by_account.setdefault(f.account, []).append(f)
-    for items in by_account.values():
-        items.sort(key=lambda f: f.day)
+    for dated in by_account.values():
+        dated.sort(key=lambda f: f.day)
     out: list[QuarterBacktest] = []
     for start, end in quarters:
         fitted = fit(known_before(rows, start), measure_count=measure_count)
@@ -535,11 +535,11 @@ def backtest_quarters(
         kept = due = 0.0
         renewed = churned = unscored = 0
         for d in cohort:
-            f = _latest(by_account.get(d.account, []), start)
-            if f is None:
+            at_start = _latest(by_account.get(d.account, []), start)
+            if at_start is None:
                 unscored += 1
                 continue
-            items.append((predict(fitted.model, f, (d.renewal_on - f.day).days), d.arr))
+            items.append((predict(fitted.model, at_start, (d.renewal_on - at_start.day).days), d.arr))
             kept += d.retained
             due += d.arr
             renewed += d.renewed

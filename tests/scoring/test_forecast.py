@@ -173,7 +173,7 @@ def test_grr_interval_contains_the_expectation_and_is_reproducible() -> None:
     items = [(0.9, 100.0), (0.5, 300.0), (0.99, 50.0), (0.7, 80.0)]
     out = fc.grr_forecast(items)
     assert out.grr == pytest.approx((90 + 150 + 49.5 + 56) / 530)
-    assert out.low is not None and out.high is not None
+    assert out.low is not None and out.high is not None and out.grr is not None
     assert 0.0 <= out.low <= out.grr <= out.high <= 1.0
     assert out == fc.grr_forecast(items)
     # one nearly certain account: the simulated range is a point, widened to hold the expectation
