@@ -37,6 +37,7 @@ from app.api import opportunities as opportunities_api
 from app.api import plans as plans_api
 from app.api import playbooks as playbooks_api
 from app.api import priorities as priorities_api
+from app.api import renewal_forecasts as renewal_forecasts_api
 from app.api import reports as reports_api
 from app.api import segment as segment_api
 from app.api import sources as sources_api
@@ -106,6 +107,7 @@ ROUTERS: tuple[Api | Page, ...] = (
     Api(account_usage_api.router),
     Api(features_api.router),
     Api(health_api.router),
+    Api(renewal_forecasts_api.router),
     Api(interactions_api.router),
     Api(usage_api.router),
     Api(imports_api.router),

@@ -87,6 +87,17 @@ def score_all_job(engine: Engine, settings: Settings, now: dt.datetime) -> Outco
     return {"day": today.isoformat(), "snapshots": sum(written.values())}
 
 
+def renewal_forecast_job(engine: Engine, settings: Settings, now: dt.datetime) -> Outcome:
+    """Fit the renewal forecast from the book's history and store every active account's."""
+    from app.health import forecast
+
+    today = now.astimezone(settings.tz).date()
+    with session_scope(engine) as session:
+        run = forecast.refresh(session, today=today, now=now)
+        forecasts = forecast.forecast_count(session)
+    return {"day": today.isoformat(), "forecasts": forecasts, "samples": run.samples}
+
+
 def plans_job(engine: Engine, settings: Settings, now: dt.datetime) -> Outcome:
     """Track success-plan goals from the rollups; achieved and past-due goals raise events."""
     today = now.astimezone(settings.tz).date()
@@ -234,6 +245,7 @@ def default_jobs() -> list[Job]:
         Job("rescore-dirty", dt.timedelta(minutes=5), rescore_dirty_job),
         Job("success-plan-automation", dt.timedelta(days=1), plans_job),
         Job("lifecycle", dt.timedelta(hours=6), lifecycle_job),
+        Job("renewal-forecast", dt.timedelta(days=1), renewal_forecast_job),
         Job("weekly-list", dt.timedelta(hours=1), weekly_list_job),
         Job("email-outbox", dt.timedelta(minutes=1), outbox_job),
         Job("adoption-reports", dt.timedelta(hours=1), reports_job),

@@ -32,13 +32,17 @@ from app.models import (
     HealthModelVersion,
     Interaction,
     PlanAudit,
+    RenewalForecast,
     ScoreSnapshot,
     Task,
     User,
 )
 from app.scoring.health import BANDS, band, grade_value, measure_order
 
-SORTS = ("name", "-name", "score", "-score", "arr", "-arr", "renewal", "-renewal")
+SORTS = (
+    "name", "-name", "score", "-score", "arr", "-arr", "renewal", "-renewal",
+    "renewal_probability", "-renewal_probability",
+)
 #: The sparkline shows the last 26 weeks of stored scores (the demo stores one a week).
 SPARK_DAYS = 182
 #: Meetings scheduled longer ago than this are not looked at for "next meeting".
@@ -82,6 +86,8 @@ class PortfolioRow:
     #: The account's own model, when models are assigned per segment (None: all on the default).
     model_name: str | None = None
     scale_max: float | None = None
+    #: The stored renewal forecast's probability (None: none made, or no renewal to forecast).
+    renewal_probability: float | None = None
 
 
 @dataclass(frozen=True)
@@ -211,7 +217,10 @@ def load_portfolio(
     model, version, day, scale = source.model, source.version, source.day, source.scale
     tiers = industry_tiers(session, as_of=now)
     snap = ScoreSnapshot
-    columns: list[Any] = [Account, User, col(snap.score), col(snap.band), col(AccountStage.stage)]
+    columns: list[Any] = [
+        Account, User, col(snap.score), col(snap.band), col(AccountStage.stage),
+        col(RenewalForecast.probability),
+    ]
     if source.mixed:
         columns += [source.assignments.model_column(), col(snap.model_version_id)]
     if with_groups:
@@ -235,6 +244,7 @@ def load_portfolio(
             query.join(User, col(User.id) == col(Account.owner_id), isouter=True)
             .join(snap, joined, isouter=True)
             .join(AccountStage, col(AccountStage.account_id) == col(Account.id), isouter=True)
+            .join(RenewalForecast, col(RenewalForecast.account_id) == col(Account.id), isouter=True)
             .where(*conditions)
         )
 
@@ -255,6 +265,7 @@ def load_portfolio(
         "score": score_order,
         "arr": col(Account.arr),
         "renewal": col(Account.renewal_on),
+        "renewal_probability": col(RenewalForecast.probability),
     }[key]
     # Accounts without a score or renewal date go last whichever way the column is sorted.
     query = (
@@ -265,8 +276,8 @@ def load_portfolio(
     )
     found = session.exec(query).all()
     ids = [r[0].id for r in found]
-    own: dict[int, int | None] = {r[0].id: r[5] for r in found} if source.mixed else {}
-    extra = 7 if source.mixed else 5  # where the measure values are, for the heatmap
+    own: dict[int, int | None] = {r[0].id: r[6] for r in found} if source.mixed else {}
+    extra = 8 if source.mixed else 6  # where the measure values are, for the heatmap
     if source.mixed:
         trends = _own_trends(session, source, own, ids)
     else:
@@ -301,6 +312,7 @@ def load_portfolio(
                 else [],
                 model_name=own_model[0].name if own_model is not None else None,
                 scale_max=own_model[3] if own_model is not None else None,
+                renewal_probability=r[5],
             )
         )
     measures = _measures(version)

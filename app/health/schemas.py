@@ -350,3 +350,126 @@ class PrimaryModelPublic(BaseModel):
     id: int
     name: str
     rule: AssignmentPublic | None = Field(description="The rule it matched first; null: no rule, the default")
+
+
+# -- renewal forecast -----------------------------------------------------------------------------
+
+
+class ForecastDriverPublic(BaseModel):
+    """One feature's push on the forecast: its term of the log-odds minus that term for the book's
+    average account (positive: more likely to renew than average)."""
+
+    code: Literal["score", "measure", "days_to_renewal"]
+    measure: str | None = Field(description="The measure's key when `code` is `measure`")
+    value: float | None = Field(description="The score or measure as a fraction 0–1, or days ÷ 365")
+    average: float = Field(description="The value's mean over the training samples")
+    contribution: float = Field(description="Log-odds")
+
+
+class ForecastEvaluationPublic(BaseModel):
+    """Out of time: fitted on reference dates before `cutoff` (outcomes decided before it), scored
+    on the dates from `cutoff` on."""
+
+    status: Literal["ok", "insufficient_history"]
+    cutoff: dt.date | None
+    train_samples: int
+    train_renewed: int
+    train_churned: int
+    test_samples: int
+    test_renewed: int
+    test_churned: int
+    brier: float | None
+    base_rate: float | None = Field(description="The training renewal rate")
+    base_brier: float | None = Field(description="Brier score of predicting the base rate for everyone")
+    test_rate_brier: float | None = Field(description="Brier score of predicting the test set's own rate")
+    auc: float | None
+
+
+class ForecastMethodPublic(BaseModel):
+    """How the forecasts were made: the fit, its training window and its out-of-time evaluation."""
+
+    status: Literal["ok", "insufficient_history", "no_model", "no_scores"]
+    day: dt.date
+    fitted_at: dt.datetime
+    model: ModelRef | None
+    classifier: Literal["logistic_regression"] = "logistic_regression"
+    plan: Literal["measures", "score"] | None = Field(
+        description="`measures`: one coefficient per measure; `score`: the score alone (thin history)"
+    )
+    training_first_on: dt.date | None
+    training_last_on: dt.date | None
+    samples: int
+    renewed: int = Field(description="Decided renewals that renewed")
+    churned: int = Field(description="Decided renewals that churned")
+    average_probability: float | None
+    horizon_days: int
+    evaluation: ForecastEvaluationPublic | None
+
+
+class RenewalForecastPublic(BaseModel):
+    account_id: str
+    account_name: str
+    status: Literal[
+        "ok",
+        "insufficient_history",
+        "no_renewal_date",
+        "renewal_passed",
+        "renewal_beyond_horizon",
+        "no_score",
+    ]
+    renewal_on: dt.date | None
+    probability: float | None
+    score_day: dt.date = Field(description="The day of the score the forecast was made from")
+    drivers: list[ForecastDriverPublic]
+    fitted_at: dt.datetime
+
+
+class AccountRenewalForecastPublic(RenewalForecastPublic):
+    method: ForecastMethodPublic
+
+
+class GrrIntervalPublic(BaseModel):
+    accounts: int
+    arr_due: float
+    expected_retained: float
+    grr: float | None = Field(description="Expected retained ARR ÷ ARR due")
+    low: float | None
+    high: float | None
+
+
+class QuarterBacktestPublic(BaseModel):
+    start: dt.date
+    end: dt.date
+    status: Literal["ok", "insufficient_history"]
+    accounts: int
+    unscored: int = Field(description="Due in the quarter but without a score at its start")
+    renewed: int
+    churned: int
+    training_samples: int
+    forecast: GrrIntervalPublic | None = Field(description="Made at the quarter's start")
+    actual: float | None = Field(description="The GRR that happened for the same renewals")
+
+
+class GrrMethodPublic(BaseModel):
+    interval: Literal["poisson_binomial_simulation"] = "poisson_binomial_simulation"
+    level: float
+    simulations: int
+    seed: int
+
+
+class GrrForecastPublic(BaseModel):
+    """Next quarter's gross revenue retention of the renewals due in it."""
+
+    period: str
+    start: dt.date
+    end: dt.date
+    currency: str | None
+    due_accounts: int
+    unforecast_accounts: int = Field(description="Due, in the currency, but without a probability")
+    other_currency_accounts: int
+    forecast: GrrIntervalPublic
+    interval: GrrMethodPublic
+    method: ForecastMethodPublic | None = Field(
+        description="The fit the forecasts come from (null before the first)"
+    )
+    backtest: list[QuarterBacktestPublic]

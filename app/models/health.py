@@ -169,3 +169,70 @@ class ScoreDirty(SQLModel, table=True):
         sa_column=Column(Integer, ForeignKey("account.id", ondelete="CASCADE"), primary_key=True)
     )
     since: dt.datetime = Field(sa_type=UTCDateTime, nullable=False)
+
+
+RUN_STATUSES = ("ok", "insufficient_history", "no_model", "no_scores")
+FORECAST_STATUSES = (
+    "ok",
+    "insufficient_history",
+    "no_renewal_date",
+    "renewal_passed",
+    "renewal_beyond_horizon",
+    "no_score",
+)
+
+
+class RenewalForecastRun(SQLModel, table=True):
+    """One fit of the renewal forecast from the book's history: what it was fitted on, how it did
+    out of time, and its backtest of past quarters (codes and numbers, rendered by the reader)."""
+
+    __tablename__ = "renewal_forecast_run"
+    __table_args__ = (CheckConstraint(one_of("status", RUN_STATUSES), name="status"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    day: dt.date = Field(nullable=False)
+    status: str = Field(sa_column=Column(String(32), nullable=False))
+    model_version_id: int | None = Field(
+        default=None,
+        sa_column=Column(Integer, ForeignKey("health_model_version.id", ondelete="SET NULL")),
+    )
+    #: ``measures`` (one coefficient per measure) or ``score`` (the score alone, thin history).
+    plan: str | None = Field(default=None, sa_column=Column(String(16)))
+    training_first_on: dt.date | None = Field(default=None)
+    training_last_on: dt.date | None = Field(default=None)
+    samples: int = Field(default=0, nullable=False)
+    renewed: int = Field(default=0, nullable=False)
+    churned: int = Field(default=0, nullable=False)
+    average_probability: float | None = Field(default=None)
+    #: The out-of-time evaluation: cutoff, counts, Brier (model, base rate, test rate), AUC.
+    evaluation: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSONType, nullable=False))
+    #: Past quarters: forecast GRR with its interval against the GRR that happened.
+    backtest: list[dict[str, Any]] = Field(default_factory=list, sa_column=Column(JSONType, nullable=False))
+    fitted_at: dt.datetime = Field(sa_type=UTCDateTime, nullable=False)
+
+
+class RenewalForecast(SQLModel, table=True):
+    """An active account's current renewal forecast (replaced by each refresh)."""
+
+    __tablename__ = "renewal_forecast"
+    __table_args__ = (CheckConstraint(one_of("status", FORECAST_STATUSES), name="status"),)
+
+    account_id: int = Field(
+        sa_column=Column(Integer, ForeignKey("account.id", ondelete="CASCADE"), primary_key=True)
+    )
+    run_id: int = Field(
+        sa_column=Column(
+            Integer, ForeignKey("renewal_forecast_run.id", ondelete="CASCADE"), nullable=False, index=True
+        )
+    )
+    day: dt.date = Field(nullable=False)
+    status: str = Field(sa_column=Column(String(32), nullable=False))
+    renewal_on: dt.date | None = Field(default=None)
+    probability: float | None = Field(default=None, index=True)
+    model_version_id: int | None = Field(
+        default=None,
+        sa_column=Column(Integer, ForeignKey("health_model_version.id", ondelete="SET NULL")),
+    )
+    #: Each driver's code, measure key, value, average and contribution to the log-odds.
+    drivers: list[dict[str, Any]] = Field(default_factory=list, sa_column=Column(JSONType, nullable=False))
+    fitted_at: dt.datetime = Field(sa_type=UTCDateTime, nullable=False)

@@ -30,6 +30,7 @@ from app.scoring import expansion as expansion_rules
 from app.scoring.health import DEFAULT_BAND_GOOD, DEFAULT_BAND_NORMAL
 from app.scoring.plans import goal_progress
 from app.views.charts import line_chart
+from app.views.forecast_panels import renewal_forecast_context
 from app.views.labels import N_
 from app.views.markdown import render_markdown
 from app.views.page import Viewer
@@ -186,6 +187,7 @@ def page_context(
         **lifecycle_context(session, viewer, account),
         **send_report_context(session, viewer, account),
         **opportunities_context(session, viewer, account),
+        **renewal_forecast_context(session, viewer, account),
         "can_edit": viewer.can_edit,
         "errors": {},
         "saved": False,

@@ -24,6 +24,7 @@ from app.models import SEGMENTS
 from app.scoring import kpis as calc
 from app.views import htmx
 from app.views.downloads import csv_response
+from app.views.forecast_panels import grr_forecast_context
 from app.views.page import Viewer, ViewerDep, show, url_with
 
 router = APIRouter()
@@ -341,6 +342,7 @@ def kpi_page(
             "industries": svc.industries(session),
             "tiers": svc.TIERS,
             "csv": {t: url_with("/kpis.csv", params, table=t) for t in TABLES},
+            **grr_forecast_context(session, viewer),
         },
         block="results",
     )
