@@ -1,9 +1,10 @@
-"""Demo usage and interactions: 12 months of believable behaviour for each demo account.
+"""Demo usage and interactions: about 18 months of believable behaviour for each demo account.
 
-Each account gets an archetype that shapes its daily usage: healthy growers, steady users, slow
-decliners, stalled onboardings, seasonal businesses, and churned accounts whose usage collapses
-in the two months before they leave. History goes in as daily aggregates (the warehouse path);
-the last days go in as Segment-format events through the same code path as ``/v1/batch``.
+Each account gets an archetype that shapes its usual daily usage (healthy growers, steady users,
+slow decliners, stalled onboardings, seasonal businesses) and a story (``churn``) that bends it:
+warning signs before a churn, bad months along the way. History goes in as daily aggregates (the
+warehouse path); the last days go in as Segment-format events through the same code path as
+``/v1/batch``.
 """
 
 from __future__ import annotations
@@ -11,7 +12,11 @@ from __future__ import annotations
 import datetime as dt
 import math
 import random
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from app.demo import churn as demo_churn
+from app.demo.churn import Story
 
 #: The demo product's catalog: (key, name, patterns, is_key, per-active-user daily rate).
 CATALOG = (
@@ -34,8 +39,16 @@ EVENTS = {
     "settings": (("page:Settings", 1.0),),
 }
 ARCHETYPES = (
-    ("grower", 0.35), ("steady", 0.25), ("decliner", 0.15), ("stalled", 0.12), ("seasonal", 0.13),
+    ("grower", 0.37),
+    ("steady", 0.28),
+    ("decliner", 0.13),
+    ("stalled", 0.08),
+    ("seasonal", 0.14),
 )
+#: Per archetype, the chance that someone uses the product on a working day (at full use).
+DAY_USE = {"grower": 0.97, "steady": 0.93, "decliner": 0.88, "stalled": 0.6, "seasonal": 0.88}
+#: The chance a feature other than dashboards is used on a day the account uses the product.
+FEATURE_DAY_USE = 0.65
 
 
 @dataclass(frozen=True)
@@ -47,6 +60,7 @@ class AccountPlan:
     contract_start_on: dt.date
     churned_on: dt.date | None
     user_ids: tuple[str, ...]
+    story: Story = field(default_factory=Story)
 
 
 @dataclass(frozen=True)
@@ -60,64 +74,96 @@ class DayUsage:
 
 
 def archetype(rng: random.Random, plan: AccountPlan) -> str:
-    if plan.churned_on is not None:
-        return "churned"
-    return rng.choices([a for a, _ in ARCHETYPES], [w for _, w in ARCHETYPES])[0]
+    """The account's usual behaviour (accounts that will churn with a warning lean weaker)."""
+    mix = demo_churn.archetype_weights(plan.story) or ARCHETYPES
+    return rng.choices([a for a, _ in mix], [w for _, w in mix])[0]
 
 
 def activation(kind: str, day: dt.date, plan: AccountPlan, today: dt.date) -> float:
-    """Share of licensed seats active on a weekday, by archetype and tenure."""
+    """Share of licensed seats active on a busy working day, by archetype, tenure and story."""
     tenure = (day - plan.contract_start_on).days
     ramp = min(1.0, max(0.0, tenure) / 75)  # onboarding takes about ten weeks
     if kind == "grower":
-        return 0.25 + 0.5 * ramp * min(1.0, 0.6 + tenure / 900)
-    if kind == "steady":
-        return 0.55 * ramp
-    if kind == "decliner":
+        # Growing over the calendar (new teams join), not with tenure.
+        base = ramp * (0.75 - 0.2 * min(1.0, (today - day).days / 548))
+    elif kind == "steady":
+        base = 0.55 * ramp
+    elif kind == "decliner":
+        # A slow decline over the last nine months that does not end in churn.
         months_left = (today - day).days / 30
-        return 0.6 * ramp * (0.35 + 0.65 * min(1.0, months_left / 9))
-    if kind == "stalled":
-        return 0.08 + 0.07 * ramp
-    if kind == "seasonal":
-        return 0.45 * ramp * (0.55 + 0.45 * math.sin(2 * math.pi * (day.timetuple().tm_yday / 365)))
-    # churned: fine at first, fading over the five months before the churn date and
-    # collapsing in the last two
-    assert plan.churned_on is not None
-    to_churn = (plan.churned_on - day).days
-    if to_churn < 0:
-        return 0.0
-    return 0.5 * ramp * min(1.0, to_churn / 150) ** 1.5 * min(1.0, 0.3 + to_churn / 60)
+        base = 0.6 * ramp * (0.45 + 0.55 * min(1.0, months_left / 9))
+    elif kind == "stalled":
+        base = 0.08 + 0.07 * ramp
+    else:  # seasonal
+        base = 0.5 * ramp * (0.7 + 0.3 * math.sin(2 * math.pi * (day.timetuple().tm_yday / 365)))
+    return base * plan.story.usage_factor(day)
+
+
+def day_use(kind: str, plan: AccountPlan, factor: float, weekday: bool) -> float:
+    """The chance anyone uses the product on a day: small accounts and fading ones skip days."""
+    small = min(1.0, 0.6 + plan.seats / 50)
+    chance = DAY_USE[kind] * small * (0.3 + 0.7 * factor)
+    return chance if weekday else chance * 0.12
 
 
 def adopted_features(rng: random.Random, kind: str) -> tuple[str, ...]:
     """Breadth: which features the account uses at all (stalled accounts use few)."""
     keys = [k for k, *_ in CATALOG]
-    breadth = {"grower": 6, "steady": 5, "decliner": 4, "stalled": 2, "seasonal": 4, "churned": 3}
+    breadth = {"grower": 6, "steady": 5, "decliner": 4, "stalled": 2, "seasonal": 4}
     chosen = ["dashboards", *rng.sample([k for k in keys if k != "dashboards"], breadth[kind] - 1)]
     return tuple(chosen)
 
 
+def dropped_features(rng: random.Random, plan: AccountPlan, features: tuple[str, ...]) -> dict[str, dt.date]:
+    """When an account whose use declines stops using each feature (most, not dashboards)."""
+    onset, gone = plan.story.signs.get("usage"), plan.story.churned_on
+    if onset is None or gone is None:
+        return {}
+    span = max(1, (gone - onset).days)
+    return {
+        key: onset + dt.timedelta(days=int(span * rng.uniform(0.1, 0.8)))
+        for key in features
+        if key != "dashboards" and rng.random() < 0.75
+    }
+
+
 def daily_usage(
-    rng: random.Random, plan: AccountPlan, kind: str, features: tuple[str, ...],
-    start: dt.date, end: dt.date, today: dt.date,
+    rng: random.Random,
+    plan: AccountPlan,
+    kind: str,
+    features: tuple[str, ...],
+    start: dt.date,
+    end: dt.date,
+    today: dt.date,
+    dropped: dict[str, dt.date] | None = None,
 ) -> list[DayUsage]:
     """Aggregated usage rows for each day from ``start`` to ``end`` inclusive."""
     rates = {k: rate for k, _, _, _, rate in CATALOG}
+    dropped = dropped or {}
     rows = []
     day = max(start, plan.contract_start_on)
+    if plan.churned_on is not None:
+        end = min(end, plan.churned_on - dt.timedelta(days=1))
     while day <= end:
         weekday = day.weekday() < 5
-        share = activation(kind, day, plan, today) * (1.0 if weekday else 0.08)
-        active = min(plan.seats, len(plan.user_ids),
-                     int(plan.seats * share * rng.uniform(0.85, 1.15) + rng.random()))
-        if active > 0:
+        factor = plan.story.usage_factor(day)
+        if rng.random() < day_use(kind, plan, factor, weekday):
+            share = activation(kind, day, plan, today) * (1.0 if weekday else 0.15)
+            active = min(
+                plan.seats,
+                len(plan.user_ids),
+                max(1, int(plan.seats * share * rng.uniform(0.85, 1.15) + rng.random())),
+            )
             for key in features:
+                if key in dropped and day >= dropped[key]:
+                    continue
+                if key != "dashboards" and rng.random() >= FEATURE_DAY_USE:
+                    continue
                 users = max(1, int(active * rng.uniform(0.3, 0.9)))
                 for event, part in EVENTS[key]:
                     count = int(users * rates[key] * part * rng.uniform(0.7, 1.3) + rng.random())
                     if count > 0:
-                        rows.append(DayUsage(plan.external_id, day, event, count,
-                                             min(users, count), active))
+                        rows.append(DayUsage(plan.external_id, day, event, count, min(users, count), active))
         day += dt.timedelta(days=1)
     return rows
 
@@ -134,29 +180,46 @@ def segment_messages(
                 minutes=rng.randint(0, 9 * 60)
             )
             user = users[i % len(users)]
-            messages.append({
-                "type": "page" if row.event.startswith("page:") else "track",
-                **({"name": row.event[5:]} if row.event.startswith("page:") else {"event": row.event}),
-                "userId": user,
-                "messageId": f"demo-{seed_tag}-{plan.external_id}-{row.day}-{row.event}-{i}",
-                "timestamp": at.isoformat(),
-                "context": {"groupId": plan.external_id, "library": {"name": "bansou-demo"}},
-                "properties": {},
-            })
+            messages.append(
+                {
+                    "type": "page" if row.event.startswith("page:") else "track",
+                    **({"name": row.event[5:]} if row.event.startswith("page:") else {"event": row.event}),
+                    "userId": user,
+                    "messageId": f"demo-{seed_tag}-{plan.external_id}-{row.day}-{row.event}-{i}",
+                    "timestamp": at.isoformat(),
+                    "context": {"groupId": plan.external_id, "library": {"name": "bansou-demo"}},
+                    "properties": {},
+                }
+            )
     return messages
 
 
+#: NPS surveys go out every quarter from this day of a year.
+SURVEY_ANCHOR = (1, 15)
+#: Per archetype: how engaged the account's people are, and their usual NPS answer.
+ENGAGED = {"grower": 1.0, "steady": 0.7, "seasonal": 0.6, "decliner": 0.4, "stalled": 0.25}
+NPS_CENTER = {"grower": 9, "steady": 8, "seasonal": 7, "decliner": 6, "stalled": 5}
+
+
 def interactions_for(
-    rng: random.Random, plan: AccountPlan, kind: str, segment: str, owner: str | None,
-    contacts: list[str], start: dt.date, now: dt.datetime, tz: dt.tzinfo,
+    rng: random.Random,
+    plan: AccountPlan,
+    kind: str,
+    segment: str,
+    owner: str | None,
+    contacts: list[str],
+    start: dt.date,
+    now: dt.datetime,
+    tz: dt.tzinfo,
 ) -> list[dict[str, object]]:
-    """A year of meetings, calls, tickets, NPS answers, webinars, community and training."""
+    """Meetings, calls, emails, tickets, NPS answers, webinars, community and training, from
+    ``start`` (or the contract start) to the churn date or now."""
     today = now.astimezone(tz).date()
+    story = plan.story
     begin = max(start, plan.contract_start_on)
-    last = plan.churned_on or today
+    last = plan.churned_on - dt.timedelta(days=1) if plan.churned_on else today
     out: list[dict[str, object]] = []
-    engaged = {"grower": 1.0, "steady": 0.7, "seasonal": 0.6, "decliner": 0.4, "stalled": 0.25,
-               "churned": 0.35}[kind]
+    engaged = ENGAGED[kind]
     author = owner or "system"
     n = 0
 
@@ -164,65 +227,171 @@ def interactions_for(
         nonlocal n
         n += 1
         at = dt.datetime.combine(day, dt.time(rng.randint(9, 17), rng.choice((0, 30))), tzinfo=tz)
-        if at > now:
+        if at > now or day > last:
             return
-        out.append({"account_id": plan.external_id, "type": kind_, "occurred_at": at,
-                    "external_id": f"demo-{plan.external_id}-{n}", **fields})
+        out.append(
+            {
+                "account_id": plan.external_id,
+                "type": kind_,
+                "occurred_at": at,
+                "external_id": f"demo-{plan.external_id}-{n}",
+                **fields,
+            }
+        )
 
     meeting_gap = {"enterprise": 28, "mid_market": 50, "smb": 100}[segment]
     day = begin + dt.timedelta(days=rng.randint(3, 14))
     while day <= last:
-        # Quiet accounts and accounts on their way out see their CSM less.
-        fading = plan.churned_on is not None and (plan.churned_on - day).days < 150
-        if rng.random() < (0.25 if fading else 0.55 + 0.45 * engaged):
+        if not story.meetings_held(day):
+            # The CSM's invitation goes unanswered.
+            add(
+                day,
+                "email_sent",
+                author=author,
+                contacts=rng.sample(contacts, 1),
+                subject="定例ミーティングのご相談 / Shall we meet?",
+            )
+        elif rng.random() < 0.55 + 0.45 * engaged:
             people = rng.sample(contacts, min(len(contacts), rng.randint(1, 3)))
             onboarding = (day - plan.contract_start_on).days < 90
-            add(day, "meeting", author=author, title="定例ミーティング / Regular meeting",
-                attendees=people, notes="利用状況と次のアクションを確認 / Reviewed usage and next steps.",
+            add(
+                day,
+                "meeting",
+                author=author,
+                title="定例ミーティング / Regular meeting",
+                attendees=people,
+                notes="利用状況と次のアクションを確認 / Reviewed usage and next steps.",
                 onboarding_topic="初期設定 / Setup" if onboarding else None,
-                duration_minutes=rng.choice((30, 45, 60)))
+                duration_minutes=rng.choice((30, 45, 60)),
+            )
         day += dt.timedelta(days=int(meeting_gap * rng.uniform(0.6, 1.5)))
-    for _ in range(rng.randint(0, 6)):
+    for _ in range(rng.randint(0, 8)):
         day = begin + dt.timedelta(days=rng.randint(0, max(0, (last - begin).days)))
-        add(day, "call", author=author, duration_minutes=rng.choice((15, 20, 30)))
+        if story.meetings_held(day):
+            add(day, "call", author=author, duration_minutes=rng.choice((15, 20, 30)))
+    # Follow-up emails: answered within days, unless the customer has stopped answering.
+    day = begin + dt.timedelta(days=rng.randint(10, 40))
+    while day <= last:
+        to = rng.sample(contacts, 1)
+        add(day, "email_sent", author=author, contacts=to, subject="フォローアップ / Follow-up")
+        if story.replies(day) and rng.random() < 0.5 + 0.4 * engaged:
+            add(
+                day + dt.timedelta(days=rng.randint(0, 4)),
+                "email_reply",
+                contacts=to,
+                subject="Re: フォローアップ / Follow-up",
+            )
+        day += dt.timedelta(days=rng.randint(20, 35) if story.replies(day) else rng.randint(30, 70))
     for _ in range(int(rng.randint(1, 8) * (1.6 - engaged))):
         day = begin + dt.timedelta(days=rng.randint(0, max(0, (last - begin).days)))
-        add(day, "support_ticket", author="zendesk", title="問い合わせ / Support request",
+        add(
+            day,
+            "support_ticket",
+            author="zendesk",
+            title="問い合わせ / Support request",
             status=rng.choice(("opened", "closed", "closed")),
             severity=rng.choice(("low", "normal", "normal", "high")),
-            ticket_id=f"ZD-{rng.randint(10000, 99999)}")
-    nps_center = {"grower": 9, "steady": 8, "seasonal": 7, "decliner": 6, "stalled": 5,
-                  "churned": 4}[kind]
-    survey = dt.date(today.year - 1, 1, 15)
-    while survey <= last:
-        if survey >= begin:
-            for person in contacts:
-                if rng.random() < 0.3:
-                    late = plan.churned_on is not None and (plan.churned_on - survey).days < 120
-                    center = nps_center - (3 if late else 0)
-                    add(survey + dt.timedelta(days=rng.randint(0, 10)), "nps_response",
-                        contacts=[person], score=max(0, min(10, int(rng.gauss(center, 1.5)))),
-                        comment=rng.choice((None, "使いやすい", "レポートが便利", "もっと研修がほしい",
-                                            "Support was quick", "Too expensive for us")))
-        survey += dt.timedelta(days=91)
-    for month in range(12):
+            ticket_id=f"ZD-{rng.randint(10000, 99999)}",
+        )
+    _nps(rng, story, kind, contacts, begin, last, start, add)
+    months = (today - start).days // 30 + 1
+    for month in range(months):
         day = today - dt.timedelta(days=30 * month + rng.randint(0, 20))
-        if begin <= day <= last and rng.random() < 0.45 * engaged:
-            add(day, "webinar", contacts=rng.sample(contacts, 1),
-                name=rng.choice(("はじめての活用ウェビナー / First steps", "もっと使おう / Use it more",
-                                 "新機能紹介 / What's new")))
-        if begin <= day <= last and rng.random() < 0.25 * engaged:
-            add(day, rng.choice(("community", "community_post", "event")),
-                contacts=rng.sample(contacts, 1))
-        if begin <= day <= last and rng.random() < 0.12 * engaged:
-            add(day, "certification", contacts=rng.sample(contacts, 1),
-                name="Bansō 認定 / Certified user", level=rng.randint(1, 3))
-        if begin <= day <= last and rng.random() < 0.15 * engaged:
+        if not begin <= day <= last:
+            continue
+        level = engaged * story.engagement(day)
+        if rng.random() < 0.45 * level:
+            add(
+                day,
+                "webinar",
+                contacts=rng.sample(contacts, 1),
+                name=rng.choice(
+                    (
+                        "はじめての活用ウェビナー / First steps",
+                        "もっと使おう / Use it more",
+                        "新機能紹介 / What's new",
+                    )
+                ),
+            )
+        if rng.random() < 0.25 * level:
+            add(day, rng.choice(("community", "community_post", "event")), contacts=rng.sample(contacts, 1))
+        if rng.random() < 0.12 * level:
+            add(
+                day,
+                "certification",
+                contacts=rng.sample(contacts, 1),
+                name="Bansō 認定 / Certified user",
+                level=rng.randint(1, 3),
+            )
+        if rng.random() < 0.15 * level:
             add(day, "training", contacts=rng.sample(contacts, 1), name="管理者トレーニング / Admin training")
     if plan.churned_on is None and rng.random() < 0.35:
         soon = now + dt.timedelta(days=rng.randint(1, 20))
         booked = now - dt.timedelta(days=rng.randint(2, 14))  # agreed at an earlier meeting or by mail
-        out.append({"account_id": plan.external_id, "type": "meeting_scheduled",
-                    "occurred_at": booked, "external_id": f"demo-{plan.external_id}-next",
-                    "author": author, "scheduled_for": soon, "title": "次回定例 / Next meeting"})
+        out.append(
+            {
+                "account_id": plan.external_id,
+                "type": "meeting_scheduled",
+                "occurred_at": booked,
+                "external_id": f"demo-{plan.external_id}-next",
+                "author": author,
+                "scheduled_for": soon,
+                "title": "次回定例 / Next meeting",
+            }
+        )
     return out
+
+
+def _nps(
+    rng: random.Random,
+    story: Story,
+    kind: str,
+    contacts: list[str],
+    begin: dt.date,
+    last: dt.date,
+    start: dt.date,
+    add: Callable[..., None],
+) -> None:
+    """Quarterly NPS surveys: about a third of the contacts answer; an unhappy customer answers
+    more often and low, and says so as soon as it is unhappy (a survey after a support case)."""
+    comments = (
+        None,
+        "使いやすい",
+        "レポートが便利",
+        "もっと研修がほしい",
+        "Support was quick",
+        "Too expensive for us",
+    )
+
+    def answer(day: dt.date, person: str, center: float) -> None:
+        add(
+            day,
+            "nps_response",
+            contacts=[person],
+            score=max(0, min(10, int(rng.gauss(center, 1.5)))),
+            comment=rng.choice(comments),
+        )
+
+    onset = story.signs.get("nps")
+    if onset is not None:
+        answer(onset + dt.timedelta(days=rng.randint(0, 14)), rng.choice(contacts), 3)
+    low_pending = story.low_nps_on
+    survey = dt.date(start.year - 1, *SURVEY_ANCHOR)
+    while survey <= last:
+        if survey >= begin:
+            unhappy = story.unhappy(survey)
+            for person in contacts:
+                if rng.random() < (0.6 if unhappy else 0.3):
+                    answer(
+                        survey + dt.timedelta(days=rng.randint(0, 10)),
+                        person,
+                        3 if unhappy else NPS_CENTER[kind],
+                    )
+            if low_pending is not None and survey >= low_pending:
+                answer(
+                    survey + dt.timedelta(days=rng.randint(0, 10)),
+                    rng.choice(contacts),
+                    rng.choice((3, 4, 5)),
+                )
+                low_pending = None
+        survey += dt.timedelta(days=91)

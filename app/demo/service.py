@@ -20,9 +20,10 @@ from sqlalchemy import delete, func
 from sqlmodel import Session, SQLModel, select
 
 from app.accounts import service as accounts_svc
-from app.accounts.schemas import AccountCreate, ContactCreate
+from app.accounts.schemas import AccountCreate, ContactCreate, ContactUpdate
 from app.auth import users as users_svc
 from app.demo import activity as demo_activity
+from app.demo import churn as demo_churn
 from app.demo import history as demo_history
 from app.demo import interventions as demo_interventions
 from app.demo import kpis as demo_kpis
@@ -79,6 +80,8 @@ _USERS = (
     ("suzuki@bansou.example", "鈴木 美咲", "csm"),
     ("tanaka@bansou.example", "田中 大輔", "csm"),
 )
+#: Weeks of score history the demo backfills for every model.
+SCORE_HISTORY_DAYS = 189
 _WORDS = ("sakura", "fuji", "kaze", "umi", "sora", "hana", "yama", "kawa", "tsuki", "hoshi")
 
 
@@ -142,6 +145,9 @@ def load_demo(
 
     used_names: set[str] = set()
     plans: list[tuple[demo_activity.AccountPlan, str, str | None]] = []
+    people: list[tuple[list[int], int | None]] = []  # each account's contact ids, its champion
+    # Stories have their own random stream, so the accounts are the same with or without them.
+    stories = demo_churn.Storyteller(random.Random(seed + 4))
     for n in range(1, accounts + 1):
         industry = rng.choice(INDUSTRIES)
         segment = rng.choices([s for s, _, _ in _SEGMENTS], [w for _, w, _ in _SEGMENTS])[0]
@@ -153,13 +159,13 @@ def load_demo(
         used_names.add(name)
         seats = rng.randint(low, high)
         arr = Decimal(seats * rng.choice((12_000, 18_000, 24_000, 36_000)))
-        start = today - dt.timedelta(days=rng.randint(20, 730))
-        churned = rng.random() < demo_history.churn_probability(industry) and (today - start).days > 200
-        churned_on = None
-        if churned:
-            churned_on = start + dt.timedelta(days=rng.randint(180, (today - start).days))
+        start = today - dt.timedelta(days=rng.randint(20, demo_churn.OLDEST_CONTRACT_DAYS))
+        churned_on, at_renewal = demo_churn.churn_date(
+            rng, industry=industry, start=start, today=today
+        )
+        churned = churned_on is not None
+        if churned_on is not None:
             renewal = _anniversary_after(start, churned_on - dt.timedelta(days=1))
-            churned_on = min(churned_on, today)
         else:
             renewal = _anniversary_after(start, today)
         owner = owners[n % len(owners)] if rng.random() > 0.05 else None
@@ -176,20 +182,26 @@ def load_demo(
         )
         result.accounts += 1
         # The people were there from the contract's start: past scoring dates see them.
-        since = min(now, dt.datetime.combine(start, dt.time(9), tzinfo=tz))
-        contact_count = _load_contacts(session, rng, account.external_id, n, since)
-        result.contacts += contact_count
+        contacts, champion = _load_contacts(
+            session, rng, account.external_id, n, min(now, _moment(start, tz))
+        )
+        result.contacts += len(contacts)
+        story = stories.story(
+            churned_on=churned_on, at_renewal=at_renewal, start=start, today=today,
+            has_champion=champion is not None,
+        )
         plans.append((
             demo_activity.AccountPlan(
                 external_id=account.external_id, seats=seats, contract_start_on=start,
-                churned_on=churned_on, user_ids=_user_ids(n, seats, contact_count),
+                churned_on=churned_on, user_ids=_user_ids(n, seats, len(contacts)), story=story,
             ),
             segment, owner,
         ))
+        people.append((contacts, champion))
     # Its own random stream, so the rest of the demo is the same with or without history.
     demo_history.load_demo_history(session, rng=random.Random(seed + 1), now=now)
     if activity:
-        _load_activity(session, rng, plans, now, tz, result)
+        _load_activity(session, rng, plans, people, now, tz, result)
         _load_lifecycle(session, random.Random(seed + 2), now, tz, result)
         demo_kpis.load_demo_kpis(session, rng=random.Random(seed + 3), now=now, tz=tz)
     return result
@@ -224,11 +236,12 @@ def _user_ids(n: int, seats: int, contacts: int) -> tuple[str, ...]:
 
 def _load_activity(
     session: Session, rng: random.Random,
-    plans: list[tuple[demo_activity.AccountPlan, str, str | None]], now: dt.datetime,
+    plans: list[tuple[demo_activity.AccountPlan, str, str | None]],
+    people: list[tuple[list[int], int | None]], now: dt.datetime,
     tz: ZoneInfo, result: DemoResult,
 ) -> None:
     today = now.astimezone(tz).date()
-    history_start = today - dt.timedelta(days=365)
+    history_start = today - dt.timedelta(days=demo_churn.HISTORY_DAYS)
     for key, name, patterns, is_key, _rate in demo_activity.CATALOG:
         features_svc.create_feature(
             session, feature_in=features_svc.FeatureIn(key=key, name=name, patterns=list(patterns),
@@ -242,7 +255,9 @@ def _load_activity(
     for plan, segment, owner in plans:
         kind = demo_activity.archetype(rng, plan)
         features = demo_activity.adopted_features(rng, kind)
-        rows = demo_activity.daily_usage(rng, plan, kind, features, history_start, today, today)
+        dropped = demo_activity.dropped_features(rng, plan, features)
+        rows = demo_activity.daily_usage(rng, plan, kind, features, history_start, today, today,
+                                         dropped)
         for row in rows:
             if row.day < today:
                 aggregates.append(DailyAggregateIn(
@@ -259,7 +274,8 @@ def _load_activity(
         contacts = [u for u in plan.user_ids[:6]]
         contact_ids = [c for c in contacts if _is_contact(c)]
         interactions.extend(demo_activity.interactions_for(
-            rng, plan, kind, segment, owner, contact_ids, history_start, now, tz,
+            rng, plan, kind, segment, owner, contact_ids,
+            history_start - dt.timedelta(days=demo_churn.INTERACTIONS_BEFORE_DAYS), now, tz,
         ))
     # Trainings and webinars lift the following weeks' use (so the analysis has an effect to find).
     aggregates = demo_interventions.with_lift(
@@ -278,14 +294,13 @@ def _load_activity(
     result.usage_rows = len(aggregates)
     result.events = len(messages)
     result.interactions = len(interactions)
+    _change_champions(session, plans, people, tz)
     for preset in ("abc", "adoption", "key_features", "minimal"):
         health_models.adopt_preset(session, preset=preset, now=now)
-    # A score history: weekly for the last half year with the ABC model, today for every model.
-    abc = health_models.default_model(session)
-    assert abc is not None and abc.id is not None
+    # A score history for every model: weekly for the last half year, and today.
     result.snapshots = health_snapshots.backfill(
-        session, since=today - dt.timedelta(days=182), until=today - dt.timedelta(days=1),
-        step_days=7, tz=tz, now=now, model_ids=[abc.id],
+        session, since=today - dt.timedelta(days=SCORE_HISTORY_DAYS),
+        until=today - dt.timedelta(days=1), step_days=7, tz=tz, now=now, model_ids=None,
     )
     result.snapshots += sum(health_snapshots.run_scoring(session, as_of=today, tz=tz, now=now).values())
     result.plans = plans_demo.load_demo_plans(session, rng=rng, now=now, tz=tz)
@@ -300,14 +315,17 @@ def _is_contact(user_id: str) -> bool:
 
 def _load_contacts(
     session: Session, rng: random.Random, account_id: str, n: int, now: dt.datetime
-) -> int:
+) -> tuple[list[int], int | None]:
+    """The account's 3–6 contacts, known since ``now`` (its contract start); returns their ids
+    and the champion's (None when it has none)."""
     count = rng.randint(3, 6)
     people = rng.sample([(s, g) for s in _SURNAMES for g in _GIVEN], count)
     champion = rng.randrange(count) if rng.random() < 0.85 else None
     decision_maker = rng.randrange(count)
     stars = set(rng.sample(range(count), rng.choice((0, 1, 1, 2))))
+    ids: list[int] = []
     for i, ((surname, surname_r), (given, given_r)) in enumerate(people):
-        accounts_svc.create_contact(
+        contact = accounts_svc.create_contact(
             session, account_id=account_id,
             contact_in=ContactCreate(
                 external_id=f"user-{n:04d}-{i + 1:02d}",
@@ -318,4 +336,34 @@ def _load_contacts(
             ),
             now=now, actor="demo",
         )
-    return count
+        assert contact.id is not None
+        ids.append(contact.id)
+    return ids, ids[champion] if champion is not None else None
+
+
+def _moment(day: dt.date, tz: ZoneInfo, hour: int = 9) -> dt.datetime:
+    return dt.datetime.combine(day, dt.time(hour), tzinfo=tz).astimezone(dt.UTC)
+
+
+def _change_champions(
+    session: Session, plans: list[tuple[demo_activity.AccountPlan, str, str | None]],
+    people: list[tuple[list[int], int | None]], tz: ZoneInfo,
+) -> None:
+    """Champions lost on the day their story says (the role removed, or the person gone), and
+    the new ones some accounts named later, each recorded at that moment."""
+    for (plan, _, _), (contacts, champion) in zip(plans, people, strict=True):
+        story = plan.story
+        if champion is None or story.champion_lost_on is None:
+            continue
+        lost = ContactUpdate(status="deleted") if story.champion_loss == "left" else \
+            ContactUpdate(is_champion=False)
+        accounts_svc.update_contact(session, account_id=plan.external_id, contact_id=champion,
+                                    contact_in=lost, now=_moment(story.champion_lost_on, tz, 11),
+                                    actor="demo")
+        if story.champion_back_on is not None:
+            successor = contacts[(contacts.index(champion) + 1) % len(contacts)]
+            accounts_svc.update_contact(
+                session, account_id=plan.external_id, contact_id=successor,
+                contact_in=ContactUpdate(is_champion=True),
+                now=_moment(story.champion_back_on, tz, 11), actor="demo",
+            )
