@@ -85,13 +85,13 @@ def activation(kind: str, day: dt.date, plan: AccountPlan, today: dt.date) -> fl
     ramp = min(1.0, max(0.0, tenure) / 75)  # onboarding takes about ten weeks
     if kind == "grower":
         # Growing over the calendar (new teams join), not with tenure.
-        base = ramp * (0.75 - 0.2 * min(1.0, (today - day).days / 548))
+        base = ramp * (0.55 - 0.15 * min(1.0, (today - day).days / 548))
     elif kind == "steady":
-        base = 0.55 * ramp
+        base = 0.42 * ramp
     elif kind == "decliner":
         # A slow decline over the last nine months that does not end in churn.
         months_left = (today - day).days / 30
-        base = 0.6 * ramp * (0.45 + 0.55 * min(1.0, months_left / 9))
+        base = 0.52 * ramp * (0.45 + 0.55 * min(1.0, months_left / 9))
     elif kind == "stalled":
         base = 0.08 + 0.07 * ramp
     else:  # seasonal
@@ -196,9 +196,10 @@ def segment_messages(
 
 #: NPS surveys go out every quarter from this day of a year.
 SURVEY_ANCHOR = (1, 15)
-#: Per archetype: how engaged the account's people are, and their usual NPS answer.
+#: Per archetype: how engaged the account's people are, and their usual NPS answer (Japanese
+#: respondents answer low: a 7 is a good mark, 9 and 10 are rare).
 ENGAGED = {"grower": 1.0, "steady": 0.7, "seasonal": 0.6, "decliner": 0.4, "stalled": 0.25}
-NPS_CENTER = {"grower": 9, "steady": 8, "seasonal": 7, "decliner": 6, "stalled": 5}
+NPS_CENTER = {"grower": 7.5, "steady": 6.5, "seasonal": 6, "decliner": 5, "stalled": 4.5}
 
 
 def interactions_for(
@@ -281,7 +282,7 @@ def interactions_for(
                 contacts=to,
                 subject="Re: フォローアップ / Follow-up",
             )
-        day += dt.timedelta(days=rng.randint(20, 35) if story.replies(day) else rng.randint(30, 70))
+        day += dt.timedelta(days=rng.randint(40, 70))
     for _ in range(int(rng.randint(1, 8) * (1.6 - engaged))):
         day = begin + dt.timedelta(days=rng.randint(0, max(0, (last - begin).days)))
         add(
@@ -299,7 +300,8 @@ def interactions_for(
         day = today - dt.timedelta(days=30 * month + rng.randint(0, 20))
         if not begin <= day <= last:
             continue
-        level = engaged * story.engagement(day)
+        # Content engagement follows the account only loosely.
+        level = (0.6 + 0.4 * engaged) * story.engagement(day)
         if rng.random() < 0.45 * level:
             add(
                 day,
@@ -374,7 +376,7 @@ def _nps(
 
     onset = story.signs.get("nps")
     if onset is not None:
-        answer(onset + dt.timedelta(days=rng.randint(0, 14)), rng.choice(contacts), 3)
+        answer(onset + dt.timedelta(days=rng.randint(0, 14)), rng.choice(contacts), 2.5)
     low_pending = story.low_nps_on
     survey = dt.date(start.year - 1, *SURVEY_ANCHOR)
     while survey <= last:
@@ -385,13 +387,13 @@ def _nps(
                     answer(
                         survey + dt.timedelta(days=rng.randint(0, 10)),
                         person,
-                        3 if unhappy else NPS_CENTER[kind],
+                        2.5 if unhappy else NPS_CENTER[kind],
                     )
             if low_pending is not None and survey >= low_pending:
                 answer(
                     survey + dt.timedelta(days=rng.randint(0, 10)),
                     rng.choice(contacts),
-                    rng.choice((3, 4, 5)),
+                    rng.choice((2, 3, 4)),
                 )
                 low_pending = None
         survey += dt.timedelta(days=91)

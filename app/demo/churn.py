@@ -132,7 +132,7 @@ class Story:
     def engagement(self, day: dt.date) -> float:
         """Multiplier on content engagement (webinars, community, training) on ``day``."""
         if self.signs and day >= min(self.signs.values()):
-            return 0.5
+            return 0.8
         return 1.0
 
 

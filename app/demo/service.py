@@ -2,8 +2,10 @@
 
 Same seed and ``now`` date → same accounts, contacts and users. A Japanese SaaS vendor's book of
 business: ~300 accounts across 12 industries and three segments, contracts started over the last
-two years with annual renewals, about 10% churned, 3–6 contacts each with champion, decision
-maker and star-user roles, and four users (one admin, three CSMs).
+two and three quarter years with annual renewals, 15–20% churned over the last 18 months (most at
+a renewal; see ``churn``), 3–6 contacts each with champion, decision maker and star-user roles
+(known since the contract start; a lost champion is recorded at its moment), and four users (one
+admin, three CSMs).
 """
 
 from __future__ import annotations
@@ -127,8 +129,8 @@ def load_demo(
     session: Session, *, seed: int, accounts: int, now: dt.datetime,
     tz: ZoneInfo = ZoneInfo("Asia/Tokyo"), activity: bool = True,
 ) -> DemoResult:
-    """Create the demo users, accounts, contacts, a year of usage and interactions, the shipped
-    health models and their score history; returns counts and the users' passwords."""
+    """Create the demo users, accounts, contacts, about 18 months of usage and interactions, the
+    shipped health models and their score history; returns counts and the users' passwords."""
     rng = random.Random(seed)
     today = now.date()
     result = DemoResult()

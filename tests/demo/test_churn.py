@@ -31,14 +31,13 @@ TODAY = NOW.date()
 
 def _book(seed: int, n: int) -> list[tuple[dt.date, demo_churn.Story]]:
     """Contract starts and stories for ``n`` accounts, drawn as the demo draws them."""
-    rng, story_rng = random.Random(seed), random.Random(seed + 4)
+    rng, stories = random.Random(seed), demo_churn.Storyteller(random.Random(seed + 4))
     out = []
     for _ in range(n):
         industry = rng.choice(demo.INDUSTRIES)
         start = TODAY - dt.timedelta(days=rng.randint(20, demo_churn.OLDEST_CONTRACT_DAYS))
         churned_on, at_renewal = demo_churn.churn_date(rng, industry=industry, start=start, today=TODAY)
-        story = demo_churn.story_for(
-            story_rng,
+        story = stories.story(
             churned_on=churned_on,
             at_renewal=at_renewal,
             start=start,
@@ -147,26 +146,29 @@ def test_the_demo_book_warns_before_most_churns(session: Session) -> None:
         before = [i for i in interactions[account.id] if i.occurred_at.date() < end]
         recent = _active_days(usage[account.id], end, 30)
         earlier = _active_days(usage[account.id], end - dt.timedelta(days=150), 60) / 2
-        if earlier and recent < 0.6 * earlier:
+        if earlier and recent < 0.5 * earlier:
             found.add("usage")
-        for c in contacts:
-            if (
-                c.account_id == account.id
-                and c.updated_at > c.created_at
-                and c.updated_at.date() < end
-                and (not c.is_champion or c.status != "active")
-            ):
-                found.add("champion")
-        sent = [i.occurred_at for i in before if i.type == "email_sent"]
-        replies = [i.occurred_at for i in before if i.type == "email_reply"]
-        if sent and (not replies or max(replies) < max(sent) - dt.timedelta(days=30)):
-            found.add("outreach")
-        if any(
-            i.type == "nps_response"
-            and (i.data or {}).get("score", 10) <= 5
-            and (end - i.occurred_at.date()).days <= 200
+        mine = [c for c in contacts if c.account_id == account.id]
+        lost = [
+            c
+            for c in mine
+            if c.updated_at > c.created_at
+            and c.updated_at.date() < end
+            and (not c.is_champion or c.status != "active")
+        ]
+        if lost and not any(c.is_champion and c.status == "active" for c in mine):
+            found.add("champion")
+        window = end - dt.timedelta(days=120)
+        sent = [i for i in before if i.type == "email_sent" and i.occurred_at.date() >= window]
+        answered = [
+            i
             for i in before
-        ):
+            if i.type in ("email_reply", "meeting", "call") and i.occurred_at.date() >= window
+        ]
+        if len(sent) >= 2 and not answered:
+            found.add("outreach")
+        answers = [i for i in before if i.type == "nps_response" and (end - i.occurred_at.date()).days <= 200]
+        if answers and (answers[-1].data or {}).get("score", 10) <= 4:
             found.add("nps")
         return found
 
