@@ -401,7 +401,11 @@ def calibrate_model(
     proposed_definition = apply_model(new_definition, proposal.model)
     health_models.parse_definition(proposed_definition)  # the proposal is a valid model
 
-    changed = proposal.variant != "kept" or new_definition is not definition
+    # A kept model may still get new band cut-offs (bands out of order, too many in "bad").
+    changed = (
+        new_definition is not definition
+        or to_model_def(health_models.parse_definition(proposed_definition)) != before
+    )
     after = proposal.model
     report = {
         "protocol": _protocol_json(proto),

@@ -33,12 +33,16 @@ within 0.03 of it, ``wrong_way`` when the interval lies below 0.5, else ``signal
    (the Adoption score's 1.5) and every fitted grading's cuts move by one shared quantile shift,
    chosen so that between 5% and ``bad_share_max`` of samples fall below the line and churn at
    least twice as often as the rest, when the data allows.
-4. *Never worse than the start.* The training samples are split by reference date (the oldest
-   ~70% of dates fit, the newest ~30% check). The current model and three variants fitted on
-   the older part — ``calibrated`` (thresholds and weights), ``weights_only``,
-   ``thresholds_only`` — are compared by AUC on the newer part; the best wins and ties keep the
-   current one (``kept``: its gradings and weights, with cut-offs chosen as in step 3). The
-   winner is then refitted on all training samples.
+4. *Never worse than the start.* The training accounts are split into three folds; each fold
+   is scored by the current model and by three variants fitted on the other two folds —
+   ``calibrated`` (thresholds and weights), ``weights_only``, ``thresholds_only`` — at every
+   training date. A variant replaces the current model only when its AUC on accounts it was not
+   fitted on beats the current model's clear of the noise (the 5th percentile of the gain over
+   bootstrap resamples of accounts is above 0); the best such variant wins, else the current one
+   is ``kept`` (its gradings and weights, with cut-offs chosen as in step 3). The winner is then
+   refitted on all training samples. (Folds by account rather than by date: a split by date
+   either fits on outcomes that fall in the checked period, the same churners on both sides,
+   or, leaving a horizon's gap, on a handful of dates.)
 
 Everything is deterministic for the same input (the bootstrap is seeded, sorts are stable).
 Figures are plain numbers and codes, never sentences.
@@ -71,8 +75,15 @@ IntArray = np.ndarray[Any, np.dtype[np.int64]]
 NO_SIGNAL_MARGIN = 0.03
 #: The smallest weight a measure can have (weights are percent of the score).
 MIN_WEIGHT = 1
-#: Share of reference dates (oldest first) that fit in the inner split; the rest check.
-FIT_SHARE = 0.7
+#: The choice between the current model and the variants checks each on accounts it was not
+#: fitted on, in this many folds by account.
+FOLDS = 3
+#: "Good" and "normal" each hold at least this share of samples when the data allows.
+BAND_SHARE_MIN = 0.2
+#: A variant must beat the current model's AUC by this much on the held-out accounts …
+MIN_GAIN = 0.005
+#: … and the 5th percentile of its gain over bootstrap resamples of accounts must stay above this.
+GAIN_LOW_FLOOR = -0.01
 #: Quantile levels searched for cuts.
 THRESHOLD_LEVELS = np.round(np.linspace(0.02, 0.98, 49), 4)
 BREAKPOINT_LEVELS = np.round(np.linspace(0.04, 0.96, 24), 4)
@@ -813,8 +824,18 @@ def _band_good(
     bad_n, bad_c = int(bad.sum()), int(churn[bad].sum())
     n = np.column_stack([np.full(len(cuts), bad_n), n_below - bad_n, len(scores) - n_below])
     c = np.column_stack([np.full(len(cuts), bad_c), c_below - bad_c, int(churn.sum()) - c_below])
-    for min_share in (settings.min_bin_share, 0.0):
-        ok = _bins_ok(n, c, min_share * len(scores)) & (n[:, 1] > 0) & (n[:, 2] > 0)
+    # "Good" and "normal" each hold a sizeable share first: a thin band's churn rate is noise,
+    # and its order against the next band does not survive the newer dates.
+    for min_share, band_share in (
+        (settings.min_bin_share, BAND_SHARE_MIN),
+        (settings.min_bin_share, 0.0),
+        (0.0, 0.0),
+    ):
+        ok = (
+            _bins_ok(n, c, min_share * len(scores))
+            & (n[:, 1] > max(0.0, band_share * len(scores)))
+            & (n[:, 2] > max(0.0, band_share * len(scores)))
+        )
         if ok.any():
             auc = np.where(ok, _auc_counts(n - c, c), -np.inf)
             return float(cuts[int(np.argmax(auc))])
@@ -998,17 +1019,20 @@ def _scores_or_nan(model: ModelDef, samples: Sequence[Sample]) -> FloatArray:
     return np.array([math.nan if sc is None else sc for sc, _ in model_scores(model, samples)], dtype=float)
 
 
-def _gain_low(before: FloatArray, after: FloatArray, churn: BoolArray, settings: Settings) -> float | None:
+def _gain_low(
+    before: FloatArray, after: FloatArray, churn: BoolArray, groups: IntArray, settings: Settings
+) -> float | None:
     """The 5th percentile of AUC(after) − AUC(before) over paired bootstrap resamples of the
-    samples (None without both outcomes)."""
+    accounts (``groups``: each sample's account; an account's samples are drawn together, since
+    one account's dates are not independent), None without both outcomes."""
     if churn.all() or not churn.any() or settings.resamples < 1:
         return None
-    n = len(churn)
+    accounts, owner = np.unique(groups, return_inverse=True)
     rng = np.random.default_rng(settings.seed)
     levels = [np.unique(x, return_inverse=True) for x in (before, after)]
     gains = np.empty(settings.resamples)
     for r in range(settings.resamples):
-        drawn = np.bincount(rng.integers(0, n, n), minlength=n)
+        drawn = np.bincount(rng.integers(0, len(accounts), len(accounts)), minlength=len(accounts))[owner]
         stayed, lost = drawn * ~churn, drawn * churn
         aucs = [
             _auc_counts(
@@ -1022,19 +1046,21 @@ def _gain_low(before: FloatArray, after: FloatArray, churn: BoolArray, settings:
     return round(float(np.percentile(gains, 5)), 4) if len(gains) else None
 
 
-def _split(samples: Sequence[Sample]) -> tuple[list[int], list[int], int, int]:
-    """Indices of the samples that fit (oldest ~70% of reference dates) and that check (the
-    rest), and the number of dates of each. One date only: by account, 70/30."""
-    dates = sorted({s.ref for s in samples})
-    if len(dates) >= 2:
-        cut = min(len(dates) - 1, max(1, round(FIT_SHARE * len(dates))))
-        last_fit = dates[cut - 1]
-        fit = [i for i, s in enumerate(samples) if s.ref <= last_fit]
-        check = [i for i, s in enumerate(samples) if s.ref > last_fit]
-        return fit, check, cut, len(dates) - cut
-    fit = [i for i, s in enumerate(samples) if s.account_id % 10 < 7]
-    check = [i for i, s in enumerate(samples) if s.account_id % 10 >= 7]
-    return fit, check, len(dates), len(dates)
+def _folds(samples: Sequence[Sample]) -> list[tuple[list[int], list[int]]]:
+    """FOLDS splits of the samples by account: each fold's accounts check a model fitted on the
+    other accounts, at every date. Splitting by time instead would either fit on outcomes that
+    fall in the checked period (the same churners on both sides) or, leaving a horizon's gap,
+    fit on a handful of dates; splitting by account keeps every date and no account on both
+    sides. (The proposal's own validation is out of time: ``app.health.samples``.)"""
+    accounts = sorted({s.account_id for s in samples})
+    fold_of = {a: i % FOLDS for i, a in enumerate(accounts)}
+    out = []
+    for k in range(FOLDS):
+        check = [i for i, s in enumerate(samples) if fold_of[s.account_id] == k]
+        fit = [i for i, s in enumerate(samples) if fold_of[s.account_id] != k]
+        if check and fit:
+            out.append((fit, check))
+    return out
 
 
 def calibrate(
@@ -1044,47 +1070,55 @@ def calibrate(
     horizon_days: int,
     settings: Settings = Settings(),
 ) -> Proposal:
-    """A proposed version of ``model`` fitted on ``train``, never worse than the model on the
-    newest training dates (see the module's description)."""
+    """A proposed version of ``model`` fitted on ``train``, never worse than the model on
+    accounts it was not fitted on (see the module's description)."""
     measures = measure_order(model)
     matrix = _matrix(train, len(measures))
     churn = _outcomes(train, horizon_days)
-    fit, check, fit_dates, check_dates = _split(train)
+    groups = np.array([s.account_id for s in train], dtype=np.int64)
+    folds = _folds(train)
     checks: list[VariantCheck] = []
-    if fit and check:
-        fit_samples, check_samples = [train[i] for i in fit], [train[i] for i in check]
-        check_churn = churn[check]
-        fit_evidence = tuple(_evidence(measures, matrix[fit], churn[fit], settings))
+    if folds:
+        pooled: dict[Variant, FloatArray] = {}
         for variant in _PREFERENCE:
-            if variant == "kept":
-                candidate = model
-            else:
-                candidate = _build(
-                    model,
-                    fit_samples,
-                    matrix[fit],
-                    churn[fit],
-                    variant,
-                    settings,
-                    bands=settings.keep_band_normal,
-                    evidence=fit_evidence,
-                ).model
-            scores = _scores_or_nan(candidate, check_samples)
-            if variant == "kept":
-                kept_scores = scores
+            scores = np.full(len(train), math.nan)
+            for fit, check in folds:
+                if variant == "kept":
+                    candidate = model
+                else:
+                    fit_samples = [train[i] for i in fit]
+                    candidate = _build(
+                        model,
+                        fit_samples,
+                        matrix[fit],
+                        churn[fit],
+                        variant,
+                        settings,
+                        bands=settings.keep_band_normal,
+                        evidence=tuple(_evidence(measures, matrix[fit], churn[fit], settings)),
+                    ).model
+                scores[check] = _scores_or_nan(candidate, [train[i] for i in check])
+            pooled[variant] = scores
+            kept_scores = pooled["kept"]
             both = ~np.isnan(scores) & ~np.isnan(kept_scores)
-            auc = _auc(scores[both], check_churn[both])
+            auc = _auc(scores[both], churn[both])
             gain = (
                 None
                 if variant == "kept"
-                else _gain_low(kept_scores[both], scores[both], check_churn[both], settings)
+                else _gain_low(kept_scores[both], scores[both], churn[both], groups[both], settings)
             )
             checks.append(VariantCheck(variant, auc, gain))
-    # The best variant whose gain is clear of the noise; ties go to the smaller change.
+    # The best variant that beats the current model by at least MIN_GAIN on accounts it was not
+    # fitted on, unless that gain is likely noise; ties go to the smaller change.
+    kept_auc = checks[0].auc if checks else None
     ranked = [
         (c.auc, -rank, c.variant)
         for rank, c in enumerate(checks)
-        if c.auc is not None and c.gain_low is not None and c.gain_low > 0
+        if c.auc is not None
+        and kept_auc is not None
+        and c.auc >= kept_auc + MIN_GAIN
+        and c.gain_low is not None
+        and c.gain_low > GAIN_LOW_FLOOR
     ]
     chosen: Variant = max(ranked)[2] if ranked else "kept"
     built = _build(model, train, matrix, churn, chosen, settings, bands=True)
@@ -1093,6 +1127,7 @@ def calibrate(
     before_auc = checks[0].auc if checks else None
     after_auc = next((c.auc for c in checks if c.variant == chosen), None)
     group_of = {m.key: g.key for g in model.groups for m in g.measures}
+    dates = len({s.ref for s in train})
     return Proposal(
         model=proposed,
         variant=chosen,
@@ -1122,10 +1157,10 @@ def calibrate(
         band_normal_before=model.band_normal,
         band_normal_after=proposed.band_normal,
         variants=tuple(checks),
-        fit_dates=fit_dates,
-        check_dates=check_dates,
-        fit_samples=len(fit),
-        check_samples=len(check),
+        fit_dates=dates,
+        check_dates=dates,
+        fit_samples=sum(len(fit) for fit, _ in folds) // max(len(folds), 1),
+        check_samples=sum(len(check) for _, check in folds),
         shift=built.shift,
         below_line_share=built.below_line_share,
         below_line_lift=built.below_line_lift,

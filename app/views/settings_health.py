@@ -11,6 +11,7 @@ at once, the previous version retired (``app.health.models``).
 from __future__ import annotations
 
 import copy
+import datetime as dt
 import json
 from collections.abc import Mapping
 from typing import Any
@@ -128,8 +129,9 @@ def _get(row: Mapping[str, Any] | None, key: str) -> Any:
     return None if row is None else row.get(key)
 
 
-def _span(dates: list[str]) -> tuple[str | None, str | None]:
-    return (dates[0], dates[-1]) if dates else (None, None)
+def _span(dates: list[str]) -> tuple[dt.date | None, dt.date | None]:
+    """The first and last of stored ISO dates."""
+    return (dt.date.fromisoformat(dates[0]), dt.date.fromisoformat(dates[-1])) if dates else (None, None)
 
 
 def calibration_view(record: Any, definition: Mapping[str, Any]) -> dict[str, Any]:

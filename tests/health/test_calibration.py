@@ -12,8 +12,8 @@ from fastapi.testclient import TestClient
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
-from app.demo import service as demo
 from app.health import models as health_models
+from tests.churn_book import load_churn_book
 from tests.conftest import AS_OF, DatabaseFactory
 
 TOKYO = ZoneInfo("Asia/Tokyo")
@@ -21,13 +21,9 @@ TOKYO = ZoneInfo("Asia/Tokyo")
 pytestmark = pytest.mark.xdist_group("churn-book")
 
 
-def _small_demo(session: Session) -> None:
-    demo.load_demo(session, seed=7, accounts=120, now=AS_OF, tz=TOKYO)
-
-
 @pytest.fixture
 def churn_book(databases: DatabaseFactory, engine: Engine) -> None:
-    databases.load(engine, _small_demo)
+    databases.load(engine, load_churn_book)
 
 
 def _model(session: Session, preset: str) -> int:
