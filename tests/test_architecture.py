@@ -12,7 +12,8 @@ The layers, outermost first; none imports from a layer above it (all share ``app
 - Underneath, the tables (``app/models``), the pure formulas (``app/scoring``) and the shared types
   (``app/types.py``) import no domain package and no front door. ``app/scoring`` is pure: it
   imports nothing of the app but ``app.types``, and nothing outside the standard library but
-  the numerical libraries (numpy, scikit-learn: computation, no I/O), so it can be tested with plain values and reused anywhere.
+  the numerical libraries (numpy, scikit-learn: computation, no I/O), so it can be tested
+  with plain values and reused anywhere.
 
 And across all of ``app``:
 
