@@ -31,9 +31,13 @@ def make_account(session: Session, *, id: str = "acme", name: str = "Acme", **fi
     return accounts.create_account(session, account_in=AccountCreate(**data), now=AS_OF)
 
 
-def make_contact(session: Session, *, account_id: str = "acme", **fields: Any) -> Contact:
+def make_contact(
+    session: Session, *, account_id: str = "acme", now: dt.datetime = AS_OF, **fields: Any
+) -> Contact:
+    """A contact created at ``now`` (its role history starts then: a backtest or a past scoring
+    date before it does not see the contact)."""
     return accounts.create_contact(
-        session, account_id=account_id, contact_in=ContactCreate(**fields), now=AS_OF
+        session, account_id=account_id, contact_in=ContactCreate(**fields), now=now
     )
 
 

@@ -317,6 +317,7 @@ def load_portfolio(
         )
     measures = _measures(version)
     currency = rows[0].account.currency if rows and currencies == 1 else None
+    names: str | None
     if source.mixed:
         names = ", ".join(m.name for m, *_ in source.models.values())
     else:

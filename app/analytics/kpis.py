@@ -243,7 +243,7 @@ def _scores(
     published = health_models.published_version(session, model.id)
     scale = float((published.definition if published else {}).get("scale_max", 100.0) or 100.0)
     # Each version's factor to the default model's scale (1 for the default model's own).
-    factor: dict[int, float] = dict.fromkeys(version_ids, 1.0)
+    factor: dict[int, float] = dict.fromkeys((v for v in version_ids if v is not None), 1.0)
     if not assigned.single:
         for model_id, ids in assigned.version_ids.items():
             own = health_models.published_version(session, model_id)

@@ -325,7 +325,7 @@ def rule_public(rule: Rule) -> AssignmentPublic:
     return AssignmentPublic(
         position=rule.position,
         model=ModelBrief(id=rule.model_id, name=rule.model_name),
-        rule=rule.rule,  # type: ignore[arg-type]
+        rule=rule.rule,
         values=rule.values if rule.rule in VALUE_RULES else None,
         key=rule.key,
         amount=rule.amount,

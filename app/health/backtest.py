@@ -90,9 +90,9 @@ def run_backtest(
     for i, m in enumerate(measures):
         sign = 1 if m.higher_is_better else -1
         per_measure[m.key].extend(
-            Observation(sign * s.values[i], churned)
+            Observation(sign * value, churned)
             for s, churned in zip(samples, outcomes, strict=True)
-            if s.values[i] is not None
+            if (value := s.values[i]) is not None
         )
     auc = roc_auc(overall)
     if auc is None:

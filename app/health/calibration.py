@@ -24,7 +24,7 @@ from sqlmodel import Session, col, select
 from app.errors import InvalidInput, NotFound
 from app.health import models as health_models
 from app.health.samples import HORIZONS, BookHistory, Protocol, protocol, reference_grid, scope
-from app.health.spec import ModelSpec, to_model_def
+from app.health.spec import ModelSpec, UsageSource, to_model_def
 from app.models import HealthCalibration, HealthModel
 from app.scoring import calibration as calib
 from app.scoring.health import ModelDef, grade_value, key_feature_status, measure_order
@@ -381,7 +381,9 @@ def calibrate_model(
                 new_definition = _key_feature_definition(definition, choices[: KEY_FEATURES[1]])
                 key_features = {
                     "before": [
-                        m.source.features[0] for m in spec.measures() if getattr(m.source, "features", None)
+                        m.source.features[0]
+                        for m in spec.measures()
+                        if isinstance(m.source, UsageSource) and m.source.features
                     ],
                     "after": [_jsonable(c) for c in choices[: KEY_FEATURES[1]]],
                 }

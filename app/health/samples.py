@@ -141,7 +141,7 @@ class BookHistory:
             ).all()
         }
         self.segment: dict[int, str | None] = dict(
-            session.execute(select(ACCOUNT.c.id, ACCOUNT.c.segment)).all()  # type: ignore[arg-type]
+            session.execute(select(ACCOUNT.c.id, ACCOUNT.c.segment)).tuples().all()
         )
 
     def customers(self, ref: dt.date) -> list[AccountFacts]:

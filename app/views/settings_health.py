@@ -431,12 +431,13 @@ def parse_rules(form: Mapping[str, str]) -> tuple[list[dict[str, Any]], list[hea
                       "values": row["values"], "key": row["key"], "amount": row["amount"]})
         if row["model_id"] is None:
             continue
-        values = [v.strip() for v in row["values"].split(",") if v.strip()]
+        rule, key, amount = str(row["rule"]), str(row["key"] or ""), str(row["amount"] or "")
+        values = [v.strip() for v in str(row["values"] or "").split(",") if v.strip()]
         items.append(health_assignments.RuleIn(
-            row["model_id"], row["rule"],
-            values=values if row["rule"] in health_assignments.VALUE_RULES else None,
-            key=(row["key"] or None) if row["rule"] == "trait" else None,
-            amount=(row["amount"] or None) if row["rule"] in health_assignments.AMOUNT_RULES else None,
+            int(row["model_id"]), rule,
+            values=values if rule in health_assignments.VALUE_RULES else None,
+            key=(key or None) if rule == "trait" else None,
+            amount=(amount or None) if rule in health_assignments.AMOUNT_RULES else None,
         ))
     return shown, items
 

@@ -2,7 +2,7 @@
 
 Acme has 10 licensed seats and four contacts. Ito earned level 3 on 1 October and level 1 on
 10 November (best: 1); Kato level 2 on 1 November; Sato a certification without a level on
-1 September; Mori, level 1 in October, has since left (deleted contact: not counted). Beta's
+1 September; Mori, level 1 in October, left on 1 November (deleted contact: not counted). Beta's
 only certification falls on 25 November, after the scoring date.
 """
 
@@ -48,16 +48,20 @@ def _certify(session: Session, account: str, email: str, day: dt.date, level: in
 def book(session: Session) -> None:
     make_account(session, id="acme", name="Acme", licensed_seats=10)
     make_account(session, id="beta", name="Beta")
+    # The people have been contacts since the summer: past scoring dates see them.
+    summer = dt.datetime(2026, 7, 1, tzinfo=dt.UTC)
     for name in ("ito", "kato", "sato", "mori"):
-        make_contact(session, account_id="acme", email=f"{name}@acme.example", name=name)
-    make_contact(session, account_id="beta", email="abe@beta.example", name="abe")
+        make_contact(session, account_id="acme", email=f"{name}@acme.example", name=name, now=summer)
+    make_contact(session, account_id="beta", email="abe@beta.example", name="abe", now=summer)
     _certify(session, "acme", "ito@acme.example", dt.date(2026, 10, 1), 3)
     _certify(session, "acme", "ito@acme.example", dt.date(2026, 11, 10), 1)
     _certify(session, "acme", "kato@acme.example", dt.date(2026, 11, 1), 2)
     _certify(session, "acme", "sato@acme.example", dt.date(2026, 9, 1), None)
     _certify(session, "acme", "mori@acme.example", dt.date(2026, 10, 5), 1)
+    # Mori left on 1 November: from then on (the scoring dates below) not counted.
     accounts_svc.delete_contact(
-        session, account_id="acme", contact_id=_contact_id(session, "mori"), now=AS_OF
+        session, account_id="acme", contact_id=_contact_id(session, "mori"),
+        now=dt.datetime(2026, 11, 1, tzinfo=TZ),
     )
     _certify(session, "beta", "abe@beta.example", dt.date(2026, 11, 25), 1)
     session.flush()
