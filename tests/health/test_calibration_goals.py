@@ -65,7 +65,8 @@ def test_calibration_meets_the_goals_on_the_demo_book(databases: DatabaseFactory
     warning = abc["early_warning"]["after"]
     if (warning["share_caught"] or 0) < 0.70 or warning["bad_share"] > 0.25:
         misses.append(
-            f"abc: {warning['share_caught']} of churners in bad 60 days ahead, bad holds {warning['bad_share']}"
+            f"abc: {warning['share_caught']} of churners in bad 60 days ahead, "
+            f"bad holds {warning['bad_share']}"
         )
 
     status = {row["status"]: row for row in reports["key_features"]["key_feature_status"]["after"]}
@@ -86,7 +87,8 @@ def test_calibration_meets_the_goals_on_the_demo_book(databases: DatabaseFactory
     evaluation = run.evaluation or {}
     if evaluation.get("brier") is None or evaluation["brier"] >= evaluation["base_brier"]:
         misses.append(
-            f"renewal forecast: Brier {evaluation.get('brier')} not under the base rate's {evaluation.get('base_brier')}"
+            f"renewal forecast: Brier {evaluation.get('brier')} not under the base rate's "
+            f"{evaluation.get('base_brier')}"
         )
 
     assert not misses, "\n".join(misses)
