@@ -140,9 +140,9 @@ class BookHistory:
                 select(ACCOUNT.c.id, ACCOUNT.c.churned_on).where(ACCOUNT.c.churned_on.is_not(None))
             ).all()
         }
-        self.segment: dict[int, str | None] = dict(
-            session.execute(select(ACCOUNT.c.id, ACCOUNT.c.segment)).tuples().all()
-        )
+        self.segment: dict[int, str | None] = {
+            id_: segment for id_, segment in session.execute(select(ACCOUNT.c.id, ACCOUNT.c.segment)).all()
+        }
 
     def customers(self, ref: dt.date) -> list[AccountFacts]:
         """The accounts that were customers at the end of ``ref``."""
