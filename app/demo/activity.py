@@ -61,7 +61,7 @@ OTHER_ADOPTION = (("collaboration", 0.6), ("export", 0.45), ("settings", 0.35))
 WARNED_DEPTH = 1.2
 #: The chance a bad month pauses some features entirely, and for how long (days; never three
 #: months, so a pause is a bad month or two, not a feature given up).
-PAUSE_CHANCE = 0.7
+PAUSE_CHANCE = 0.8
 PAUSE_DAYS = (35, 75)
 OTHER_BREADTH = {"grower": 1.4, "steady": 1.0, "decliner": 0.9, "stalled": 0.4, "seasonal": 0.9}
 
@@ -142,7 +142,7 @@ def dropped_features(rng: random.Random, plan: AccountPlan, features: tuple[str,
         return {}
     span = max(1, (gone - onset).days)
     return {
-        key: onset + dt.timedelta(days=int(span * rng.uniform(0.1, 0.8)))
+        key: onset + dt.timedelta(days=int(span * rng.uniform(0.05, 0.6)))
         for key in features
         if key != "dashboards" and rng.random() < 0.75
     }
@@ -158,7 +158,7 @@ def paused_features(
     candidates = [k for k in features if k != "dashboards"]
     for first, _last, _ in plan.story.dips:
         if candidates and rng.random() < PAUSE_CHANCE:
-            for key in rng.sample(candidates, min(len(candidates), rng.choice((1, 1, 2)))):
+            for key in rng.sample(candidates, min(len(candidates), rng.choice((1, 2)))):
                 out.append((key, first, first + dt.timedelta(days=rng.randint(*PAUSE_DAYS))))
     return tuple(out)
 

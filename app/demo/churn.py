@@ -5,10 +5,12 @@ A real book is learnable but not trivial, and the demo should be too:
 * **When.** Contracts renew yearly; most churns happen at a renewal (the customer leaves at the
   end of its term, up to a month early), the rest mid-term (a budget cut, an acquisition). The
   chance differs by industry (``history.PROFILES``), so industry tiers come out different.
-* **Warned churners** (about two thirds) show one to three signs, each starting 45 to 200 days
+* **Warned churners** (about two thirds) show one to three signs, each starting 70 to 210 days
   before the churn date: declining usage (fewer active seats and days, key features dropped), a
   lost champion (the role removed, or the person gone), unanswered outreach (emails without
-  replies, meetings no longer held), low NPS. Their usage was also a little weaker to begin with.
+  replies, meetings no longer held), low NPS. Whatever the sign, they use the product less and
+  come to fewer webinars and trainings from then on; their usage was also a little weaker to
+  begin with, and fewer of them got far along the core workflow (``activity.adopted_features``).
 * **Silent churners** (about a third) leave without warning: budget cuts, acquisitions. Their
   data looks like any other account's until they go.
 * **Healthy accounts have bad months**: a temporary dip in usage, a missed meeting cycle, one low
