@@ -49,6 +49,21 @@ ARCHETYPES = (
 DAY_USE = {"grower": 0.97, "steady": 0.93, "decliner": 0.88, "stalled": 0.6, "seasonal": 0.88}
 #: The chance a feature other than dashboards is used on a day the account uses the product.
 FEATURE_DAY_USE = 0.65
+#: The core workflow, in the order accounts adopt it, and the share of accounts that get that
+#: far (dashboards and reports nearly all, automation and integrations most).
+KEY_ADOPTION = (("dashboards", 1.0), ("reports", 0.96), ("automation", 0.9), ("integrations", 0.86))
+#: Per archetype, how far along that path an account gets: its place on it is drawn uniformly
+#: below 1 and scaled by this (stalled onboardings stop earlier).
+KEY_DEPTH = {"grower": 0.97, "steady": 1.0, "decliner": 1.02, "stalled": 1.3, "seasonal": 1.0}
+#: The other features: the share of accounts that use each, times the archetype's breadth.
+OTHER_ADOPTION = (("collaboration", 0.6), ("export", 0.45), ("settings", 0.35))
+#: Accounts that will leave with a warning get less far along the core workflow.
+WARNED_DEPTH = 1.2
+#: The chance a bad month pauses some features entirely, and for how long (days; never three
+#: months, so a pause is a bad month or two, not a feature given up).
+PAUSE_CHANCE = 0.8
+PAUSE_DAYS = (35, 75)
+OTHER_BREADTH = {"grower": 1.4, "steady": 1.0, "decliner": 0.9, "stalled": 0.4, "seasonal": 0.9}
 
 
 @dataclass(frozen=True)
@@ -89,9 +104,8 @@ def activation(kind: str, day: dt.date, plan: AccountPlan, today: dt.date) -> fl
     elif kind == "steady":
         base = 0.42 * ramp
     elif kind == "decliner":
-        # A slow decline over the last nine months that does not end in churn.
-        months_left = (today - day).days / 30
-        base = 0.52 * ramp * (0.45 + 0.55 * min(1.0, months_left / 9))
+        # A slow decline over the whole history that does not end in churn.
+        base = 0.5 * ramp * (0.55 + 0.45 * min(1.0, (today - day).days / 548))
     elif kind == "stalled":
         base = 0.08 + 0.07 * ramp
     else:  # seasonal
@@ -106,11 +120,18 @@ def day_use(kind: str, plan: AccountPlan, factor: float, weekday: bool) -> float
     return chance if weekday else chance * 0.12
 
 
-def adopted_features(rng: random.Random, kind: str) -> tuple[str, ...]:
-    """Breadth: which features the account uses at all (stalled accounts use few)."""
-    keys = [k for k, *_ in CATALOG]
-    breadth = {"grower": 6, "steady": 5, "decliner": 4, "stalled": 2, "seasonal": 4}
-    chosen = ["dashboards", *rng.sample([k for k in keys if k != "dashboards"], breadth[kind] - 1)]
+def adopted_features(rng: random.Random, kind: str, *, warned: bool = False) -> tuple[str, ...]:
+    """Breadth: which features the account uses at all.
+
+    The key features are the core workflow: nearly every account looks at dashboards and builds
+    reports; most also automate and connect their data, in that order (an account that connects
+    its data also automates). Stalled onboardings stop early on that path, and so do more of the
+    accounts that will later leave with a warning. The other features come and go with the
+    account's habits and vary far more.
+    """
+    depth = rng.random() * KEY_DEPTH[kind] * (WARNED_DEPTH if warned else 1.0)
+    chosen = [key for key, share in KEY_ADOPTION if depth < share]
+    chosen += [key for key, share in OTHER_ADOPTION if rng.random() < share * OTHER_BREADTH[kind]]
     return tuple(chosen)
 
 
@@ -121,10 +142,25 @@ def dropped_features(rng: random.Random, plan: AccountPlan, features: tuple[str,
         return {}
     span = max(1, (gone - onset).days)
     return {
-        key: onset + dt.timedelta(days=int(span * rng.uniform(0.1, 0.8)))
+        key: onset + dt.timedelta(days=int(span * rng.uniform(0.05, 0.6)))
         for key in features
         if key != "dashboards" and rng.random() < 0.75
     }
+
+
+def paused_features(
+    rng: random.Random, plan: AccountPlan, features: tuple[str, ...]
+) -> tuple[tuple[str, dt.date, dt.date], ...]:
+    """A bad month often stops part of the work for its length (the reports nobody ran, the
+    automation left switched off): per dip, one or two features other than dashboards paused
+    from its first day for a month or two."""
+    out = []
+    candidates = [k for k in features if k != "dashboards"]
+    for first, _last, _ in plan.story.dips:
+        if candidates and rng.random() < PAUSE_CHANCE:
+            for key in rng.sample(candidates, min(len(candidates), rng.choice((1, 2)))):
+                out.append((key, first, first + dt.timedelta(days=rng.randint(*PAUSE_DAYS))))
+    return tuple(out)
 
 
 def daily_usage(
@@ -136,6 +172,7 @@ def daily_usage(
     end: dt.date,
     today: dt.date,
     dropped: dict[str, dt.date] | None = None,
+    paused: tuple[tuple[str, dt.date, dt.date], ...] = (),
 ) -> list[DayUsage]:
     """Aggregated usage rows for each day from ``start`` to ``end`` inclusive."""
     rates = {k: rate for k, _, _, _, rate in CATALOG}
@@ -149,13 +186,11 @@ def daily_usage(
         factor = plan.story.usage_factor(day)
         if rng.random() < day_use(kind, plan, factor, weekday):
             share = activation(kind, day, plan, today) * (1.0 if weekday else 0.15)
-            active = min(
-                plan.seats,
-                len(plan.user_ids),
-                max(1, int(plan.seats * share * rng.uniform(0.85, 1.15) + rng.random())),
-            )
+            active = min(plan.seats, max(1, int(plan.seats * share * rng.uniform(0.85, 1.15) + rng.random())))
             for key in features:
                 if key in dropped and day >= dropped[key]:
+                    continue
+                if any(k == key and first <= day <= last for k, first, last in paused):
                     continue
                 if key != "dashboards" and rng.random() >= FEATURE_DAY_USE:
                     continue

@@ -5,10 +5,12 @@ A real book is learnable but not trivial, and the demo should be too:
 * **When.** Contracts renew yearly; most churns happen at a renewal (the customer leaves at the
   end of its term, up to a month early), the rest mid-term (a budget cut, an acquisition). The
   chance differs by industry (``history.PROFILES``), so industry tiers come out different.
-* **Warned churners** (about two thirds) show one to three signs, each starting 45 to 200 days
+* **Warned churners** (about two thirds) show one to three signs, each starting 70 to 210 days
   before the churn date: declining usage (fewer active seats and days, key features dropped), a
   lost champion (the role removed, or the person gone), unanswered outreach (emails without
-  replies, meetings no longer held), low NPS. Their usage was also a little weaker to begin with.
+  replies, meetings no longer held), low NPS. Whatever the sign, they use the product less and
+  come to fewer webinars and trainings from then on; their usage was also a little weaker to
+  begin with, and fewer of them got far along the core workflow (``activity.adopted_features``).
 * **Silent churners** (about a third) leave without warning: budget cuts, acquisitions. Their
   data looks like any other account's until they go.
 * **Healthy accounts have bad months**: a temporary dip in usage, a missed meeting cycle, one low
@@ -41,12 +43,12 @@ RENEWAL_CHURN_SCALE = 1.4
 MIDTERM_HAZARD_SCALE = 0.6
 #: Share of churners that leave without warning (spread evenly over the churners, so that
 #: every book, small or large, has about this share).
-SILENT_SHARE = 0.3
+SILENT_SHARE = 0.27
 _GOLDEN = 0.6180339887498949
 #: The warning signs, with how often each is drawn.
-SIGNS = (("usage", 0.45), ("outreach", 0.25), ("champion", 0.15), ("nps", 0.15))
+SIGNS = (("usage", 0.5), ("outreach", 0.2), ("champion", 0.15), ("nps", 0.15))
 #: How long before the churn date a sign starts (days).
-LEAD_DAYS = (45, 200)
+LEAD_DAYS = (70, 210)
 #: Archetypes of the accounts that will churn with a warning: weaker than the book's mix.
 WARNED_ARCHETYPES = (
     ("grower", 0.05),
@@ -102,11 +104,11 @@ class Story:
         onset = self.signs.get("usage")
         if onset is not None and day >= onset and self.churned_on is not None:
             progress = (day - onset).days / max(1, (self.churned_on - onset).days)
-            factor = 1.0 - (1.0 - self.floor) * min(1.0, progress) ** 0.5
+            factor = 1.0 - (1.0 - self.floor) * min(1.0, progress) ** 0.4
         elif self.signs and self.churned_on is not None and day >= (first := min(self.signs.values())):
             # A customer on its way out uses the product a little less, whatever the sign.
             progress = (day - first).days / max(1, (self.churned_on - first).days)
-            factor = 1.0 - 0.3 * min(1.0, progress)
+            factor = 1.0 - 0.6 * min(1.0, progress) ** 0.5
         for first, last, share in self.dips:
             if first <= day <= last:
                 factor = min(factor, share)
@@ -132,7 +134,7 @@ class Story:
     def engagement(self, day: dt.date) -> float:
         """Multiplier on content engagement (webinars, community, training) on ``day``."""
         if self.signs and day >= min(self.signs.values()):
-            return 0.8
+            return 0.3
         return 1.0
 
 
@@ -186,14 +188,19 @@ def archetype_weights(story: Story) -> tuple[tuple[str, float], ...] | None:
     return SILENT_ARCHETYPES if story.churned_on is not None else None
 
 
+#: Silent churners are spread evenly over the churners of each period this long (by churn date).
+SILENT_PERIOD_DAYS = 91
+
+
 class Storyteller:
-    """Draws each account's story in turn; silent churners are spread evenly over the churners
-    (a low-discrepancy sequence from a random start), so the share holds on any book."""
+    """Draws each account's story in turn; silent churners are spread evenly over the churners of
+    each quarter (the k-th churner of a quarter is silent when ``phase + k·share`` passes a whole
+    number, from a random phase), so the share holds on any book and in any part of its history."""
 
     def __init__(self, rng: random.Random) -> None:
         self.rng = rng
         self._phase = rng.random()
-        self._churners = 0
+        self._churners: dict[int, int] = {}
 
     def story(
         self,
@@ -206,8 +213,10 @@ class Storyteller:
     ) -> Story:
         silent = False
         if churned_on is not None:
-            self._churners += 1
-            silent = (self._phase + self._churners * _GOLDEN) % 1.0 < SILENT_SHARE
+            period = (today - churned_on).days // SILENT_PERIOD_DAYS
+            count = self._churners[period] = self._churners.get(period, 0) + 1
+            phase = (self._phase + period * _GOLDEN) % 1.0
+            silent = int(phase + count * SILENT_SHARE) > int(phase + (count - 1) * SILENT_SHARE)
         return story_for(
             self.rng,
             churned_on=churned_on,
@@ -278,7 +287,7 @@ def story_for(
         )
     kinds = [k for k, _ in SIGNS if k != "champion" or has_champion]
     weights = [w for k, w in SIGNS if k != "champion" or has_champion]
-    count = rng.choices((1, 2, 3), (0.2, 0.45, 0.35))[0]
+    count = rng.choices((1, 2, 3), (0.1, 0.5, 0.4))[0]
     chosen: list[str] = []
     while len(chosen) < min(count, len(kinds)):
         pick = rng.choices(kinds, weights)[0]

@@ -256,10 +256,11 @@ def _load_activity(
     interactions: list[dict[str, Any]] = []
     for plan, segment, owner in plans:
         kind = demo_activity.archetype(rng, plan)
-        features = demo_activity.adopted_features(rng, kind)
+        features = demo_activity.adopted_features(rng, kind, warned=plan.story.warned)
         dropped = demo_activity.dropped_features(rng, plan, features)
+        paused = demo_activity.paused_features(rng, plan, features)
         rows = demo_activity.daily_usage(rng, plan, kind, features, history_start, today, today,
-                                         dropped)
+                                         dropped, paused)
         for row in rows:
             if row.day < today:
                 aggregates.append(DailyAggregateIn(

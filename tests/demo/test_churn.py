@@ -198,3 +198,21 @@ def test_the_demo_book_warns_before_most_churns(session: Session) -> None:
     ).all()
     assert len(history) == len(session.exec(select(HealthModel)).all()) == 4
     assert all(days >= 26 for _, days in history)  # weekly for half a year, and today
+
+
+def test_most_accounts_use_the_key_features_and_the_others_vary_more() -> None:
+    rng = random.Random(3)
+    kinds = [k for k, _ in demo_activity.ARCHETYPES]
+    weights = [w for _, w in demo_activity.ARCHETYPES]
+    draws = [demo_activity.adopted_features(rng, rng.choices(kinds, weights)[0]) for _ in range(3000)]
+    share = {key: sum(key in d for d in draws) / len(draws) for key, *_ in demo_activity.CATALOG}
+    key = {k for k, _, _, is_key, _ in demo_activity.CATALOG if is_key}
+    assert share["dashboards"] >= 0.9 and share["reports"] >= 0.9
+    assert 0.75 <= share["integrations"] <= share["automation"] <= 0.92
+    assert all(share[k] < 0.75 for k in share if k not in key)
+    # The core workflow is a path: an account that connects its data also automates and reports.
+    assert all("automation" in d and "reports" in d for d in draws if "integrations" in d)
+    # Accounts that will leave with a warning get less far along it.
+    warned = [demo_activity.adopted_features(rng, "steady", warned=True) for _ in range(3000)]
+    steady = [demo_activity.adopted_features(rng, "steady") for _ in range(3000)]
+    assert sum("integrations" in d for d in warned) < sum("integrations" in d for d in steady)
