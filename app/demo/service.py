@@ -30,6 +30,7 @@ from app.demo import history as demo_history
 from app.demo import interventions as demo_interventions
 from app.demo import kpis as demo_kpis
 from app.demo import plans as plans_demo
+from app.health import forecast as health_forecast
 from app.health import models as health_models
 from app.health import snapshots as health_snapshots
 from app.ingest import sources as sources_svc
@@ -306,6 +307,8 @@ def _load_activity(
         until=today - dt.timedelta(days=1), step_days=7, tz=tz, now=now, model_ids=None,
     )
     result.snapshots += sum(health_snapshots.run_scoring(session, as_of=today, tz=tz, now=now).values())
+    # The renewal forecast, fitted on that history (the daily job refits it).
+    health_forecast.refresh(session, today=today, now=now)
     result.plans = plans_demo.load_demo_plans(session, rng=rng, now=now, tz=tz)
     from app.demo.expansion import load_demo_opportunities  # after usage: signals need it
 

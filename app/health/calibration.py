@@ -400,6 +400,16 @@ def calibrate_model(
         horizon_days=params.horizon_days,
         settings=settings,
     )
+    if new_definition is not definition:
+        # Other key features only if they beat the current ones on accounts they were not
+        # fitted on (the same folds by account), as any other change must.
+        current = calib.calibrate(
+            before, history.samples(proto.train_dates), horizon_days=params.horizon_days, settings=settings
+        )
+        if (current.inner_auc_after or 0.0) + calib.MIN_GAIN > (proposal.inner_auc_after or 0.0):
+            new_definition, new_spec, new_history, proposal = definition, spec, history, current
+            if key_features is not None:
+                key_features["kept"] = True
     proposed_definition = apply_model(new_definition, proposal.model)
     health_models.parse_definition(proposed_definition)  # the proposal is a valid model
 

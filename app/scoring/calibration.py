@@ -81,9 +81,9 @@ FOLDS = 3
 #: "Good" and "normal" each hold at least this share of samples when the data allows.
 BAND_SHARE_MIN = 0.2
 #: A variant must beat the current model's AUC by this much on the held-out accounts …
-MIN_GAIN = 0.005
+MIN_GAIN = 0.01
 #: … and the 5th percentile of its gain over bootstrap resamples of accounts must stay above this.
-GAIN_LOW_FLOOR = -0.01
+GAIN_LOW_FLOOR = 0.0
 #: Quantile levels searched for cuts.
 THRESHOLD_LEVELS = np.round(np.linspace(0.02, 0.98, 49), 4)
 BREAKPOINT_LEVELS = np.round(np.linspace(0.04, 0.96, 24), 4)
@@ -97,7 +97,7 @@ LINE_LIFT_MIN = 2.0
 #: The bootstrap resamples at most this many distinct values (adjacent ones are pooled beyond).
 BOOTSTRAP_LEVELS = 1000
 #: Key features: a feature counts as used by most accounts when this share uses it.
-KEY_FEATURE_USAGE_MIN = 0.5
+KEY_FEATURE_USAGE_MIN = 0.9
 #: A date for scoring samples: values given are never stale.
 _AS_OF = dt.date(2000, 1, 1)
 
@@ -923,8 +923,8 @@ def _around_line(
 ) -> _Built:
     """Keep ``band_normal`` and move every grading's cuts (fitted or kept) by one shared
     quantile shift so that the samples below the line are between 5% and ``bad_share_max`` and
-    churn at least twice as often as the rest: the largest such share; else the best lift in
-    range; else the closest."""
+    churn at least twice as often as the rest: no shift when the gradings already do; else the
+    largest such share; else the best lift in range; else the closest."""
     measures = measure_order(model)
     line = model.band_normal
     fits = [
@@ -945,7 +945,10 @@ def _around_line(
         tried.append((shift, *_line_split(scores[seen], churn[seen], line), candidate))
     in_range = [t for t in tried if LINE_SHARE_MIN <= t[1] <= settings.bad_share_max]
     lifted = [t for t in in_range if t[2] >= LINE_LIFT_MIN]
-    if lifted:
+    unmoved = [t for t in lifted if t[0] == 0.0]
+    if unmoved:  # the gradings already meet the line's goal: no reason to move them
+        chosen = unmoved[0]
+    elif lifted:
         chosen = max(lifted, key=lambda t: (t[1], -abs(t[0])))
     elif in_range:
         chosen = max(in_range, key=lambda t: (t[2], -abs(t[0])))
