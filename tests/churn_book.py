@@ -1,6 +1,7 @@
-"""A book with a churn history to calibrate on: the demo (seed 7, 300 accounts, as of the tests'
+"""A book with a churn history to calibrate on: the demo (seed 7, 120 accounts, as of the tests'
 clock) plus the views' admin, so the pages and the browser can sign in to it. Built once per
-worker and engine (``databases.load``) and copied into each test's database."""
+worker and engine (``databases.load``) and copied into each test's database; the tests that use
+it share the browser tests' worker (``xdist_group("browser")``), so it is built once per engine."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from tests.conftest import AS_OF
 from tests.views.data import ADMIN, PASSWORD
 
 TOKYO = ZoneInfo("Asia/Tokyo")
-ACCOUNTS = 300
+ACCOUNTS = 120
 
 
 def load_churn_book(session: Session) -> None:

@@ -17,8 +17,8 @@ from tests.churn_book import load_churn_book
 from tests.conftest import AS_OF, DatabaseFactory
 
 TOKYO = ZoneInfo("Asia/Tokyo")
-#: One worker builds and uses the demo book (it is built once per worker and engine).
-pytestmark = pytest.mark.xdist_group("churn-book")
+#: The worker of the browser tests builds and uses the churn book (once per engine): one build.
+pytestmark = pytest.mark.xdist_group("browser")
 
 
 @pytest.fixture

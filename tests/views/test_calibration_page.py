@@ -17,7 +17,7 @@ from tests.conftest import DatabaseFactory
 from tests.views.conftest import HTML, HX, csrf, sign_in
 from tests.views.data import ADMIN
 
-pytestmark = pytest.mark.xdist_group("churn-book")
+pytestmark = pytest.mark.xdist_group("browser")
 
 
 @pytest.fixture
