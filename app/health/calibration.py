@@ -201,18 +201,12 @@ def _horizons(
 
 
 def _key_status(
-    model: ModelDef,
-    session: Session,
-    spec: ModelSpec,
-    dates: Sequence[dt.date],
-    tz: ZoneInfo,
-    horizon_days: int,
-    account_ids: set[int] | None = None,
+    model: ModelDef, history: BookHistory, dates: Sequence[dt.date], horizon_days: int
 ) -> list[dict[str, Any]] | None:
-    """[normal]/[1bad]/[2bad]/[3bad] at the given dates: share of accounts and churn rate."""
-    if not spec.key_feature_status:
+    """[normal]/[1bad]/[2bad]/[3bad] at the given dates: share of accounts and churn rate
+    (``history``: the book under the model's definition, whose dates it caches)."""
+    if not history.spec.key_feature_status:
         return None
-    history = BookHistory(session, spec, tz=tz, account_ids=account_ids)
     measures = measure_order(model)
     counts: Counter[str] = Counter()
     churned: Counter[str] = Counter()
@@ -456,10 +450,8 @@ def calibrate_model(
         "key_feature_status": None
         if not spec.key_feature_status
         else {
-            "before": _key_status(before, session, spec, proto.test_dates, tz, params.horizon_days, accounts),
-            "after": _key_status(
-                after, session, new_spec, proto.test_dates, tz, params.horizon_days, accounts
-            ),
+            "before": _key_status(before, history, proto.test_dates, params.horizon_days),
+            "after": _key_status(after, new_history, proto.test_dates, params.horizon_days),
         },
         "line": ADOPTION_LINE if model.preset == "adoption" else None,
     }
@@ -523,9 +515,7 @@ def validate(
         "horizons": _horizons(
             {"model": model}, history, grid, cadence_days=cadence_days, today=today, settings=settings
         ),
-        "key_feature_status": _key_status(
-            model, session, spec, proto.test_dates, tz, horizon_days, history.account_ids
-        ),
+        "key_feature_status": _key_status(model, history, proto.test_dates, horizon_days),
         "line": ADOPTION_LINE if preset == "adoption" else None,
     }
 
