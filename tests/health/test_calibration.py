@@ -68,11 +68,25 @@ def test_calibrate_proposes_a_draft_validated_out_of_time(
     # Nothing is published: the proposal waits as a draft.
     session.expire_all()
     assert health_models.published_version(session, abc).version == published.version  # type: ignore[union-attr]
-    if report["proposal"]["variant"] != "kept":
-        assert body["draft_version"] == published.version + 1
-        draft = health_models.get_version(session, abc, body["draft_version"])
-        assert draft.state == "draft"
-        health_models.parse_definition(draft.definition)
+    # On this book the thresholds and weights are kept but the band cut-offs move: still a
+    # proposal, waiting as the next version's draft with exactly the proposed cut-offs.
+    proposal = report["proposal"]
+    assert (proposal["band_good_after"], proposal["band_normal_after"]) != (
+        proposal["band_good_before"],
+        proposal["band_normal_before"],
+    )
+    assert body["draft_version"] == published.version + 1
+    session.rollback()  # a new read transaction: the API's commit is visible
+    draft = health_models.get_version(session, abc, body["draft_version"])
+    assert draft.state == "draft"
+    assert (draft.definition["band_good"], draft.definition["band_normal"]) == (
+        proposal["band_good_after"],
+        proposal["band_normal_after"],
+    )
+    assert (
+        draft.definition["groups"][0]["measures"][0]["source"]
+        == (published.definition["groups"][0]["measures"][0]["source"])
+    )
     listed = client.get(f"/api/v1/health-models/{abc}/calibrations", headers=auth("read")).json()
     assert [c["id"] for c in listed] == [body["id"]]
     again = client.get(f"/api/v1/health-models/{abc}/calibrations/{body['id']}", headers=auth("read"))
