@@ -9,8 +9,10 @@ from inside one (pytest-asyncio only starts loops for async tests).
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from fastapi import FastAPI
@@ -22,8 +24,13 @@ from tests.views.data import Book, load_book
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-    "--disable-component-update", "--disable-sync", "--no-first-run",
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
 ]
 
 
@@ -87,3 +94,20 @@ def screenshot() -> object:
         return path
 
     return _save
+
+
+def open_signed_in(context: Any, url: str, email: str, password: str, lands: str) -> tuple[Any, list[str]]:
+    """A new page that opens ``url``, is sent to sign in, signs in as ``email`` and lands on a
+    URL matching ``lands``; with the list the page's console errors and uncaught exceptions are
+    collected in (a test ends by asserting it is empty)."""
+    page = context.new_page()
+    problems: list[str] = []
+    page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
+    page.on("pageerror", lambda e: problems.append(str(e)))
+    page.goto(url)
+    page.wait_for_url(re.compile(r"/login"))
+    page.fill("#email", email)
+    page.fill("#password", password)
+    page.click("#login-form button[type=submit]")
+    page.wait_for_url(re.compile(lands))
+    return page, problems

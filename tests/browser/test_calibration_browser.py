@@ -13,6 +13,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from app.health import models as health_models
+from tests.browser.conftest import open_signed_in
 from tests.churn_book import load_churn_book
 from tests.conftest import DatabaseFactory
 from tests.views.data import ADMIN, PASSWORD
@@ -51,16 +52,7 @@ def _scores(page: Any) -> list[tuple[str, str]]:
 def test_suggest_read_publish_and_see_the_portfolio_change(
     context: Any, live_server: str, churn: int, screenshot: Callable[[Any, str], Any]
 ) -> None:
-    page = context.new_page()
-    problems: list[str] = []
-    page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
-    page.on("pageerror", lambda e: problems.append(str(e)))
-    page.goto(f"{live_server}/?sort=name")
-    page.wait_for_url(re.compile(r"/login"))
-    page.fill("#email", ADMIN)
-    page.fill("#password", PASSWORD)
-    page.click("#login-form button[type=submit]")
-    page.wait_for_url(re.compile(r"/\?sort=name$"))
+    page, problems = open_signed_in(context, f"{live_server}/?sort=name", ADMIN, PASSWORD, r"/\?sort=name$")
     before = _scores(page)
     assert len(before) >= 20
 

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from playwright.sync_api import expect
 
+from tests.browser.conftest import open_signed_in
 from tests.views.data import CSM, PASSWORD, Book
 
 pytestmark = pytest.mark.browser
@@ -26,16 +27,7 @@ def context(browser: Any) -> Iterator[Any]:
 def test_filter_the_kpis_in_place_and_go_back(
     context: Any, live_server: str, book: Book, screenshot: Callable[[Any, str], Any]
 ) -> None:
-    page = context.new_page()
-    problems: list[str] = []
-    page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
-    page.on("pageerror", lambda e: problems.append(str(e)))
-    page.goto(f"{live_server}/kpis")
-    page.wait_for_url(re.compile(r"/login"))
-    page.fill("#email", CSM)
-    page.fill("#password", PASSWORD)
-    page.click("#login-form button[type=submit]")
-    page.wait_for_url(re.compile(r"/kpis$"))
+    page, problems = open_signed_in(context, f"{live_server}/kpis", CSM, PASSWORD, r"/kpis$")
     summary = page.locator("#results .summary")
     expect(summary).to_contain_text("5 accounts")
     expect(page.locator("#kpi-nps .score-big")).to_have_text("+100.0")
